@@ -1,0 +1,162 @@
+"""Spiking networks built from lava-dl SLAYER CUBA blocks, and their export to netx HDF5.
+
+The source paper's iterative LIF neuron (Comparing SNNs and RNNs on neuromorphic vision datasets, eq. 1-3)
+
+    u[t] = k * u[t-1] * (1 - o[t-1]) + W o_prev[t],     o[t] = H(u[t] - u_th)
+
+with leakage factor k = exp(-dt / tau) = 0.3 and threshold u_th = 0.3 maps onto Loihi's CUBA neuron
+
+    i[t] = (1 - a_i) i[t-1] + W s[t]        (current)
+    v[t] = (1 - a_v) v[t-1] + i[t]          (voltage), spike and v <- 0 when v > theta
+
+as follows (see :class:`LIFMapping`): a_i = 1 (current decay 4096/4096: the current follows the input, so
+i[t] = W s[t]); a_v = 1 - k (voltage decay 0.7 -> vDecay = round(0.7 * 4096) = 2867, effective
+k = 0.30005); the hard reset of v after a spike is the paper's factor (1 - o[t-1]). The network is linear in
+(W, u) below threshold, so weights, state and threshold can be scaled by one factor s without changing the
+function: SLAYER stores weights in steps of 2/64 (8-bit on chip), so the paper's threshold 0.3 is scaled by
+s = 1.25 / 0.3 to SLAYER's customary 1.25 (vThMant = 80), giving weights 40 quantisation steps per
+threshold. The paper's rectangular surrogate gradient of width a (height 1/a, area 1) is scaled the same
+way (width s * a) and approximated by SLAYER's Laplace-shaped surrogate with the same area and the same
+standard deviation: scale 1/(2 tau) exp(-|v - theta| / tau) with tau = s * a / sqrt(24).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neurodeploy import lava_compat
+from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
+from neurodeploy.errors import UserError
+
+# SLAYER's cuba.Neuron multiplies tau_grad by threshold * TAU_RHO_MULT and scale_grad by SCALE_RHO_MULT
+# (lava/lib/dl/slayer/neuron/cuba.py); we invert that so the surrogate has the intended width and area.
+_SLAYER_TAU_RHO_MULT = 100
+_SLAYER_SCALE_RHO_MULT = 0.1
+_P_SCALE = 4096
+
+
+@dataclass(frozen=True)
+class LIFMapping:
+    """Paper LIF parameters and their CUBA equivalents (SLAYER units)."""
+
+    leak: float = 0.3  # k = exp(-dt/tau), source paper
+    threshold: float = 0.3  # u_th, source paper
+    surrogate_width: float = 0.25  # a: 0.25 N-MNIST, 0.5 DVS Gesture CNN (source paper)
+    slayer_threshold: float = 1.25  # threshold after scaling to SLAYER's weight scale
+
+    @property
+    def scale(self) -> float:
+        """s: the factor that maps the paper's units onto SLAYER's."""
+        return self.slayer_threshold / self.threshold
+
+    def cuba_params(self) -> dict[str, float]:
+        """Keyword arguments of ``slayer.block.cuba.*`` ``neuron_params``."""
+        theta = int(self.slayer_threshold * 64) / 64  # SLAYER quantises the threshold the same way
+        tau = self.scale * self.surrogate_width / math.sqrt(24.0)
+        return {
+            "threshold": self.slayer_threshold,
+            "current_decay": 1.0,
+            "voltage_decay": round((1.0 - self.leak) * _P_SCALE) / _P_SCALE,
+            "tau_grad": tau / (theta * _SLAYER_TAU_RHO_MULT),
+            "scale_grad": 1.0 / _SLAYER_SCALE_RHO_MULT,
+            "requires_grad": False,
+        }
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "scale": self.scale, "cuba": self.cuba_params()}
+
+
+class SpikingNetwork(nn.Module):
+    """A feed-forward CUBA network: ``forward(x (N, C, H, W, T)) -> output spikes (N, classes, T)``.
+
+    With ``record=True`` the spikes of every block are kept in ``layer_spikes`` (list of (N, n, T)).
+    Each block delays its output by one step (SLAYER ``delay_shift``), as Lava's synapses do.
+    """
+
+    def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping):
+        super().__init__()
+        slayer = lava_compat.slayer()
+        self.arch = arch
+        self.input_shape = tuple(input_shape)
+        self.mapping = mapping
+        params = mapping.cuba_params()
+        blocks: list[nn.Module] = []
+        self.block_names: list[str] = []
+        shapes = arch.shapes(self.input_shape)
+        flat_input = isinstance(arch.layers[0], DenseLayer)
+        self.flat_input = flat_input
+        for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
+            if isinstance(layer, DenseLayer):
+                if len(in_shape) == 3 and index > 0:
+                    blocks.append(slayer.block.cuba.Flatten())
+                    self.block_names.append(f"flatten{index}")
+                blocks.append(slayer.block.cuba.Dense(params, math.prod(in_shape), layer.units))
+                self.block_names.append(f"fc{index}")
+            elif isinstance(layer, ConvLayer):
+                blocks.append(
+                    slayer.block.cuba.Conv(params, in_shape[0], layer.channels, layer.kernel,
+                                           padding=layer.padding)
+                )
+                self.block_names.append(f"conv{index}")
+            elif isinstance(layer, PoolLayer):
+                if layer.mode != "avg" and index > 0:
+                    raise UserError(
+                        f"{arch.notation()}: max pooling inside a spiking network has no Loihi mapping; "
+                        "use APk (average pooling) there"
+                    )
+                blocks.append(slayer.block.cuba.Pool(params, layer.size, stride=layer.size))
+                self.block_names.append(f"pool{index}")
+        self.blocks = nn.ModuleList(blocks)
+        self._init_weights()
+        self.layer_spikes: list[torch.Tensor] = []
+        self.record = False
+
+    def _init_weights(self) -> None:
+        """PyTorch's default uniform(+-1/sqrt(fan_in)) init in the paper's units, scaled by s.
+
+        SLAYER's own init is ~7x smaller, which its 2/64 weight quantisation rounds to zero for large fan-in.
+        """
+        for block in self.blocks:
+            synapse = getattr(block, "synapse", None)
+            if synapse is None or isinstance(block, lava_compat.slayer().block.cuba.Pool):
+                continue
+            fan_in = math.prod(synapse.weight.shape[1:])
+            bound = self.mapping.scale / math.sqrt(fan_in)
+            with torch.no_grad():
+                synapse.weight.uniform_(-bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flat_input:
+            x = x.reshape(x.shape[0], -1, x.shape[-1])
+        self.layer_spikes = []
+        for block in self.blocks:
+            x = block(x)
+            if self.record and not isinstance(block, lava_compat.slayer().block.cuba.Flatten):
+                self.layer_spikes.append(x.detach().reshape(x.shape[0], -1, x.shape[-1]))
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+
+    def layer_shapes(self) -> list[tuple[int, ...]]:
+        """Output shape of every spiking (non-flatten) block: (C, H, W) or (n,)."""
+        return [out for _, out in self.arch.shapes(self.input_shape)]
+
+    def export_netx(self, path: Path) -> None:
+        """Write the network as lava-dl netx HDF5 (one ``layer/<i>`` group per block)."""
+        import h5py
+
+        with torch.no_grad():  # Flatten blocks learn their shape in forward; run one sample through
+            self.forward(torch.zeros(1, *self.input_shape, 2))
+        with h5py.File(path, "w") as handle:
+            group = handle.create_group("layer")
+            for index, block in enumerate(self.blocks):
+                block.export_hdf5(group.create_group(str(index)))
+
+
+def build_spiking_network(arch: Architecture, input_shape: tuple[int, int, int],
+                          mapping: LIFMapping | None = None) -> SpikingNetwork:
+    """The SLAYER network of ``arch`` for inputs of shape (C, H, W)."""
+    return SpikingNetwork(arch, input_shape, mapping or LIFMapping())
