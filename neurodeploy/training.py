@@ -295,7 +295,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                total_loss += float(loss) * len(index)
+                total_loss += float(loss.detach()) * len(index)
                 correct += int((losses.predict(out.detach()) == y).sum())
                 seen += len(index)
                 progress.update(task, advance=len(index), loss=total_loss / seen)

@@ -1,0 +1,64 @@
+"""Training: metrics, atomic checkpoints, resume equivalence, config validation."""
+
+import json
+
+import pytest
+import torch
+
+from neurodeploy.errors import UserError
+from neurodeploy.training import CHECKPOINT, METRICS, TrainConfig, load_checkpoint, load_run_config, train
+
+
+def _config(data_dir, **overrides):
+    settings = dict(dataset="nmnist", family="snn", arch="Input-32FC-10", epochs=2, lr=3e-3, steps=8, dt_ms=10,
+                    batch_size=16, limit=60, data_dir=str(data_dir), allow_synthetic=False, seed=5)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_snn_run_directory_holds_config_checkpoint_and_metrics(tiny_nmnist, tmp_path):
+    result = train(_config(tiny_nmnist), tmp_path / "run")
+    run = result.run_dir
+    lines = [json.loads(line) for line in (run / METRICS).read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert all(0 <= m["test_accuracy"] <= 1 and m["loss"] > 0 for m in lines)
+    config = load_run_config(run)
+    assert config.resolved["data_source"] == "synthetic"
+    assert config.resolved["lif_mapping"]["cuba"]["voltage_decay"] == pytest.approx(2867 / 4096)
+    assert load_checkpoint(run)["epoch"] == 1
+    assert not list(run.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_resume_gives_the_same_weights_and_metrics_as_an_uninterrupted_run(tiny_nmnist, tmp_path):
+    full = train(_config(tiny_nmnist, epochs=3), tmp_path / "full")
+    train(_config(tiny_nmnist, epochs=1), tmp_path / "split")
+    resumed = train(_config(tiny_nmnist, epochs=3), tmp_path / "split", resume=True)
+    assert [m.to_dict() | {"seconds": 0} for m in full.metrics] == \
+        [m.to_dict() | {"seconds": 0} for m in resumed.metrics]
+    a = load_checkpoint(tmp_path / "full")["model"]
+    b = load_checkpoint(tmp_path / "split")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_a_trained_run(tiny_nmnist, tmp_path):
+    train(_config(tiny_nmnist, epochs=1), tmp_path / "run")
+    with pytest.raises(UserError, match="--resume"):
+        train(_config(tiny_nmnist, epochs=1), tmp_path / "run")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(family="gru"), "unknown --model"),
+    (dict(loss="last"), "rate-coding"),
+    (dict(epochs=0), "--epochs"),
+    (dict(dt_ms=-1), "--dt"),
+    (dict(arch="Input-32FC-11"), "classes"),
+])
+def test_bad_configs_are_user_errors(tiny_nmnist, tmp_path, overrides, message):
+    with pytest.raises(UserError, match=message):
+        train(_config(tiny_nmnist, **overrides), tmp_path / "run")
+
+
+def test_missing_data_without_synthetic_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="--data-dir"):
+        train(_config(tmp_path / "nothing-here"), tmp_path / "run")
+    assert not (tmp_path / "run" / CHECKPOINT).exists()
