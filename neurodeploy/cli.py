@@ -16,7 +16,7 @@ from rich.console import Console
 
 from neurodeploy.errors import UserError
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

@@ -160,8 +160,8 @@ def flatten_for_chip(frames: np.ndarray, first_layer_kind: str) -> np.ndarray:
     return np.ascontiguousarray(frames.reshape(n, -1, steps))
 
 
-def _float_layer_spikes(network, frames: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
-    """Per-layer spikes (N, n, T) of the trained SLAYER network, in netx layer order and layout."""
+def _float_layer_spikes(network, frames: np.ndarray, *, netx_order: bool, batch_size: int = 64) -> list[np.ndarray]:
+    """Per-layer spikes (N, n, T) of the trained SLAYER network; neuron order of netx or of SLAYER (c, h, w)."""
     import torch
 
     network.eval()
@@ -176,6 +176,8 @@ def _float_layer_spikes(network, frames: np.ndarray, batch_size: int = 64) -> li
                 collected[index].append(spikes.numpy().astype(np.uint8))
     network.record = False
     layers = [np.concatenate(chunks) for chunks in collected]
+    if not netx_order:
+        return layers
     return [_to_netx_order(spikes, shape) for spikes, shape in zip(layers, network.layer_shapes())]
 
 
@@ -188,52 +190,37 @@ def _to_netx_order(spikes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Parity:
-    """Float (SLAYER) model vs chip backend on the same samples."""
+class SpikeParity:
+    """Float (SLAYER) model vs chip backend on the same samples.
+
+    ``layer_count_agreement``: per layer, the fraction of (sample, neuron) pairs whose spike counts over the
+    run are equal; ``first_divergence``: the first layer (in network order) whose spike trains differ, and
+    the first step at which they do, or None when every spike of every layer is equal.
+    """
 
     float_accuracy: float
     chip_accuracy: float
-    layer_spikes_float: list[int]
-    layer_spikes_chip: list[int]
-    layer_spike_agreement: list[float]
+    layer_count_agreement: list[float]
     identical: bool
     first_divergence: dict | None
 
-    def to_dict(self) -> dict:
-        return {
-            "float_accuracy": self.float_accuracy,
-            "chip_accuracy": self.chip_accuracy,
-            "accuracy_gap_pp": round(100 * (self.chip_accuracy - self.float_accuracy), 3),
-            "layers": [
-                {"layer": i, "spikes_float": f, "spikes_chip": c, "spike_agreement": a}
-                for i, (f, c, a) in enumerate(zip(self.layer_spikes_float, self.layer_spikes_chip,
-                                                  self.layer_spike_agreement))
-            ],
-            "identical": self.identical,
-            "first_divergence": self.first_divergence,
-        }
 
-
-def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray], labels: np.ndarray) -> Parity:
-    """Accuracies, per-layer spike totals and agreement, and the first (layer, step) where trains differ."""
+def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray], labels: np.ndarray) -> SpikeParity:
+    """Accuracies, per-layer spike-count agreement, and the first (layer, step) where spike trains differ."""
     first = None
     agreement = []
     for index, (ours, chip) in enumerate(zip(float_layers, chip_layers)):
         if ours.shape != chip.shape:
             raise UserError(f"layer {index}: float model gives {ours.shape} spikes but the chip {chip.shape}; "
                             "the .net does not match the trained run")
+        agreement.append(float((ours.sum(axis=2) == chip.sum(axis=2)).mean()))
         differs = ours != chip
-        agreement.append(float(1.0 - differs.mean()))
         if first is None and differs.any():
-            steps = np.nonzero(differs.any(axis=(0, 1)))[0]
-            samples = np.nonzero(differs.any(axis=(1, 2)))[0]
-            first = {"layer": index, "step": int(steps[0]), "samples_affected": int(len(samples))}
-    return Parity(
+            first = {"layer": f"L{index}", "timestep": int(np.nonzero(differs.any(axis=(0, 1)))[0][0])}
+    return SpikeParity(
         float_accuracy=accuracy_of(float_layers[-1], labels),
         chip_accuracy=accuracy_of(chip_layers[-1], labels),
-        layer_spikes_float=[int(s.sum()) for s in float_layers],
-        layer_spikes_chip=[int(s.sum()) for s in chip_layers],
-        layer_spike_agreement=agreement,
+        layer_count_agreement=agreement,
         identical=first is None,
         first_divergence=first,
     )
@@ -278,10 +265,13 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
 
     net = load_netx(net_path) if chip else None
     started = time.perf_counter()
-    float_layers = _float_layer_spikes(network, frames)
+    float_layers = _float_layer_spikes(network, frames, netx_order=chip)
     float_seconds = time.perf_counter() - started
+    from neurodeploy.snn import downsample_events
+
+    chip_frames = downsample_events(frames, network.input_pool)
     if chip:
-        inputs = flatten_for_chip(frames, net.layers[0].kind)
+        inputs = flatten_for_chip(chip_frames, net.layers[0].kind)
         execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware)
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
@@ -290,7 +280,7 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
         wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
     else:
         layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
-        input_spikes = flatten_for_chip(frames, "dense")
+        input_spikes = flatten_for_chip(chip_frames, "dense")
     from neurodeploy.snn_report import build_snn_report
 
     report = build_snn_report(

@@ -87,12 +87,16 @@ class SpikingNetwork(nn.Module):
         params = mapping.cuba_params()
         blocks: list[nn.Module] = []
         self.block_names: list[str] = []
+        self.input_pool = input_pooling(arch)
         shapes = arch.shapes(self.input_shape)
-        flat_input = isinstance(arch.layers[0], DenseLayer)
-        self.flat_input = flat_input
-        for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
+        layers = list(zip(range(len(arch.layers)), arch.layers, shapes))
+        if self.input_pool:
+            layers = layers[1:]
+        self.deployed = [(layer, out_shape) for _, layer, (_, out_shape) in layers]
+        self.flat_input = isinstance(layers[0][1], DenseLayer)
+        for index, layer, (in_shape, out_shape) in layers:
             if isinstance(layer, DenseLayer):
-                if len(in_shape) == 3 and index > 0:
+                if len(in_shape) == 3 and not self.flat_input:
                     blocks.append(slayer.block.cuba.Flatten())
                     self.block_names.append(f"flatten{index}")
                 blocks.append(slayer.block.cuba.Dense(params, math.prod(in_shape), layer.units))
@@ -104,7 +108,7 @@ class SpikingNetwork(nn.Module):
                 )
                 self.block_names.append(f"conv{index}")
             elif isinstance(layer, PoolLayer):
-                if layer.mode != "avg" and index > 0:
+                if layer.mode != "avg":
                     raise UserError(
                         f"{arch.notation()}: max pooling inside a spiking network has no Loihi mapping; "
                         "use APk (average pooling) there"
@@ -131,6 +135,8 @@ class SpikingNetwork(nn.Module):
                 synapse.weight.uniform_(-bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_pool:
+            x = torch.nn.functional.max_pool3d(x, (self.input_pool, self.input_pool, 1))
         if self.flat_input:
             x = x.reshape(x.shape[0], -1, x.shape[-1])
         self.layer_spikes = []
@@ -142,7 +148,14 @@ class SpikingNetwork(nn.Module):
 
     def layer_shapes(self) -> list[tuple[int, ...]]:
         """Output shape of every spiking (non-flatten) block: (C, H, W) or (n,)."""
-        return [out for _, out in self.arch.shapes(self.input_shape)]
+        return [out for _, out in self.deployed]
+
+    @property
+    def chip_input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the spikes that enter the chip (after input downsampling)."""
+        c, h, w = self.input_shape
+        k = self.input_pool or 1
+        return (c, h // k, w // k)
 
     def export_netx(self, path: Path) -> None:
         """Write the network as lava-dl netx HDF5 (one ``layer/<i>`` group per block)."""
@@ -154,6 +167,22 @@ class SpikingNetwork(nn.Module):
             group = handle.create_group("layer")
             for index, block in enumerate(self.blocks):
                 block.export_hdf5(group.create_group(str(index)))
+
+
+def input_pooling(arch: Architecture) -> int | None:
+    """k when the architecture starts with MPk: done as event downsampling before the chip."""
+    first = arch.layers[0]
+    return first.size if isinstance(first, PoolLayer) and first.mode == "max" else None
+
+
+def downsample_events(frames, k: int | None):
+    """Max pooling k x k of binary frames (N, C, H, W, T) = logical OR per window; numpy, exact."""
+    if not k:
+        return frames
+    n, c, h, w, t = frames.shape
+    h2, w2 = h // k, w // k
+    view = frames[:, :, :h2 * k, :w2 * k].reshape(n, c, h2, k, w2, k, t)
+    return view.max(axis=(3, 5))
 
 
 def build_spiking_network(arch: Architecture, input_shape: tuple[int, int, int],

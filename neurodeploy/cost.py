@@ -1,0 +1,398 @@
+"""Parameters, memory and operations of an architecture per family (SPEC 5.1).
+
+Companion paper (Deng et al., "Rethinking the performance comparison between SNNs and ANNs", Neural
+Networks 2020), eq. 8-9, inference only:
+
+    memory   ANN  M = M_w + M_a                SNN  M = M_w + M_p + M_s                        [bit]
+    compute  ANN  C = C_mul + C_add            SNN  C = C_add (one accumulate per spike and synapse)
+
+Source paper (He et al., "Comparing SNNs and RNNs on neuromorphic vision datasets", 2020) Table XIV: an RNN
+layer of M units on N inputs does O(MN + M^2) MACs per step, an LSTM layer O(4(MN + M^2)).
+
+Conventions (every number of a :class:`CostReport` follows them; ``notes`` repeats them in the report):
+
+- Op kinds are disjoint: ``macs`` multiply-accumulates; ``muls`` / ``adds`` only the multiplies / additions
+  that are not part of a MAC (biases, gate products, pooling, SNN accumulates). So energy is
+  ``macs e_mac + muls e_mul + adds e_add`` with nothing counted twice, and the companion paper's
+  C_mul + C_add = 2 macs + muls + adds. Nonlinearities (tanh, sigmoid, threshold) are not counted.
+- Dense layer: fan_in x fan_out MACs per step; conv: out_H out_W out_C k k in_C (padded taps included,
+  as frameworks compute them); max pooling: out x (k^2 - 1) comparisons, kept apart in
+  ``comparisons_per_step`` and excluded from MACs/adds; average pooling: out x (k^2 - 1) adds + out muls.
+- snn: SLAYER CUBA blocks. No biases (``slayer.synapse.Dense/Conv`` are ``Conv3d(..., bias=False)``; the
+  optional MeanOnlyBatchNorm bias is a running-mean buffer, not a parameter; the two neuron decays of a
+  block are non-trainable parameters, not counted). Both MPk and APk become SLAYER's Pool block: fixed,
+  non-trainable k x k sum weights (not counted) feeding CUBA neurons. Op counts are the DENSE UPPER BOUND
+  per step (every input neuron spikes at every step): adds = stored synapses = sum of fan-outs (padded conv
+  taps excluded); real synops scale with spikes, see :func:`dynamic_cost`. Neuron updates: neurons per step.
+- rnn / lstm: every hidden dense layer gets dense recurrence (hidden x hidden, x4 gates for the LSTM), every
+  conv layer a 3x3 convolution over its hidden state (ConvRNN / ConvLSTM); pooling has no recurrence; the
+  final layer is a plain linear readout (no recurrence). Dense cells count PyTorch's two bias vectors
+  (b_ih + b_hh of ``nn.RNNCell`` / ``nn.LSTMCell``) unless ``torch_cell_biases=False`` (the equations'
+  single b); conv cells and readouts have one. The LSTM adds per unit 1 add (c = f c + i g) and 3 muls.
+- ann: the same layers feed-forward, with biases, no recurrence.
+- Memory (eq. 8): weights x bits (biases ignored unless ``include_bias``); state: SNN one membrane
+  potential per neuron, ANN one activation per output value (LSTM: h and c), x bits; spikes (SNN only):
+  the most spikes at one step, statically bounded by the number of neurons, x spike_bits. The input events
+  are not counted. With a profile, ``memory_bits_chip`` repeats this at the chip's bit widths (SNN state:
+  u and v per neuron).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, Layer, PoolLayer
+from neurodeploy.errors import UserError
+from neurodeploy.hardware import HardwareProfile, LayerFootprint
+
+FAMILIES = ("snn", "rnn", "lstm", "ann")
+RECURRENT_KERNEL = 3  # SPEC 3.1: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
+_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool"}  # as snn.py / recurrent.py
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Static cost of one layer; ops are per time step."""
+
+    name: str
+    kind: str  # dense | conv | maxpool | avgpool | sumpool (SNN) | readout
+    recurrence: str  # none | dense | conv3x3
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    neurons: int
+    weights: int
+    params: int
+    macs_per_step: int
+    muls_per_step: int
+    adds_per_step: int
+    comparisons_per_step: int
+    neuron_updates_per_step: int
+    synapses: int  # stored connections: SNN sum of fan-outs, others the weights
+    fan_in: int  # input axons (weights) per neuron
+    state_values: int  # membrane potentials (SNN) or activations / h, c (ANN family)
+    spike_values: int  # SNN: most spikes at one step (upper bound: neurons)
+    memory_bits: dict[str, int]  # weights, state, spikes
+
+    def __post_init__(self):
+        for name in ("neurons", "weights", "params", "macs_per_step", "muls_per_step", "adds_per_step",
+                     "comparisons_per_step", "neuron_updates_per_step", "synapses", "fan_in"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{self.name}: {name} must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        out["in_shape"], out["out_shape"] = list(self.in_shape), list(self.out_shape)
+        out["memory_bits"] = dict(self.memory_bits)
+        return out
+
+
+_TOTALS = ("weights", "params", "neurons", "macs_per_step", "muls_per_step", "adds_per_step",
+           "comparisons_per_step", "neuron_updates_per_step")
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Per-layer costs and totals of one architecture in one family."""
+
+    family: str
+    arch: str
+    input_shape: tuple[int, int, int]
+    bits: int
+    spike_bits: int
+    layers: tuple[LayerCost, ...]
+    memory_bits_chip: dict[str, int] | None = None
+    chip_profile: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def _sum(self, attr: str) -> int:
+        return sum(getattr(layer, attr) for layer in self.layers)
+
+    weights = property(lambda self: self._sum("weights"))
+    params = property(lambda self: self._sum("params"))
+    neurons = property(lambda self: self._sum("neurons"))
+    macs_per_step = property(lambda self: self._sum("macs_per_step"))
+    muls_per_step = property(lambda self: self._sum("muls_per_step"))
+    adds_per_step = property(lambda self: self._sum("adds_per_step"))
+    comparisons_per_step = property(lambda self: self._sum("comparisons_per_step"))
+    neuron_updates_per_step = property(lambda self: self._sum("neuron_updates_per_step"))
+
+    @property
+    def memory_bits(self) -> dict[str, int]:
+        """{weights, state, spikes, total} at ``bits`` / ``spike_bits`` (eq. 8)."""
+        out = {key: sum(layer.memory_bits[key] for layer in self.layers)
+               for key in ("weights", "state", "spikes")}
+        out["total"] = sum(out.values())
+        return out
+
+    def footprints(self, weight_bits: int | None = None) -> list[LayerFootprint]:
+        """Per-layer chip footprints for :func:`neurodeploy.hardware.map_resources` (layers with neurons)."""
+        return [LayerFootprint(layer.name, layer.neurons, layer.synapses, layer.fan_in, weight_bits)
+                for layer in self.layers if layer.neurons]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "family": self.family, "arch": self.arch, "input_shape": list(self.input_shape),
+            "bits": self.bits, "spike_bits": self.spike_bits,
+        }
+        out.update({attr: getattr(self, attr) for attr in _TOTALS})
+        out["memory_bits"] = self.memory_bits
+        out["memory_bits_chip"] = self.memory_bits_chip
+        out["chip_profile"] = self.chip_profile
+        out["layers"] = [layer.to_dict() for layer in self.layers]
+        out["notes"] = list(self.notes)
+        return out
+
+
+def layer_name(index: int, layer: Layer) -> str:
+    """``fc<i>`` / ``conv<i>`` / ``pool<i>``, i = position in the architecture (as the model builders)."""
+    return f"{_NAME_PREFIX[type(layer)]}{index}"
+
+
+def _covered(size_in: int, size_out: int, kernel: int, padding: int) -> np.ndarray:
+    """For each input row, how many output rows of a stride-1 k x k conv read it."""
+    rows = np.arange(size_in)
+    low = np.maximum(rows + padding - kernel + 1, 0)
+    high = np.minimum(rows + padding, size_out - 1)
+    return np.maximum(high - low + 1, 0)
+
+
+def layer_fan_out(layer: Layer, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Outgoing synapses of every input neuron, shape (n_in,) in (C, H, W) order.
+
+    Dense: fan_out = units. Conv (stride 1, padding k // 2): out_C x (output rows reading the input row) x
+    (output columns reading the input column), so border inputs reach fewer outputs. Pool (non-overlapping
+    k x k, SLAYER sum pool): 1 for inputs inside the pooled area, 0 for the cropped remainder.
+    """
+    out_shape = layer.output_shape(tuple(in_shape))
+    n_in = math.prod(in_shape)
+    if isinstance(layer, DenseLayer):
+        return np.full(n_in, layer.units, dtype=np.int64)
+    c, h, w = in_shape
+    if isinstance(layer, ConvLayer):
+        rows = _covered(h, out_shape[1], layer.kernel, layer.padding)
+        cols = _covered(w, out_shape[2], layer.kernel, layer.padding)
+        per_pixel = layer.channels * np.outer(rows, cols)
+    else:
+        rows = (np.arange(h) < out_shape[1] * layer.size).astype(np.int64)
+        cols = (np.arange(w) < out_shape[2] * layer.size).astype(np.int64)
+        per_pixel = np.outer(rows, cols)
+    return np.broadcast_to(per_pixel, (c, h, w)).reshape(-1).astype(np.int64)
+
+
+def _snn_layer(name: str, layer: Layer, in_shape, out_shape, bits: int, spike_bits: int) -> LayerCost:
+    neurons = math.prod(out_shape)
+    synapses = int(layer_fan_out(layer, in_shape).sum())
+    if isinstance(layer, DenseLayer):
+        kind, weights, fan_in = "dense", math.prod(in_shape) * layer.units, math.prod(in_shape)
+    elif isinstance(layer, ConvLayer):
+        kind, fan_in = "conv", in_shape[0] * layer.kernel**2
+        weights = fan_in * layer.channels
+    else:
+        kind, weights, fan_in = "sumpool", 0, layer.size**2
+    return LayerCost(
+        name=name, kind=kind, recurrence="none", in_shape=tuple(in_shape), out_shape=tuple(out_shape),
+        neurons=neurons, weights=weights, params=weights, macs_per_step=0, muls_per_step=0,
+        adds_per_step=synapses, comparisons_per_step=0, neuron_updates_per_step=neurons, synapses=synapses,
+        fan_in=fan_in, state_values=neurons, spike_values=neurons,
+        memory_bits={"weights": weights * bits, "state": neurons * bits, "spikes": neurons * spike_bits},
+    )
+
+
+def _ann_layer(name: str, family: str, layer: Layer, in_shape, out_shape, is_output: bool, bits: int,
+               include_bias: bool, torch_cell_biases: bool) -> LayerCost:
+    outputs = math.prod(out_shape)
+    if isinstance(layer, PoolLayer):
+        window = layer.size**2
+        is_max = layer.mode == "max"
+        return LayerCost(
+            name=name, kind="maxpool" if is_max else "avgpool", recurrence="none", in_shape=tuple(in_shape),
+            out_shape=tuple(out_shape), neurons=0, weights=0, params=0, macs_per_step=0,
+            muls_per_step=0 if is_max else outputs, adds_per_step=0 if is_max else outputs * (window - 1),
+            comparisons_per_step=outputs * (window - 1) if is_max else 0, neuron_updates_per_step=0,
+            synapses=0, fan_in=window, state_values=outputs, spike_values=0,
+            memory_bits={"weights": 0, "state": outputs * bits, "spikes": 0},
+        )
+    recurrent = family in ("rnn", "lstm") and not is_output
+    gates = 4 if family == "lstm" and recurrent else 1
+    if isinstance(layer, DenseLayer):
+        units = layer.units
+        fan_in = math.prod(in_shape) + (units if recurrent else 0)
+        weights = gates * units * fan_in
+        macs = weights
+        bias_vectors = 2 if recurrent and torch_cell_biases else 1
+        recurrence = "dense" if recurrent else "none"
+    else:
+        units = layer.channels
+        fan_in = in_shape[0] * layer.kernel**2 + (units * RECURRENT_KERNEL**2 if recurrent else 0)
+        weights = gates * units * fan_in
+        macs = weights * out_shape[1] * out_shape[2]
+        bias_vectors = 1
+        recurrence = "conv3x3" if recurrent else "none"
+    biases = bias_vectors * gates * units
+    lstm = family == "lstm" and recurrent
+    state_values = outputs * (2 if lstm else 1)
+    stored_weights = weights + (biases if include_bias else 0)
+    return LayerCost(
+        name=name, kind="readout" if is_output else layer.kind, recurrence=recurrence,
+        in_shape=tuple(in_shape), out_shape=tuple(out_shape), neurons=outputs, weights=weights,
+        params=weights + biases, macs_per_step=macs, muls_per_step=3 * outputs if lstm else 0,
+        adds_per_step=gates * outputs + (outputs if lstm else 0), comparisons_per_step=0,
+        neuron_updates_per_step=0, synapses=weights, fan_in=fan_in, state_values=state_values, spike_values=0,
+        memory_bits={"weights": stored_weights * bits, "state": state_values * bits, "spikes": 0},
+    )
+
+
+def _chip_memory(family: str, layers: Sequence[LayerCost], profile: HardwareProfile,
+                 include_bias: bool) -> dict[str, int]:
+    keys = ("weight", "state_u", "state_v", "spike") if family == "snn" else ("weight", "activation")
+    missing = [key for key in keys if profile.bit_width(key) is None]
+    if missing:
+        raise UserError(f"{profile.path or profile.name}: profile has no bit width for {', '.join(missing)} "
+                        f"(needed for {family} memory); add bits.{missing[0]} or pick another profile")
+    stored = sum(layer.params if include_bias else layer.weights for layer in layers)
+    out = {"weights": stored * profile.bit_width("weight")}
+    if family == "snn":
+        neurons = sum(layer.neurons for layer in layers)
+        out["state"] = neurons * (profile.bit_width("state_u") + profile.bit_width("state_v"))
+        out["spikes"] = sum(layer.spike_values for layer in layers) * profile.bit_width("spike")
+    else:
+        out["state"] = sum(layer.state_values for layer in layers) * profile.bit_width("activation")
+        out["spikes"] = 0
+    out["total"] = sum(out.values())
+    return out
+
+
+def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[str, ...]:
+    notes = [("ops per time step; op kinds are disjoint (a MAC is not also counted as a mul and an add); "
+              "nonlinearities not counted; input events not counted in memory"),
+             "memory (companion paper eq. 8): " + ("biases included" if include_bias else "biases ignored")]
+    if family == "snn":
+        notes += [("snn adds = dense upper bound per step (every input neuron spikes every step); real "
+                   "synops scale with spikes (dynamic_cost); spikes memory = upper bound (all neurons spike "
+                   "at once)"),
+                  ("snn params: no biases (SLAYER synapses are bias-free); pooling = SLAYER Pool block with "
+                   "fixed non-trainable sum weights (not counted) and CUBA neurons, for both MPk and APk")]
+    else:
+        notes.append("max pooling: comparisons counted apart (comparisons_per_step), not in MACs or adds")
+    if family in ("rnn", "lstm"):
+        notes.append(f"{family}: dense layers have dense recurrence, conv layers a 3x3 conv over the hidden "
+                     "state (ConvRNN/ConvLSTM); the final layer is a plain linear readout (no recurrence)")
+        notes.append("dense cells count " + ("PyTorch's two bias vectors (b_ih + b_hh)" if torch_cell_biases
+                                              else "one bias vector per gate (the equations' b)"))
+    return tuple(notes)
+
+
+def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: str, *, bits: int = 32,
+                spike_bits: int = 1, profile: HardwareProfile | None = None, include_bias: bool = False,
+                torch_cell_biases: bool = True) -> CostReport:
+    """Parameters, memory (eq. 8) and per-step operations (eq. 9, Table XIV) of ``arch`` in ``family``.
+
+    ``profile`` adds ``memory_bits_chip`` at the chip's bit widths. See the module docstring for every
+    counting convention.
+    """
+    if family not in FAMILIES:
+        raise UserError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
+    if bits < 1 or spike_bits < 1:
+        raise UserError("bits and spike_bits must be >= 1")
+    shapes = arch.shapes(tuple(input_shape))
+    last = len(arch.layers) - 1
+    layers = []
+    for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
+        name = layer_name(index, layer)
+        if family == "snn":
+            layers.append(_snn_layer(name, layer, in_shape, out_shape, bits, spike_bits))
+        else:
+            layers.append(_ann_layer(name, family, layer, in_shape, out_shape, index == last, bits,
+                                     include_bias, torch_cell_biases))
+    chip = _chip_memory(family, layers, profile, include_bias) if profile is not None else None
+    return CostReport(family, arch.notation(), tuple(input_shape), bits, spike_bits, tuple(layers), chip,
+                      profile.name if profile is not None else None,
+                      _notes(family, include_bias, torch_cell_biases))
+
+
+@dataclass(frozen=True)
+class DynamicCost:
+    """Measured SNN work per sample: synops (= adds) per layer, and neuron updates when steps are known."""
+
+    names: tuple[str, ...]
+    synops: tuple[float, ...]
+    neuron_updates: tuple[int, ...] | None = None
+
+    @property
+    def total_synops(self) -> float:
+        return float(sum(self.synops))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [{"name": n, "synops": s, "adds": s,
+                            "neuron_updates": None if self.neuron_updates is None else self.neuron_updates[i]}
+                           for i, (n, s) in enumerate(zip(self.names, self.synops))],
+                "total_synops": self.total_synops}
+
+
+def synops_per_sample(input_spikes: np.ndarray, fan_out: np.ndarray) -> float:
+    """Mean over samples of sum_j (input spikes of neuron j, summed over T) x fan_out_j.
+
+    ``input_spikes`` is (N, n_in) or (n_in,) for one sample; ``fan_out`` is (n_in,).
+    """
+    counts = np.asarray(input_spikes, dtype=np.float64)
+    counts = counts[None, :] if counts.ndim == 1 else counts
+    fan_out = np.asarray(fan_out, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != fan_out.shape[0]:
+        raise ValueError(f"input spikes {counts.shape} do not match fan-out ({fan_out.shape[0]},): expected "
+                         "(samples, n_in) summed over time")
+    if counts.shape[0] == 0:
+        raise ValueError("no samples")
+    return float((counts @ fan_out).mean())
+
+
+def dynamic_cost(arch: Architecture, input_shape: tuple[int, int, int],
+                 layer_input_spikes: Sequence[np.ndarray], *, steps: int | None = None) -> DynamicCost:
+    """Per-sample synops of an SNN from measured spike counts (SPEC 5.2).
+
+    synops_l = (1/N) sum_n sum_j s_{n,j} fan_out_j, with s_{n,j} the spikes input neuron j of layer l sent
+    over all T steps of sample n. ``layer_input_spikes[l]`` is (N, n_in) -- layer 0's input is the event
+    input, layer l's the output of layer l - 1. Neuron updates are neurons x steps when ``steps`` is given.
+    """
+    shapes = arch.shapes(tuple(input_shape))
+    if len(layer_input_spikes) != len(arch.layers):
+        raise ValueError(f"{len(layer_input_spikes)} spike arrays for {len(arch.layers)} layers of "
+                         f"{arch.notation()}")
+    names, synops, updates = [], [], []
+    for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
+        spikes = layer_input_spikes[index]
+        names.append(layer_name(index, layer))
+        synops.append(synops_per_sample(spikes, layer_fan_out(layer, in_shape)))
+        updates.append(math.prod(out_shape) * steps if steps is not None else 0)
+    return DynamicCost(tuple(names), tuple(synops), tuple(updates) if steps is not None else None)
+
+
+def print_cost_table(cost: CostReport, console=None) -> None:
+    """Per-layer static cost with a totals row and the counting conventions, as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    shape = "x".join(map(str, cost.input_shape))
+    table = Table(title=f"{cost.family} {cost.arch}, input {shape} (C x H x W), ops per time step")
+    columns = ("layer", "kind", "recurrence", "output", "neurons", "params", "MACs", "adds", "muls",
+               "comparisons", "memory (bit)")
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:4] else "right")
+    for layer in cost.layers:
+        counts = (layer.neurons, layer.params, layer.macs_per_step, layer.adds_per_step, layer.muls_per_step,
+                  layer.comparisons_per_step, sum(layer.memory_bits.values()))
+        table.add_row(layer.name, layer.kind, layer.recurrence, "x".join(map(str, layer.out_shape)),
+                      *(f"{value:,}" for value in counts))
+    table.add_row("total", "", "", "", f"{cost.neurons:,}", f"{cost.params:,}", f"{cost.macs_per_step:,}",
+                  f"{cost.adds_per_step:,}", f"{cost.muls_per_step:,}", f"{cost.comparisons_per_step:,}",
+                  f"{cost.memory_bits['total']:,}", style="bold")
+    console.print(table)
+    if cost.memory_bits_chip is not None:
+        console.print(f"memory at {cost.chip_profile} bit widths: {cost.memory_bits_chip['total']:,} bit")
+    for note in cost.notes:
+        console.print(f"- {note}")

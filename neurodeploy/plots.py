@@ -1,0 +1,220 @@
+"""PNG plots of run reports, rendered from the report's JSON dict (never recomputed).
+
+matplotlib is imported inside each function, with the Agg backend, so the package imports without it.
+Every axis names its unit and every title says the energy kind (estimated / measured) and the mode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.atomic import atomic_path
+from neurodeploy.errors import UserError
+
+MAX_RASTER_ROWS = 1024  # rows drawn per layer; larger layers group k neurons per row
+OP_COLORS = {"synops": "#1f77b4", "neuron_updates": "#ff7f0e", "spike_routing": "#2ca02c", "macs": "#d62728",
+             "adds": "#9467bd", "muls": "#8c564b", "static": "#7f7f7f"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise UserError("plots need matplotlib; install it with `pip install 'matplotlib>=3.5'`") from exc
+    return plt
+
+
+def _save(fig, path: Path | str) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def _energy_unit(max_joules: float) -> tuple[float, str]:
+    """Scale and unit label that keep linear-axis tick labels short (J, mJ, uJ, nJ, pJ)."""
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "\u00b5J"), (1e-9, "nJ")):
+        if max_joules >= scale:
+            return scale, unit
+    return 1e-12, "pJ"
+
+
+def _subtitle(report: Mapping[str, Any]) -> str:
+    return (f"{report['model']['family']} {report['model']['arch']} | mode {report['backend']['mode']} | "
+            f"energy {report['energy']['kind']} | data {report['data']['source']}")
+
+
+def plot_spike_rates(report: Mapping[str, Any], path: Path | str) -> Path:
+    """Bar chart of each layer's spike rate (spikes / neuron / step)."""
+    plt = _pyplot()
+    layers = report["layers"]
+    names = [layer["name"] for layer in layers]
+    rates = [layer["spike_rate"] for layer in layers]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.8))
+    bars = ax.bar(names, rates, color="#1f77b4")
+    ax.bar_label(bars, labels=[f"{r:.3g}" for r in rates], fontsize=8, padding=2)
+    ax.set_ylabel("spike rate (spikes / neuron / step)")
+    ax.set_xlabel("layer")
+    ax.set_ylim(0, max(rates + [1e-3]) * 1.2)
+    ax.set_title(f"Per-layer spike rate, mean over samples\n{_subtitle(report)}", fontsize=10)
+    ax.tick_params(axis="x", rotation=30 if len(names) > 6 else 0)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
+    """Energy per sample by layer and op kind (left) and network total by op kind (right).
+
+    The left panel stacks op kinds when the layers' energies are within a factor 100 of each other; beyond
+    that it switches to a log axis with the op kinds side by side (stacked bars on a log axis mislead).
+    """
+    plt = _pyplot()
+    layers = report["layers"]
+    energy = report["energy"]
+    kinds = [k for k in OP_COLORS if any(layer.get("energy_by_op_j", {}).get(k) for layer in layers)]
+    names = [layer["name"] for layer in layers]
+    by_kind = {k: np.array([layer.get("energy_by_op_j", {}).get(k, 0.0) for layer in layers]) for k in kinds}
+    values = np.concatenate([v[v > 0] for v in by_kind.values()]) if kinds else np.zeros(0)
+    log_layers = values.size > 0 and values.max() / values.min() > 100
+    fig, (ax_layers, ax_ops) = plt.subplots(
+        1, 2, figsize=(max(9.0, 0.9 * len(names) + 6), 4.6), layout="constrained",
+        gridspec_kw={"width_ratios": [max(2, len(names)), 3]})
+    x = np.arange(len(names))
+    width = 0.8 / max(1, len(kinds))
+    stacked = sum(by_kind.values()) if kinds else np.zeros(len(names))
+    scale, unit = (1.0, "J") if log_layers else _energy_unit(float(np.max(stacked, initial=0.0)))
+    bottom = np.zeros(len(names))
+    for offset, kind in enumerate(kinds):
+        label = kind.replace("_", " ")
+        if log_layers:
+            heights = np.where(by_kind[kind] > 0, by_kind[kind], np.nan)  # log axis: no zero-height bars
+            ax_layers.bar(x - 0.4 + width * (offset + 0.5), heights, width, label=label,
+                          color=OP_COLORS[kind])
+        else:
+            ax_layers.bar(x, by_kind[kind] / scale, 0.7, bottom=bottom, label=label, color=OP_COLORS[kind])
+            bottom += by_kind[kind] / scale
+    if log_layers:  # headroom above the tallest bar for the legend
+        ax_layers.set_yscale("log")
+        ax_layers.set_ylim(values.min() / 3, values.max() * 300)
+    elif kinds:
+        ax_layers.set_ylim(0, bottom.max() * 1.45)
+    ax_layers.set_xticks(x, names, rotation=30 if len(names) > 6 else 0)
+    ax_layers.set_ylabel(f"energy per sample ({unit}, {energy['kind']}{', log scale' if log_layers else ''})")
+    ax_layers.set_xlabel("layer")
+    layout = "op kinds side by side" if log_layers else "stacked"
+    ax_layers.set_title(f"by layer, dynamic only ({layout})", fontsize=9)
+    if kinds:
+        ax_layers.legend(fontsize=8, title="op kind", title_fontsize=8, loc="upper right",
+                         ncol=min(3, len(kinds)))
+    ax_layers.grid(axis="y", alpha=0.3)
+    totals = {k: v for k, v in (energy.get("by_op_j") or {}).items() if v}
+    op_values = list(totals.values())
+    log_ops = bool(op_values) and max(op_values) / min(op_values) > 100
+    scale, unit = (1.0, "J") if log_ops or not op_values else _energy_unit(max(op_values))
+    bars = ax_ops.bar([k.replace("_", "\n") for k in totals], [v / scale for v in op_values],
+                      color=[OP_COLORS.get(k, "#333333") for k in totals])
+    ax_ops.bar_label(bars, labels=[f"{v:.2e} J" for v in op_values], fontsize=8, padding=2)
+    if log_ops:
+        ax_ops.set_yscale("log")
+    ax_ops.set_ylabel(f"energy per sample ({unit}, {energy['kind']}{', log scale' if log_ops else ''})")
+    ax_ops.set_xlabel("op kind")
+    ax_ops.set_title("network total by op kind", fontsize=9)
+    ax_ops.margins(y=0.15)
+    ax_ops.grid(axis="y", alpha=0.3)
+    uncounted = energy.get("uncounted") or []
+    total = energy.get("total_j")
+    headline = f"Energy per sample: {'-' if total is None else f'{total:.3g}'} J"
+    missing = f" (not counted: {', '.join(uncounted)})" if uncounted else ""
+    fig.suptitle(f"{headline}, {energy['kind']} with profile {energy['profile']}{missing}\n"
+                 f"{_subtitle(report)}", fontsize=10)
+    return _save(fig, path)
+
+
+def save_raster(raster: Mapping[str, np.ndarray], path: Path | str) -> Path:
+    """Save ``{layer: (neurons, T) spikes}`` of one sample as a compressed ``.npz`` (atomic)."""
+    arrays = {name: np.asarray(spikes) for name, spikes in raster.items()}
+    for name, spikes in arrays.items():
+        if spikes.ndim != 2:
+            raise ValueError(f"raster of {name} must be (neurons, T), got {spikes.shape}")
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
+def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: str = "Spike raster") -> Path:
+    """One panel per layer: a black cell at (time step, neuron index) per spike. Layers with more than
+    ``MAX_RASTER_ROWS`` neurons draw rows of k neurons shaded by the fraction of them that fired."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    names = list(raster)
+    if not names:
+        raise ValueError("empty raster")
+    fig, axes = plt.subplots(len(names), 1, sharex=True, squeeze=False, layout="constrained",
+                             figsize=(8.0, min(1.9 * len(names) + 1.2, 18.0)))
+    steps = max(np.asarray(raster[n]).shape[1] for n in names)
+    for ax, name in zip(axes[:, 0], names):
+        spikes = np.asarray(raster[name]) != 0
+        group = max(1, math.ceil(spikes.shape[0] / MAX_RASTER_ROWS))
+        rows = math.ceil(spikes.shape[0] / group)
+        padded = np.zeros((rows * group, spikes.shape[1]), np.float32)
+        padded[: spikes.shape[0]] = spikes
+        image = padded.reshape(rows, group, -1).mean(axis=1)  # fraction of the row's neurons that fired
+        ax.imshow(image, aspect="auto", origin="lower", cmap="Greys", vmin=0,
+                  vmax=max(float(image.max()), 1e-9), interpolation="nearest",
+                  extent=(-0.5, image.shape[1] - 0.5, -0.5, rows * group - 0.5))
+        ax.set_xlim(-0.5, steps - 0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.set_ylabel(f"{name}\nneuron index", fontsize=8)
+        grouped = (f", rows of {group} neurons, black = {image.max():.0%} of them fired" if group > 1 else "")
+        ax.set_title(f"{name}: {int(spikes.sum()):,} spikes, {spikes.shape[0]:,} neurons{grouped}",
+                     fontsize=8, loc="right")
+    axes[-1, 0].set_xlabel("time step")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str) -> Path:
+    """``compare``: one labelled marker per run at (energy per sample, accuracy), log-x.
+
+    Each row needs ``label``, ``accuracy`` (fraction), ``energy_j`` (per sample), ``energy_kind`` and
+    ``mode``; filled markers are measured energy, hollow ones estimated.
+    """
+    plt = _pyplot()
+    usable = [r for r in rows if r.get("energy_j") and r.get("accuracy") is not None]
+    if not usable:
+        raise UserError("no run has both an accuracy and an energy per sample; nothing to plot")
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    for index, row in enumerate(usable):
+        color = f"C{index % 10}"
+        measured = row.get("energy_kind") == "measured"
+        ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker="o" if measured else "D",
+                   facecolors=color if measured else "none", edgecolors=color, linewidths=1.8, zorder=3)
+        ax.annotate(f"{row['label']}\n({row.get('mode', '?')}, {row.get('energy_kind', '?')})",
+                    (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points", xytext=(7, 5),
+                    fontsize=8, color=color)
+    ax.set_xscale("log")
+    energies = [r["energy_j"] for r in usable]
+    ax.set_xlim(min(energies) / 5, max(energies) * 20)
+    accuracies = [100 * r["accuracy"] for r in usable]
+    ax.set_ylim(max(0.0, min(accuracies) - 10), min(100.0, max(accuracies) + 8))
+    ax.set_xlabel("energy per sample (J, log scale)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.scatter([], [], marker="o", color="gray", label="measured energy")
+    ax.scatter([], [], marker="D", facecolors="none", edgecolors="gray", label="estimated energy")
+    ax.legend(fontsize=8, loc="lower right")
+    kinds = sorted({r.get("energy_kind", "?") for r in usable})
+    ax.set_title(f"Accuracy vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)
+    return _save(fig, path)
