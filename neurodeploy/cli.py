@@ -92,7 +92,18 @@ def train(
         from neurodeploy.lint import lint_for_training
 
         lint_for_training(config, console=err_console)
-    result = run_training(config, run_dir, resume=resume, console=err_console)
+    try:
+        result = run_training(config, run_dir, resume=resume, console=err_console)
+    except KeyboardInterrupt:
+        from neurodeploy.training import CHECKPOINT
+
+        if (Path(run_dir) / CHECKPOINT).exists():
+            err_console.print(f"interrupted: {run_dir} keeps the checkpoint of the last finished epoch; continue "
+                              f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
+        else:
+            err_console.print("interrupted before the first epoch finished; nothing to resume, start again",
+                              highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"run directory: {result.run_dir}")
 
 
@@ -211,10 +222,12 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
                   train_per_class: Annotated[Optional[int], typer.Option(help="training samples per class")] = None,
                   test_per_class: Annotated[Optional[int], typer.Option(help="test samples per class")] = None):
     """Write a synthetic dataset in the real on-disk format (it is labelled synthetic everywhere)."""
-    from neurodeploy.data.datasets import generate_synthetic
+    from neurodeploy.data.datasets import dataset_kind
 
-    path = generate_synthetic(dataset, out, seed=seed, train_per_class=train_per_class,
-                              test_per_class=test_per_class)
+    sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class)) if v}
+    if any(v < 1 for v in sizes.values()):
+        raise UserError("--train-per-class and --test-per-class must be at least 1")
+    path = dataset_kind(dataset).generate(out, seed=seed, **sizes)
     console.print(f"wrote synthetic {dataset}-format data to {path}")
 
 
@@ -228,14 +241,18 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
     """Sample counts, events per sample, frame density and temporal contrast (SPEC 2.4)."""
     from neurodeploy.data.datasets import resolve_dataset
-    from neurodeploy.data.info import dataset_info, plot_contrast, print_info
+    from neurodeploy import atomic
+    from neurodeploy.data.info import dataset_info, plot_contrast
 
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
     info = dataset_info(source, dt_ms=dt or defaults[0], steps=steps or defaults[1], limit=limit)
-    path = plot_contrast(info.contrast_matrix, Path(out) / f"{dataset}_temporal_contrast.png")
-    print_info(info, console)
-    console.print(f"wrote {path}")
+    data = info.to_dict()
+    path = plot_contrast(info.contrast.matrix, Path(out) / f"{dataset}_temporal_contrast.png",
+                         title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")
+    atomic.write_json(Path(out) / f"{dataset}_info.json", data)
+    console.print_json(json.dumps({k: v for k, v in data.items() if k != "contrast_matrix"}, default=str))
+    console.print(f"wrote {path} and {Path(out) / f'{dataset}_info.json'}")
 
 
 @hw_app.command("list")

@@ -51,6 +51,19 @@ class RunRequest:
             raise UserError("--input feeds a .net file on lava, loihi2 or emulator; not on --backend torch")
         if self.save_output is not None and self.input_npy is None and Path(self.target).suffix == ".net":
             raise UserError("--save-output on a .net file needs --input X.npy (neurons x T spikes)")
+        # bad options fail here, before minutes of simulation and before any report file is written
+        if self.hw:
+            from neurodeploy.hardware import load_profile
+
+            load_profile(self.hw)
+        from neurodeploy.atomic import check_writable_dir
+
+        if self.out is not None:
+            check_writable_dir(self.out, "--out")
+        elif Path(self.target).is_dir():
+            check_writable_dir(Path(self.target) / "reports", "--out")
+        if self.save_output is not None:
+            check_writable_dir(Path(self.save_output).parent, "--save-output")
 
 
 @dataclass
@@ -205,7 +218,8 @@ class SpikeParity:
     first_divergence: dict | None
 
 
-def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray], labels: np.ndarray) -> SpikeParity:
+def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray], labels: np.ndarray,
+                   names: list[str] | None = None) -> SpikeParity:
     """Accuracies, per-layer spike-count agreement, and the first (layer, step) where spike trains differ."""
     first = None
     agreement = []
@@ -216,7 +230,8 @@ def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray]
         agreement.append(float((ours.sum(axis=2) == chip.sum(axis=2)).mean()))
         differs = ours != chip
         if first is None and differs.any():
-            first = {"layer": f"L{index}", "timestep": int(np.nonzero(differs.any(axis=(0, 1)))[0][0])}
+            name = names[index] if names else f"L{index}"
+            first = {"layer": name, "timestep": int(np.nonzero(differs.any(axis=(0, 1)))[0][0])}
     return SpikeParity(
         float_accuracy=accuracy_of(float_layers[-1], labels),
         chip_accuracy=accuracy_of(chip_layers[-1], labels),
@@ -251,6 +266,7 @@ def _load_test_frames(request: RunRequest, config, default_limit: int | None):
 def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     """SNN run directory on a chip backend or on torch (float)."""
     from neurodeploy.export import MODEL_FILE
+    from neurodeploy.snn_report import build_snn_report, layer_names
     from neurodeploy.training import load_trained_network
 
     run_dir = Path(request.target)
@@ -276,12 +292,11 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
         layers = execution.spike_run.layer_spikes
-        parity = compare_spikes(float_layers, layers, labels)
+        parity = compare_spikes(float_layers, layers, labels, layer_names(network))
         wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
     else:
         layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
         input_spikes = flatten_for_chip(chip_frames, "dense")
-    from neurodeploy.snn_report import build_snn_report
 
     report = build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
@@ -291,7 +306,7 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
     from neurodeploy.report import print_layer_table, write_run_report
 
-    raster = {f"L{i}": spikes[0] for i, spikes in enumerate([input_spikes, *layers])}
+    raster = {"input": input_spikes[0], **{name: spikes[0] for name, spikes in zip(layer_names(network), layers)}}
     paths = write_run_report(report, out_dir, raster=raster)
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)

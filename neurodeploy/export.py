@@ -47,14 +47,16 @@ class ExportResult:
 
 def export_run(run_dir: Path, out: Path | None = None) -> ExportResult:
     """Export the SNN of ``run_dir`` (a directory made by ``train --model snn``) and verify it."""
-    from neurodeploy.training import load_trained_network
+    from neurodeploy.training import load_run_config, load_trained_network
 
     run_dir = Path(run_dir)
-    config, model, network = load_trained_network(run_dir)
+    config = load_run_config(run_dir)
     if config.family != "snn":
         raise UserError(f"{run_dir}: a {config.family} run cannot be exported to netx (only spiking networks run "
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
+    atomic.check_writable_dir(target.parent)
+    config, model, network = load_trained_network(run_dir)
     with atomic.atomic_path(target) as tmp:
         network.export_netx(tmp)
         layers = verify_export(tmp, network)
@@ -85,7 +87,7 @@ def verify_export(path: Path, network) -> list[ExportedLayer]:
     rows = []
     with h5py.File(path, "r") as handle:
         groups = [handle["layer"][str(i)] for i in range(len(handle["layer"]))]
-        groups = [g for g in groups if g["type"][0].decode() != "flatten"]
+        groups = [g for g in groups if g["type"][0].decode() not in ("flatten", "input")]
         for index, ((name, block), lava_block, group) in enumerate(zip(ours, lava_net.layers, groups)):
             params = block.neuron.device_params
             expected = {"vth": int(params["vThMant"]), "du": int(params["iDecay"]) - 1, "dv": int(params["vDecay"])}
@@ -101,12 +103,20 @@ def verify_export(path: Path, network) -> list[ExportedLayer]:
             if not np.all(np.isfinite(weight)):
                 raise UserError(f"{path}: layer {index} ({name}) has non-finite weights; the training diverged")
             rows.append(ExportedLayer(
-                index=index, name=name, kind=group["type"][0].decode(), in_size=int(np.prod(lava_block.inp.shape)),
+                index=index, name=name, kind=_kind_label(group), in_size=int(np.prod(lava_block.inp.shape)),
                 out_size=out_size, i_decay=int(params["iDecay"]), v_decay=int(params["vDecay"]),
                 v_th_mant=int(params["vThMant"]), weight_min=int(weight.min()), weight_max=int(weight.max()),
                 lava_block=type(lava_block).__name__,
             ))
     return rows
+
+
+def _kind_label(group) -> str:
+    """netx layer type, and what it was mapped from when the export rewrote it (pool -> conv)."""
+    kind = group["type"][0].decode()
+    if "mappedFrom" in group:
+        kind += f" (from SLAYER {group['mappedFrom'][0].decode()})"
+    return kind
 
 
 def print_export_table(result: ExportResult, console) -> None:

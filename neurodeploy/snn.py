@@ -140,7 +140,11 @@ class SpikingNetwork(nn.Module):
         if self.flat_input:
             x = x.reshape(x.shape[0], -1, x.shape[-1])
         self.layer_spikes = []
+        pool_type = lava_compat.slayer().block.cuba.Pool
         for block in self.blocks:
+            if isinstance(block, pool_type):  # floor mode, as torch and a stride-k conv on the chip do
+                k = int(block.synapse.kernel_size[0])
+                x = x[:, :, : x.shape[2] // k * k, : x.shape[3] // k * k]
             x = block(x)
             if self.record and not isinstance(block, lava_compat.slayer().block.cuba.Flatten):
                 self.layer_spikes.append(x.detach().reshape(x.shape[0], -1, x.shape[-1]))
@@ -160,13 +164,55 @@ class SpikingNetwork(nn.Module):
     def export_netx(self, path: Path) -> None:
         """Write the network as lava-dl netx HDF5 (one ``layer/<i>`` group per block)."""
         import h5py
+        import numpy as np
 
         with torch.no_grad():  # Flatten blocks learn their shape in forward; run one sample through
             self.forward(torch.zeros(1, *self.input_shape, 2))
+        pool_type = lava_compat.slayer().block.cuba.Pool
         with h5py.File(path, "w") as handle:
             group = handle.create_group("layer")
+            offset = 0
+            if not self.flat_input:  # netx infers a conv network's input shape only from an input layer
+                entry = group.create_group("0")
+                entry.create_dataset("type", (1,), "S10", [b"input"])
+                entry.create_dataset("shape", data=np.array(self.chip_input_shape))
+                offset = 1
             for index, block in enumerate(self.blocks):
-                block.export_hdf5(group.create_group(str(index)))
+                if isinstance(block, pool_type):
+                    export_pool_as_conv(block, group.create_group(str(index + offset)))
+                else:
+                    block.export_hdf5(group.create_group(str(index + offset)))
+
+
+def export_pool_as_conv(block, handle) -> None:
+    """Write a SLAYER Pool block as an equivalent netx ``conv`` layer (netx cannot load ``pool``).
+
+    SLAYER's pool synapse applies one fixed k x k kernel to every channel separately, stride k. The same
+    synaptic input comes from a C -> C convolution, stride k, whose weight is that kernel on the channel
+    diagonal (W[c, c] = kernel, W[c, d != c] = 0); the neuron parameters are the block's own.
+    """
+    import h5py  # noqa: F401  (handle is an h5py group)
+    import numpy as np
+
+    synapse = block.synapse
+    kernel = synapse.pre_hook_fx(synapse.weight, descale=True).reshape(synapse.weight.shape[2:4])
+    kernel = kernel.detach().cpu().numpy()
+    channels = int(block.neuron.shape[0])
+    weight = np.zeros((channels, channels, *kernel.shape), dtype=kernel.dtype)
+    weight[np.arange(channels), np.arange(channels)] = kernel
+    handle.create_dataset("type", (1,), "S10", [b"conv"])
+    handle.create_dataset("shape", data=np.array(block.neuron.shape))
+    handle.create_dataset("inChannels", data=channels)
+    handle.create_dataset("outChannels", data=channels)
+    handle.create_dataset("kernelSize", data=np.array(synapse.kernel_size[:-1]))
+    handle.create_dataset("stride", data=np.array(synapse.stride[:-1]))
+    handle.create_dataset("padding", data=np.array(synapse.padding[:-1]))
+    handle.create_dataset("dilation", data=np.array(synapse.dilation[:-1]))
+    handle.create_dataset("groups", data=1)
+    handle.create_dataset("weight", data=weight)
+    handle.create_dataset("mappedFrom", (1,), "S10", [b"pool"])
+    for key, value in block.neuron.device_params.items():
+        handle.create_dataset(f"neuron/{key}", data=value)
 
 
 def input_pooling(arch: Architecture) -> int | None:

@@ -25,12 +25,22 @@ def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
     return Architecture(tuple(layers)), network.chip_input_shape
 
 
+def layer_names(network) -> list[str]:
+    """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
+    from neurodeploy.cost import layer_name
+
+    offset = 1 if network.input_pool else 0
+    arch, _ = deployed_architecture(network)
+    return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
+
+
 def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarray]) -> list[SNNLayerRecord]:
     from neurodeploy.cost import layer_fan_out
 
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
     records = []
+    names = layer_names(network)
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
         if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
@@ -40,7 +50,7 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarr
             fan_out = layer_fan_out(layer, in_shape)
             params = int(fan_out.sum()) if layer.kind != "pool" else 0
         records.append(SNNLayerRecord(
-            name=f"{layer.kind}{index}", type=layer.kind, shape=tuple(out_shape), params=params,
+            name=names[index], type=layer.kind, shape=tuple(out_shape), params=params,
             fan_out=fan_out, input_spikes=previous.sum(axis=2), output_spikes=spikes.sum(axis=2),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
         ))
@@ -67,11 +77,11 @@ def _memory(network, layer_spikes, profile) -> tuple[MemoryBits, MemoryBits | No
     return memory, chip
 
 
-def _parity(parity) -> Parity | None:
+def _parity(parity, names: list[str]) -> Parity | None:
     if parity is None:
         return None
     return Parity(float_accuracy=parity.float_accuracy, chip_accuracy=parity.chip_accuracy,
-                  layer_spike_agreement={f"L{i}": a for i, a in enumerate(parity.layer_count_agreement)},
+                  layer_spike_agreement=dict(zip(names, parity.layer_count_agreement)),
                   first_divergence=parity.first_divergence, identical=parity.identical)
 
 
@@ -99,7 +109,7 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         memory_bits=memory,
         memory_bits_chip=memory_chip,
         layers=tuple(build.layers),
-        parity=_parity(parity),
+        parity=_parity(parity, layer_names(network)),
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
     )

@@ -1,0 +1,289 @@
+"""Find a dataset (real copy or synthetic fallback) and serve it as binary frames to PyTorch.
+
+``resolve_dataset`` never downloads: it looks in ``--data-dir``, and when the real data is not there it
+either generates the synthetic stand-in once (cached, announced by one loud banner line) or raises a
+``UserError``. ``FrameDataset`` bins events lazily per item (SPEC 2.3), optionally through an on-disk
+cache of packed binary frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from neurodeploy.atomic import atomic_path
+from neurodeploy.data import dvsgesture, nmnist, synthetic_dvsgesture, synthetic_nmnist
+from neurodeploy.data.events import events_to_frames
+from neurodeploy.errors import UserError
+
+SOURCES = ("real", "synthetic")
+SPLITS = ("train", "test")
+FRAME_CACHE_VERSION = 1
+MAX_ARRAY_BYTES = 4 * 2**30  # load_frames_array refuses to build more than this in RAM
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where a dataset's files are and whether they are the real recordings or our synthetic stand-in."""
+
+    name: str
+    root: Path
+    source: str
+    sensor_size: tuple[int, int, int]
+    num_classes: int
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise ValueError(f"unknown dataset {self.name!r}; known: {sorted(DATASETS)}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if len(self.sensor_size) != 3 or len(self.classes) != self.num_classes:
+            raise ValueError("sensor_size must be (W, H, P) and classes must have num_classes names")
+
+    def to_dict(self) -> dict:
+        record = asdict(self)
+        record.update(root=str(self.root), sensor_size=list(self.sensor_size), classes=list(self.classes))
+        return record
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """How one dataset is laid out on disk, read, and stood in for when absent."""
+
+    title: str
+    sensor_size: tuple[int, int, int]
+    classes: tuple[str, ...]
+    find_root: Callable[[Path], Path | None]
+    check_root: Callable[[Path], Any]
+    index: Callable[[Path, str], list[tuple[Any, int]]]
+    read: Callable[[Any], np.ndarray]
+    generate: Callable[..., Path]
+    manifest_name: str
+    synthetic_origin: str
+
+
+DATASETS: dict[str, DatasetKind] = {
+    "nmnist": DatasetKind(
+        title="N-MNIST",
+        sensor_size=nmnist.NMNIST_SENSOR,
+        classes=nmnist.NMNIST_CLASSES,
+        find_root=nmnist.find_nmnist_root,
+        check_root=nmnist.check_nmnist_root,
+        index=nmnist.index_nmnist,
+        read=nmnist.read_nmnist_file,
+        generate=synthetic_nmnist.generate_synthetic_nmnist,
+        manifest_name=synthetic_nmnist.MANIFEST_NAME,
+        synthetic_origin="scikit-learn digits",
+    ),
+    "dvsgesture": DatasetKind(
+        title="DVS Gesture",
+        sensor_size=dvsgesture.DVSGESTURE_SENSOR,
+        classes=dvsgesture.DVSGESTURE_CLASSES,
+        find_root=dvsgesture.find_dvsgesture_root,
+        check_root=dvsgesture.check_dvsgesture_root,
+        index=dvsgesture.index_dvsgesture,
+        read=dvsgesture.read_dvsgesture_sample,
+        generate=synthetic_dvsgesture.generate_synthetic_dvsgesture,
+        manifest_name=synthetic_nmnist.MANIFEST_NAME,
+        synthetic_origin="rendered arm-gesture animations",
+    ),
+}
+
+_BANNERS_SHOWN: set[tuple[str, str]] = set()
+
+
+def default_cache_dir() -> Path:
+    """``$NEURODEPLOY_CACHE``, else ``~/.cache/neurodeploy``."""
+    return Path(os.environ.get("NEURODEPLOY_CACHE") or Path.home() / ".cache" / "neurodeploy")
+
+
+def dataset_kind(name: str) -> DatasetKind:
+    if name not in DATASETS:
+        raise UserError(f"{name}: unknown dataset; choose one of {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def _make_source(name: str, root: Path, source: str) -> DatasetSource:
+    kind = DATASETS[name]
+    return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes)
+
+
+def _print_banner(name: str, data_dir: Path | None, root: Path) -> None:
+    """One loud line on stderr, once per process and dataset folder."""
+    if (name, str(root)) in _BANNERS_SHOWN:
+        return
+    _BANNERS_SHOWN.add((name, str(root)))
+    from rich.console import Console
+
+    kind = DATASETS[name]
+    where = f"in {data_dir}" if data_dir is not None else "(no --data-dir given)"
+    Console(stderr=True, soft_wrap=True).print(
+        f"{kind.title} not found {where}: using SYNTHETIC {kind.title}-format data generated from "
+        f"{kind.synthetic_origin} (not {kind.title}) at {root}",
+        style="bold yellow",
+        markup=False,
+        highlight=False,
+    )
+
+
+def resolve_dataset(
+    name: str,
+    data_dir: Path | None,
+    *,
+    allow_synthetic: bool,
+    cache_dir: Path | None = None,
+    seed: int = 0,
+) -> DatasetSource:
+    """Locate ``name`` in ``data_dir`` or fall back to its synthetic stand-in; never downloads.
+
+    A copy found in ``data_dir`` is validated (a broken copy is an error, not a reason to fall back).
+    A folder written by ``neurodeploy data generate`` is reported as ``synthetic``.
+    """
+    kind = dataset_kind(name)
+    root = kind.find_root(Path(data_dir)) if data_dir is not None else None
+    if root is not None:
+        kind.check_root(root)
+        synthetic = (root / kind.manifest_name).exists()
+        return _make_source(name, root, "synthetic" if synthetic else "real")
+    if not allow_synthetic:
+        where = f"{data_dir}: {kind.title} not found there" if data_dir is not None else (
+            f"{kind.title}: no --data-dir given")
+        raise UserError(f"{where}; pass --data-dir pointing at your copy of {kind.title}, "
+                        "or drop --no-synthetic to use the synthetic stand-in")
+    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = cache_root / "synthetic" / f"{name}-seed{seed}"
+    _print_banner(name, data_dir, root)  # before generating: the first time takes a while
+    return _make_source(name, kind.generate(root, seed=seed), "synthetic")
+
+
+def balanced_subset(labels: list[int] | np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``limit`` samples, as even across classes as the data allow; seeded, sorted."""
+    labels = np.asarray(labels)
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    if limit < 1:
+        raise UserError(f"--limit {limit}: must be a positive number of samples")
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in rng.permutation(np.unique(labels))]
+    longest = max(len(indices) for indices in per_class)
+    # Round-robin over classes: take the r-th sample of every class before any class's (r+1)-th.
+    round_robin = [indices[r] for r in range(longest) for indices in per_class if r < len(indices)]
+    return np.sort(np.array(round_robin[:limit], dtype=np.int64))
+
+
+class FrameCache:
+    """Binned frames of one dataset split at one (dt, T), stored as packed bits, one ``.npy`` per sample.
+
+    The key folder name holds the dataset, source, split, dt, T and a hash of the data folder; delete
+    the cache folder when the underlying data changes.
+    """
+
+    def __init__(self, cache_dir: Path, source: DatasetSource, split: str, dt_ms: float, steps: int):
+        digest = hashlib.sha1(str(Path(source.root).resolve()).encode()).hexdigest()[:10]
+        key = f"{source.name}-{source.source}-{digest}/v{FRAME_CACHE_VERSION}-{split}-dt{dt_ms:g}ms-T{steps}"
+        self.folder = Path(cache_dir) / "frames" / key
+        width, height, polarities = source.sensor_size
+        self.shape = (polarities, height, width, steps)
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"{index:06d}.npy"
+
+    def load(self, index: int) -> np.ndarray | None:
+        try:
+            packed = np.load(self._path(index))
+        except (OSError, ValueError):
+            return None
+        size = int(np.prod(self.shape))
+        if packed.size * 8 < size:
+            return None
+        return np.unpackbits(packed, count=size).reshape(self.shape)
+
+    def store(self, index: int, frames: np.ndarray) -> None:
+        with atomic_path(self._path(index)) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, np.packbits(frames.ravel()))
+
+
+class FrameDataset(Dataset):
+    """``(frames, label)`` pairs: frames a float32 tensor (P, H, W, T) of 0/1, binned when asked for.
+
+    ``limit`` keeps a class-balanced, seeded subset. With ``frame_cache_dir`` the binned frames of
+    each sample are kept on disk as packed bits and reused by later epochs and runs.
+    """
+
+    def __init__(
+        self,
+        source: DatasetSource,
+        split: str,
+        *,
+        dt_ms: float,
+        steps: int,
+        limit: int | None = None,
+        seed: int = 0,
+        frame_cache_dir: Path | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if dt_ms <= 0 or steps < 1:
+            raise UserError(f"dt_ms={dt_ms}, steps={steps}: need dt_ms > 0 and steps >= 1")
+        self.source = source
+        self.split = split
+        self.dt_ms = float(dt_ms)
+        self.steps = int(steps)
+        self._kind = DATASETS[source.name]
+        everything = self._kind.index(source.root, split)
+        if not everything:
+            raise UserError(f"{source.root}: no {split} samples found; re-copy or regenerate the dataset")
+        keep = balanced_subset([label for _, label in everything], limit, seed)
+        self.indices = [int(i) for i in keep]  # positions in the full split, the frame cache's keys
+        self.samples = [everything[i][0] for i in self.indices]
+        self.labels = [int(everything[i][1]) for i in self.indices]
+        self.cache = FrameCache(frame_cache_dir, source, split, dt_ms, steps) if frame_cache_dir else None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def frames(self, item: int) -> np.ndarray:
+        """The uint8 (P, H, W, T) frames of sample ``item``."""
+        if self.cache is not None:
+            cached = self.cache.load(self.indices[item])
+            if cached is not None:
+                return cached
+        events = self._kind.read(self.samples[item])
+        frames = events_to_frames(events, self.source.sensor_size, self.dt_ms, self.steps)
+        if self.cache is not None:
+            self.cache.store(self.indices[item], frames)
+        return frames
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
+        # numpy's cast: torch's uint8 -> float32 is several times slower on a busy CPU
+        return torch.from_numpy(self.frames(item).astype(np.float32)), self.labels[item]
+
+
+def load_frames_array(
+    source: DatasetSource,
+    split: str,
+    dt_ms: float,
+    steps: int,
+    limit: int | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All frames of a (small) evaluation set in RAM: uint8 (N, P, H, W, T) and int64 labels (N,)."""
+    dataset = FrameDataset(source, split, dt_ms=dt_ms, steps=steps, limit=limit, seed=seed)
+    width, height, polarities = source.sensor_size
+    shape = (len(dataset), polarities, height, width, dataset.steps)
+    if int(np.prod(shape)) > MAX_ARRAY_BYTES:
+        raise UserError(f"{source.root}: {shape} frames need {np.prod(shape) / 2**30:.1f} GiB in RAM; "
+                        "pass a smaller --limit or stream with FrameDataset")
+    frames = np.empty(shape, dtype=np.uint8)
+    for item in range(len(dataset)):
+        frames[item] = dataset.frames(item)
+    return frames, np.asarray(dataset.labels, dtype=np.int64)

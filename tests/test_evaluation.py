@@ -1,0 +1,80 @@
+"""`run` on every backend through the real stack: Lava, the emulator, loihi2 fallback, torch."""
+
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from neurodeploy.errors import UserError
+from neurodeploy.evaluation import RunRequest, compare_spikes, execute
+
+SPEC_KEYS = {
+    "tool": {"name", "version"}, "model": {"family", "arch", "params"},
+    "data": {"dataset", "source", "split", "samples", "dt_ms", "steps"},
+    "backend": {"name", "mode", "hw_config", "device"},
+    "per_sample": {"synops", "neuron_updates", "spikes", "macs", "adds", "muls", "energy_j", "latency_s"},
+    "energy": {"kind", "profile"}, "memory_bits": {"weights", "state", "spikes", "total"},
+}
+LAYER_KEYS = {"name", "type", "shape", "neurons", "params", "spikes", "spike_rate", "synops", "neuron_updates",
+              "macs", "energy_j", "cores"}
+
+
+def _run(run_dir, backend, tmp_path, **kwargs):
+    quiet = Console(file=open("/dev/null", "w"))
+    request = RunRequest(target=run_dir, backend=backend, samples=8, out=tmp_path / backend, **kwargs)
+    return execute(request, console=quiet, err_console=quiet)
+
+
+def _check_spec_keys(report):
+    for section, keys in SPEC_KEYS.items():
+        assert keys <= set(report[section]), section
+    assert "accuracy" in report
+    assert all(LAYER_KEYS <= set(layer) for layer in report["layers"])
+
+
+@pytest.mark.lava
+def test_lava_run_matches_the_float_model_spike_for_spike(trained_snn_run, tmp_path):
+    report = _run(trained_snn_run, "lava", tmp_path)
+    _check_spec_keys(report)
+    assert report["backend"]["mode"] == "simulated" and report["energy"]["kind"] == "estimated"
+    assert report["data"]["source"] == "synthetic" and report["data"]["samples"] == 8
+    parity = report["parity"]
+    assert parity["identical"] is True and parity["first_divergence"] is None
+    assert parity["float_accuracy"] == parity["chip_accuracy"] == report["accuracy"]
+    on_disk = json.loads((tmp_path / "lava" / "run_report.json").read_text())
+    assert on_disk["layers"] == report["layers"]
+    assert {"run_report.md", "spike_rate.png", "raster.png"} <= {p.name for p in (tmp_path / "lava").iterdir()}
+    first_line = (tmp_path / "lava" / "run_report.md").read_text().splitlines()
+    assert any(line.startswith("| layer") for line in first_line[:8]), "per-layer table comes first"
+
+
+@pytest.mark.lava
+def test_emulator_and_loihi2_fallback_agree_with_lava(trained_snn_run, tmp_path):
+    lava = _run(trained_snn_run, "lava", tmp_path)
+    emulator = _run(trained_snn_run, "emulator", tmp_path)
+    loihi2 = _run(trained_snn_run, "loihi2", tmp_path)
+    assert emulator["backend"]["mode"] == loihi2["backend"]["mode"] == "emulated"
+    for other in (emulator, loihi2):
+        assert [layer["spikes"] for layer in other["layers"]] == [layer["spikes"] for layer in lava["layers"]]
+        assert other["accuracy"] == lava["accuracy"] and other["parity"]["identical"]
+
+
+def test_loihi2_require_hardware_is_a_user_error_without_a_board(trained_snn_run, tmp_path):
+    with pytest.raises(UserError, match="--require-hardware"):
+        _run(trained_snn_run, "loihi2", tmp_path, require_hardware=True)
+
+
+def test_torch_backend_reports_float_mode(trained_snn_run, tmp_path):
+    report = _run(trained_snn_run, "torch", tmp_path)
+    _check_spec_keys(report)
+    assert report["backend"]["mode"] == "float" and report["parity"] is None
+
+
+def test_compare_spikes_finds_the_first_divergence():
+    a = [np.zeros((2, 3, 5), np.uint8), np.zeros((2, 2, 5), np.uint8)]
+    b = [x.copy() for x in a]
+    b[1][1, 0, 3] = 1
+    parity = compare_spikes(a, b, np.array([0, 1]), ["fc0", "fc1"])
+    assert not parity.identical and parity.first_divergence == {"layer": "fc1", "timestep": 3}
+    assert parity.layer_count_agreement == [1.0, 0.75]
