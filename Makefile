@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml requirements-lava.txt
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python -r requirements-lava.txt
 	$(BIN)/pip install --quiet -e ".[test]"
+	# NeuroBench for the synaptic-operation cross-check test; --no-deps keeps torch 2.13 and leaves out
+	# torchaudio (which does not load against it); its other needs (tqdm, numba, tonic) are installed above.
+	$(BIN)/pip install --quiet --no-deps neurobench==2.3.0 snntorch==1.0.0
 	touch $(STAMP)
 
 demo: setup

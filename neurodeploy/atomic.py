@@ -33,6 +33,19 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
             tmp.unlink()
 
 
+def check_writable_dir(folder: Path | str, option: str = "--out") -> None:
+    """UserError unless ``folder`` is, or could be made as, a writable folder; creates nothing."""
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{folder}: cannot write here ({existing} is a file, not a folder); choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{folder}: cannot write here (no write permission on {existing}); choose a writable "
+                        f"{option}")
+
+
 def write_bytes(target: Path | str, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

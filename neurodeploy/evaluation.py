@@ -112,7 +112,7 @@ def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
     if array.ndim != 3 or array.shape[1] != num_inputs:
         raise UserError(f"{path}: spike input must be (neurons={num_inputs}, T) or (N, {num_inputs}, T); got "
                         f"{array.shape}")
-    if not np.isin(array, (0, 1)).all():
+    if array.size and (array.min() < 0 or array.max() > 1 or not np.array_equal(array, array.astype(np.uint8))):
         raise UserError(f"{path}: spike input must hold only 0/1 values")
     return array.astype(np.uint8)
 
@@ -161,45 +161,40 @@ def run_external_input(request: RunRequest, *, console, err_console) -> np.ndarr
     return output
 
 
-def flatten_for_chip(frames: np.ndarray, first_layer_kind: str) -> np.ndarray:
-    """(N, C, H, W, T) frames -> (N, n_in, T) in the order the netx network's input expects.
+def flatten_for_chip(frames: np.ndarray) -> np.ndarray:
+    """(N, C, H, W, T) frames -> (N, C*H*W, T) in SLAYER's (c, h, w) order.
 
-    A dense first layer takes SLAYER's flattening (c, h, w); a conv first layer takes netx's (x, y, c) order
-    (netx reverses SLAYER's (C, H, W) shape, REFERENCE §4.1).
+    The runners (``lava_sim``, ``emulator``) take and return neurons in that order for every layer and
+    convert to netx's reversed (x, y, c) layout internally, so float and chip spikes compare index for index.
     """
-    n, _, _, _, steps = frames.shape
-    if first_layer_kind == "conv":
-        frames = frames.transpose(0, 3, 2, 1, 4)
+    n, *_, steps = frames.shape
     return np.ascontiguousarray(frames.reshape(n, -1, steps))
 
 
-def _float_layer_spikes(network, frames: np.ndarray, *, netx_order: bool, batch_size: int = 64) -> list[np.ndarray]:
-    """Per-layer spikes (N, n, T) of the trained SLAYER network; neuron order of netx or of SLAYER (c, h, w)."""
+def synaptic_layer_spikes(net, spike_run) -> list[np.ndarray]:
+    """The recorded spikes of the layers behind a synapse (an ``input`` layer carries the input itself)."""
+    return [spikes for index, spikes in zip(spike_run.layer_indices, spike_run.layer_spikes)
+            if net.layers[index].kind != "input"]
+
+
+def _float_layer_spikes(network, frames: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
+    """Per-layer spikes (N, n, T) of the trained SLAYER network, neurons in (c, h, w) order."""
     import torch
 
     network.eval()
     network.record = True
     collected: list[list[np.ndarray]] = []
-    with torch.no_grad():
-        for start in range(0, len(frames), batch_size):
-            network(torch.from_numpy(frames[start:start + batch_size]).float())
-            for index, spikes in enumerate(network.layer_spikes):
-                if len(collected) <= index:
-                    collected.append([])
-                collected[index].append(spikes.numpy().astype(np.uint8))
-    network.record = False
-    layers = [np.concatenate(chunks) for chunks in collected]
-    if not netx_order:
-        return layers
-    return [_to_netx_order(spikes, shape) for spikes, shape in zip(layers, network.layer_shapes())]
-
-
-def _to_netx_order(spikes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, C*H*W, T) in SLAYER (c, h, w) order -> netx (x, y, c) order; flat layers unchanged."""
-    if len(shape) != 3:
-        return spikes
-    n, _, steps = spikes.shape
-    return spikes.reshape(n, *shape, steps).transpose(0, 3, 2, 1, 4).reshape(n, -1, steps)
+    try:
+        with torch.no_grad():
+            for start in range(0, len(frames), batch_size):
+                network(torch.from_numpy(frames[start:start + batch_size]).float())
+                for index, spikes in enumerate(network.layer_spikes):
+                    if len(collected) <= index:
+                        collected.append([])
+                    collected[index].append(spikes.numpy().astype(np.uint8))
+    finally:
+        network.record = False
+    return [np.concatenate(chunks) for chunks in collected]
 
 
 @dataclass(frozen=True)
@@ -281,22 +276,22 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
 
     net = load_netx(net_path) if chip else None
     started = time.perf_counter()
-    float_layers = _float_layer_spikes(network, frames, netx_order=chip)
+    float_layers = _float_layer_spikes(network, frames)
     float_seconds = time.perf_counter() - started
     from neurodeploy.snn import downsample_events
 
     chip_frames = downsample_events(frames, network.input_pool)
     if chip:
-        inputs = flatten_for_chip(chip_frames, net.layers[0].kind)
+        inputs = flatten_for_chip(chip_frames)
         execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware)
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
-        layers = execution.spike_run.layer_spikes
+        layers = synaptic_layer_spikes(net, execution.spike_run)
         parity = compare_spikes(float_layers, layers, labels, layer_names(network))
         wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
     else:
         layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
-        input_spikes = flatten_for_chip(chip_frames, "dense")
+        input_spikes = flatten_for_chip(chip_frames)
 
     report = build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,

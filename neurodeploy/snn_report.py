@@ -44,7 +44,7 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarr
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
         if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
-            netx_layer = net.layers[index]
+            netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
             fan_out, params = np.asarray(netx_layer.fan_out()), int(netx_layer.params)
         else:
             fan_out = layer_fan_out(layer, in_shape)

@@ -135,12 +135,37 @@ def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor],
     return losses.loss_rate if config.loss == "rate" else losses.loss_last
 
 
-def _load_split(config: TrainConfig, split: str, limit: int | None):
-    from neurodeploy.data.datasets import load_frames_array
+IN_MEMORY_LIMIT_BYTES = 512 * 2**20
 
-    source = config.resolved["source_obj"]
-    frames, labels = load_frames_array(source, split, config.dt_ms, config.steps, limit, config.seed)
-    return torch.from_numpy(np.ascontiguousarray(frames)), torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+class SplitFrames:
+    """One split's binned frames: held in RAM when small (N-MNIST), else streamed from disk per batch with an
+    on-disk cache of binned frames keyed by dataset, dt and T (DVS Gesture: 128x128x2xT never all in RAM)."""
+
+    def __init__(self, config: TrainConfig, split: str, limit: int | None):
+        from neurodeploy.data.datasets import FrameDataset, default_cache_dir
+
+        source = config.resolved["source_obj"]
+        self.dataset = FrameDataset(source, split, dt_ms=config.dt_ms, steps=config.steps, limit=limit,
+                                    seed=config.seed, frame_cache_dir=default_cache_dir() / "frames")
+        self.labels = torch.as_tensor(np.asarray(self.dataset.labels), dtype=torch.long)
+        width, height, polarities = source.sensor_size
+        size = len(self.labels) * width * height * polarities * config.steps
+        self.frames = None
+        if size <= IN_MEMORY_LIMIT_BYTES:
+            self.frames = torch.from_numpy(np.stack([self.dataset.frames(i) for i in range(len(self.labels))])
+                                           if len(self.labels) else np.zeros((0, polarities, height, width,
+                                                                                config.steps), np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index: torch.Tensor, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.frames is not None:
+            x = self.frames[index]
+        else:
+            x = torch.from_numpy(np.stack([self.dataset.frames(int(i)) for i in index]))
+        return x.to(device=device, dtype=torch.float32), self.labels[index].to(device)
 
 
 def resolve_data(config: TrainConfig):
@@ -167,17 +192,16 @@ def input_shape_of(sensor_size) -> tuple[int, int, int]:
     return (int(polarities), int(height), int(width))
 
 
-def _evaluate(network, frames, labels, batch_size, device) -> float:
+def _evaluate(network, split: SplitFrames, batch_size, device) -> float:
     from neurodeploy import losses
 
     network.eval()
     correct = 0
     with torch.no_grad():
-        for start in range(0, len(labels), batch_size):
-            x = frames[start:start + batch_size].to(device=device, dtype=torch.float32)
-            out = network(x)
-            correct += int((losses.predict(out).cpu() == labels[start:start + batch_size]).sum())
-    return correct / max(1, len(labels))
+        for start in range(0, len(split), batch_size):
+            x, y = split.batch(torch.arange(start, min(start + batch_size, len(split))), device)
+            correct += int((losses.predict(network(x)) == y).sum())
+    return correct / max(1, len(split))
 
 
 def _save_checkpoint(run_dir: Path, state: dict) -> None:
@@ -191,10 +215,16 @@ def load_checkpoint(run_dir: Path) -> dict:
     if not path.exists():
         raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
         raise UserError(f"{path}: checkpoint cannot be read ({exc.__class__.__name__}); retrain or --resume "
                         "from an intact copy") from exc
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(f"{path}: not a neurodeploy checkpoint; retrain or --resume from an intact copy")
+    if int(state.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise UserError(f"{path}: checkpoint schema {state['schema_version']} is newer than this neurodeploy "
+                        f"({SCHEMA_VERSION}); upgrade neurodeploy to read this run")
+    return state
 
 
 def load_run_config(run_dir: Path) -> TrainConfig:
@@ -203,8 +233,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
         raise UserError(f"{path}: not a neurodeploy run directory (no {CONFIG}); pass a run made by `train`")
     try:
         return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{path}: damaged run config ({exc}); retrain into a new --out") from exc
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from exc
 
 
 def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.nn.Module]:
@@ -213,9 +245,17 @@ def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.n
     model = resolve_arch(config.arch, config.dataset)
     shape = input_shape_of(config.resolved["sensor_size"])
     network = build_network(config, model, shape)
-    network.load_state_dict(load_checkpoint(run_dir)["model"])
+    _load_weights(network, load_checkpoint(run_dir), run_dir)
     network.eval()
     return config, model, network
+
+
+def _load_weights(network: torch.nn.Module, state: dict, run_dir: Path) -> None:
+    try:
+        network.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as exc:  # torch reports missing keys and size mismatches as RuntimeError
+        raise UserError(f"{Path(run_dir) / CHECKPOINT}: the weights do not fit the network that {CONFIG} "
+                        "describes (edited config or mixed-up files); retrain into a new --out") from exc
 
 
 def _write_config(run_dir: Path, config: TrainConfig, model: ModelFile) -> None:
@@ -256,29 +296,31 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
         raise UserError(f"{model.name}: output layer has {model.arch.num_classes} classes but {config.dataset} "
                         f"has {config.resolved['num_classes']}; pick an --arch for this dataset")
     model.arch.shapes(shape)  # fails early with a clear message if the input is too small for the arch
+    atomic.check_writable_dir(run_dir)
+    # read every sample before creating the run directory: a damaged dataset leaves no half-made run behind
+    train_split = SplitFrames(config, "train", config.limit)
+    test_split = SplitFrames(config, "test", config.test_limit)
     _prepare_run_dir(run_dir)
 
     torch.manual_seed(config.seed)
     network = build_network(config, model, shape).to(config.device)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     if state is not None:
-        network.load_state_dict(state["model"])
+        _load_weights(network, state, run_dir)
         optimizer.load_state_dict(state["optimizer"])
     _write_config(run_dir, config, model)
 
-    train_x, train_y = _load_split(config, "train", config.limit)
-    test_x, test_y = _load_split(config, "test", config.test_limit)
     criterion = loss_function(config)
     num_classes = model.arch.num_classes
     console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()} on {config.dataset} "
-                  f"({config.resolved['data_source']}): {len(train_y)} train / {len(test_y)} test samples, "
+                  f"({config.resolved['data_source']}): {len(train_split)} train / {len(test_split)} test samples, "
                   f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}")
     from neurodeploy import losses
 
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         network.train()
-        order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
+        order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
         total_loss, correct, seen = 0.0, 0, 0
         columns = (TextColumn(f"epoch {epoch + 1}/{config.epochs}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
@@ -286,8 +328,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
             task = progress.add_task("train", total=len(order), loss=0.0)
             for start in range(0, len(order), config.batch_size):
                 index = order[start:start + config.batch_size]
-                x = train_x[index].to(device=config.device, dtype=torch.float32)
-                y = train_y[index].to(config.device)
+                x, y = train_split.batch(index, config.device)
                 out = network(x)
                 loss = criterion(out, torch.nn.functional.one_hot(y, num_classes).float())
                 if not torch.isfinite(loss):
@@ -299,7 +340,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
                 correct += int((losses.predict(out.detach()) == y).sum())
                 seen += len(index)
                 progress.update(task, advance=len(index), loss=total_loss / seen)
-        test_accuracy = _evaluate(network, test_x, test_y, config.batch_size, config.device)
+        test_accuracy = _evaluate(network, test_split, config.batch_size, config.device)
         record = EpochMetrics(epoch + 1, total_loss / seen, correct / seen, test_accuracy,
                               round(time.perf_counter() - started, 3))
         metrics.append(record)
@@ -316,6 +357,9 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
 def _prepare_run_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT, CONFIG, METRICS):  # temp files of a process killed (SIGKILL) mid-write
+            for stale in run_dir.glob(f".{name}.*.tmp"):
+                stale.unlink()
         probe = run_dir / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()

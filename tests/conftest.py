@@ -6,6 +6,7 @@ Everything is generated (no network); the session-scoped fixtures are built once
 from __future__ import annotations
 
 import os
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -37,4 +38,84 @@ def trained_snn_run(tmp_path_factory, tiny_nmnist) -> Path:
                          dt_ms=10, batch_size=20, data_dir=str(tiny_nmnist), allow_synthetic=False, seed=1)
     train(config, run_dir)
     export_run(run_dir)
+    return run_dir
+
+
+# ---------------------------------------------------------------- netx networks (netx_model, emulator, lava_sim)
+
+LAVA_DL_NETX = Path(sysconfig.get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"
+
+
+@pytest.fixture(scope="session")
+def lava_dl_netx_dir() -> Path:
+    """lava-dl's shipped netx test networks and ground truth (tiny.net, mnist.net, gts/...)."""
+    if not (LAVA_DL_NETX / "gts" / "ntidigits" / "ntidigits.net").is_file():
+        pytest.skip("lava-dl's shipped netx test networks are not installed")
+    return LAVA_DL_NETX
+
+
+class NetxFactory:
+    """Random netx layers with slayer-like integers, written to ``folder``."""
+
+    def __init__(self, folder: Path, seed: int = 0):
+        import numpy as np
+
+        self.folder, self.rng, self.np = folder, np.random.default_rng(seed), np
+
+    def neuron(self, i_decay=1024, v_decay=512, v_th_mant=30):
+        from neurodeploy.netx_model import CubaParams
+
+        return CubaParams(i_decay, v_decay, v_th_mant)
+
+    def dense(self, index, n_in, n_out, *, bias=False, delay=None, rec=False, neuron=None, flatten=False):
+        from neurodeploy.netx_model import NetxLayer
+
+        rng = self.rng
+        extra = {}
+        if bias:
+            extra["bias"] = rng.integers(-40, 60, size=n_out)
+        if delay:
+            extra["delay"] = rng.integers(0, delay + 1, size=(n_out, 1))
+        if rec:
+            extra["weight_rec"] = 2 * rng.integers(-64, 64, size=(n_out, n_out))
+        return NetxLayer(index=index, kind="dense_rec" if rec else "dense", in_shape=(n_in,), out_shape=(n_out,),
+                         weight=2 * rng.integers(-128, 128, size=(n_out, n_in)), neuron=neuron or self.neuron(),
+                         flatten_before=flatten, **extra)
+
+    def conv(self, index, in_shape, out_channels, kernel=(3, 3), *, stride=(1, 1), padding=(0, 0),
+             dilation=(1, 1), groups=1, bias=False, neuron=None):
+        from neurodeploy.fixed_point import ConvGeometry
+        from neurodeploy.netx_model import NetxLayer
+
+        geometry = ConvGeometry(in_shape, out_channels, kernel, stride, padding, dilation, groups)
+        weight = 2 * self.rng.integers(-40, 40, size=(out_channels, in_shape[0] // groups, *kernel))
+        return NetxLayer(index=index, kind="conv", in_shape=in_shape, out_shape=geometry.out_shape, weight=weight,
+                         bias=self.rng.integers(-20, 30, size=out_channels) if bias else None,
+                         neuron=neuron or self.neuron(), kernel=kernel, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
+
+    def write(self, name, layers, input_shape=None) -> Path:
+        from neurodeploy.netx_model import write_netx
+
+        return write_netx(self.folder / f"{name}.net", layers, input_shape=input_shape)
+
+    def spikes(self, n_inputs, steps, samples=3, density=0.3):
+        return (self.rng.random((samples, n_inputs, steps)) < density).astype(self.np.uint8)
+
+
+@pytest.fixture
+def netx_factory(tmp_path) -> NetxFactory:
+    return NetxFactory(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trained_rnn_run(tmp_path_factory, tiny_nmnist) -> Path:
+    """A 2312-16-10 vanilla RNN trained for 1 epoch on 20 samples of ``tiny_nmnist`` (a non-spiking run)."""
+    from neurodeploy.training import TrainConfig, train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "rnn"
+    config = TrainConfig(dataset="nmnist", family="rnn", arch="Input-16FC-10", epochs=1, lr=3e-3, steps=4,
+                         dt_ms=10, batch_size=10, limit=20, test_limit=10, data_dir=str(tiny_nmnist),
+                         allow_synthetic=False, seed=1)
+    train(config, run_dir)
     return run_dir

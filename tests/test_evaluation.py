@@ -78,3 +78,23 @@ def test_compare_spikes_finds_the_first_divergence():
     parity = compare_spikes(a, b, np.array([0, 1]), ["fc0", "fc1"])
     assert not parity.identical and parity.first_divergence == {"layer": "fc1", "timestep": 3}
     assert parity.layer_count_agreement == [1.0, 0.75]
+
+
+@pytest.mark.lava
+def test_cnn_with_input_downsampling_and_pooling_runs_bit_exact_on_lava_and_emulator(tiny_nmnist, tmp_path):
+    """MPk at the input (event downsampling), conv, APk (exported as a strided conv), flatten, dense."""
+    from neurodeploy.export import export_run
+    from neurodeploy.training import TrainConfig, train
+
+    run_dir = tmp_path / "cnn"
+    train(TrainConfig(dataset="nmnist", family="snn", arch="Input-MP2-4C3-AP2-16FC-10", epochs=1, lr=3e-3,
+                      steps=8, dt_ms=10, batch_size=20, limit=40, data_dir=str(tiny_nmnist),
+                      allow_synthetic=False), run_dir)
+    exported = export_run(run_dir)
+    assert [row.kind for row in exported.layers] == ["conv", "conv (from SLAYER pool)", "dense", "dense"]
+    lava = _run(run_dir, "lava", tmp_path)
+    emulator = _run(run_dir, "emulator", tmp_path)
+    assert lava["parity"]["identical"] and emulator["parity"]["identical"]
+    assert [layer["name"] for layer in lava["layers"]] == ["conv1", "pool2", "fc3", "fc4"]
+    assert [layer["spikes"] for layer in lava["layers"]] == [layer["spikes"] for layer in emulator["layers"]]
+    assert sum(layer["spikes"] for layer in lava["layers"]) > 0

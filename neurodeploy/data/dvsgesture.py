@@ -13,6 +13,7 @@ Sample times start at 0: tonic's samples from their first event, IBM slices from
 from __future__ import annotations
 
 import functools
+import io
 import os
 import re
 from pathlib import Path
@@ -139,8 +140,10 @@ def read_ibm_labels(path: Path | str) -> np.ndarray:
     """Rows of ``(label 0..10, start_us, end_us)`` from an IBM ``*_labels.csv``."""
     path = Path(path)
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    except (OSError, ValueError) as exc:
+        # decode first: numpy 1.26's loadtxt can segfault on a field holding a non-BMP character
+        text = path.read_text(encoding="ascii")
+        table = np.loadtxt(io.StringIO(text), delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise UserError(f"{path}: cannot read the gesture labels ({exc}); {_RECOPY}") from exc
     if table.shape[1] != 3 or len(table) == 0:
         raise UserError(f"{path}: expected rows of class,startTime_usec,endTime_usec; {_RECOPY}")

@@ -1,0 +1,350 @@
+"""Run a netx network on Lava's CPU simulator, ``Loihi2SimCfg(select_tag="fixed_pt")``, and record spikes.
+
+All Lava imports go through :mod:`neurodeploy.lava_compat` and happen inside functions.
+
+Many samples per Lava run
+-------------------------
+Starting Lava costs ~0.3 s per run plus ~2 s of imports per process, so :func:`run_lava` runs a batch of
+samples back to back in one run and returns them as if each had its own fresh T-step run. Two exact
+schedules are implemented (the tests check both against one run per sample):
+
+- ``"reset"`` (any network): every neuron is a ``LIFReset`` whose ``u`` and ``v`` are zeroed at the first
+  step of every sample (netx's ``reset_interval = T``, each layer's offset overwritten to that same step),
+  and an ``io.reset.Reset`` process zeroes each synapse's accumulation buffer (Dense/DelayDense ``a_buff``,
+  Conv ``a_buf``, both synapses of a recurrent layer) in the management phase after each sample's last
+  step. Nothing from one sample reaches the next, whatever the biases, delays or recurrence.
+- ``"gap"`` (no biases, no recurrence; no extra processes, ~20% faster): the trick of
+  shared/REFERENCE.md section 8, corrected. After each sample come G = sum over synaptic layers of
+  (1 + max delay) zero steps, and layer k is reset at global step ``s*(T+G) + 1 - sum_{j>k}(1 + dmax_j)``,
+  once everything upstream is silent. netx's own offsets (+1 per layer) give this only for two layers with
+  ``reset_offset=-1``, which is why that setting worked in section 8; on three layers it is off. A
+  bias makes silent layers fire, so no gap separates samples then.
+
+``"auto"`` picks ``"gap"`` when it is exact and ``"reset"`` otherwise; ``"separate"`` runs one Lava run per
+sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurodeploy import lava_compat
+from neurodeploy.backends.emulator import validate_inputs
+from neurodeploy.errors import UserError
+from neurodeploy.netx_model import NetxNetwork, load_netx
+from neurodeploy.spike_run import SpikeRun
+
+BATCHING = ("auto", "reset", "gap", "separate")
+LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessing"
+_FORKING_LAVA_WORKERS = threading.Event()
+
+
+def _ignore_ctrl_c_in_lava_worker() -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the workers (_abort_runtime), so they
+    # ignore it rather than each dying with a KeyboardInterrupt traceback.
+    if _FORKING_LAVA_WORKERS.is_set():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+os.register_at_fork(after_in_child=_ignore_ctrl_c_in_lava_worker)
+
+
+def loihi2_hardware_available() -> bool:
+    """True only when Intel's lava-loihi extension is installed and reports a Loihi 2 system.
+
+    ``lava.utils.loihi.is_installed()`` checks for lava-loihi; a board is then reachable through SLURM
+    (``lava.utils.slurm.is_available()``) or a configured Ethernet host (``NXSDKHOST``). Any import or
+    probing failure counts as "no hardware".
+    """
+    try:
+        loihi = lava_compat.lava_module("lava.utils.loihi")
+        if not loihi.is_installed():
+            return False
+        slurm = lava_compat.lava_module("lava.utils.slurm")
+        return bool(slurm.is_available()) or "NXSDKHOST" in os.environ
+    except Exception:  # noqa: BLE001 - any failure to probe means we cannot use hardware
+        return False
+
+
+def netx_load_error(path: str | Path, exc: BaseException) -> UserError:
+    """A netx failure while building ``hdf5.Network`` as a one-line UserError naming the file."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserError(
+        f"{path}: lava-dl netx could not build this network ({type(exc).__name__}: {detail}); "
+        "check it with `neurodeploy` model inspection or re-export it with lava-dl"
+    )
+
+
+@dataclass(frozen=True)
+class _Lava:
+    """The Lava modules a run needs (imported through lava_compat)."""
+
+    netx: object
+    source: object
+    sink: object
+    reset: object
+    run_configs: object
+    run_conditions: object
+
+    @classmethod
+    def load(cls) -> _Lava:
+        _import_lava_multiprocessing()
+        return cls(
+            netx=lava_compat.netx(),
+            source=lava_compat.lava_module("lava.proc.io.source"),
+            sink=lava_compat.lava_module("lava.proc.io.sink"),
+            reset=lava_compat.lava_module("lava.proc.io.reset"),
+            run_configs=lava_compat.lava_module("lava.magma.core.run_configs"),
+            run_conditions=lava_compat.lava_module("lava.magma.core.run_conditions"),
+        )
+
+
+def _import_lava_multiprocessing() -> None:
+    """Import Lava's message infrastructure even when the multiprocessing start method is already set.
+
+    That module runs ``multiprocessing.set_start_method('fork')`` at import, which raises "context has
+    already been set" once anything in the process fixed the start method (numba's parallel runtime does,
+    so running the emulator before Lava would break Lava). When the method is already 'fork' the call is
+    skipped; any other method is a real conflict.
+    """
+    if LAVA_MULTIPROCESSING in sys.modules:
+        return
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method is None:
+        lava_compat.lava_module(LAVA_MULTIPROCESSING)
+        return
+    if method != "fork":
+        raise UserError(f"Lava needs the 'fork' multiprocessing start method, this process uses '{method}'; "
+                        "run Lava in a fresh process")
+    original = multiprocessing.set_start_method
+
+    def keep_fork(method: str, force: bool = False) -> None:
+        if method != "fork" or force:
+            original(method, force=force)
+
+    multiprocessing.set_start_method = keep_fork
+    try:
+        lava_compat.lava_module(LAVA_MULTIPROCESSING)
+    finally:
+        multiprocessing.set_start_method = original
+
+
+def _to_lava_layout(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(n, steps) flat in (C, H, W) order -> Lava's (x, y, z) = (W, H, C) order, (W, H, C, steps)."""
+    if len(shape) == 1:
+        return flat
+    return flat.reshape(*shape, flat.shape[-1]).transpose(2, 1, 0, 3)
+
+
+def _from_lava_layout(data: np.ndarray) -> np.ndarray:
+    """Sink data (x, y, z, steps) or (n, steps) -> (n, steps) flat in (C, H, W) order."""
+    if data.ndim == 2:
+        return data
+    return data.transpose(2, 1, 0, 3).reshape(-1, data.shape[-1])
+
+
+def _synapse_buffers(block) -> list:
+    """The accumulation-buffer Vars of one netx block (what carries activity to the next step)."""
+    buffers = []
+    for name in ("synapse", "synapse_rec"):
+        synapse = getattr(block, name, None)
+        if synapse is None:
+            continue
+        buffers.append(synapse.a_buf if hasattr(synapse, "a_buf") else synapse.a_buff)
+    return buffers
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """How one Lava run lays out samples in time."""
+
+    interval: int | None  # steps per sample including any gap; None = no resets (a single sample)
+    gap: int  # zero steps after each sample
+    layer_reset_steps: tuple[int, ...]  # per layer: time_step % interval at which u, v are zeroed
+    reset_synapses: bool
+
+
+def _schedule(net: NetxNetwork, steps: int, batching: str, samples: int) -> _Schedule:
+    if samples == 1 or batching == "separate":
+        return _Schedule(None, 0, (), False)
+    if batching == "reset":
+        return _Schedule(steps, 0, (1 % steps,) * len(net.layers), True)
+    lags = [1 + (int(layer.delay.max()) if layer.delay is not None else 0) for layer in net.layers]
+    gap = sum(lags)
+    interval = steps + gap
+    after = np.cumsum(lags[::-1])[::-1] - np.asarray(lags)  # sum of lags of the layers after k
+    return _Schedule(interval, gap, tuple(int((1 - a) % interval) for a in after), False)
+
+
+def _gap_blocker(net: NetxNetwork):
+    """The first layer whose bias or recurrence keeps activity alive through a gap, or None."""
+    for layer in net.layers:
+        if (layer.bias is not None and np.any(layer.bias)) or layer.kind == "dense_rec":
+            return layer
+    return None
+
+
+def warm_up_lava() -> None:
+    """Import everything a Lava run needs (about 2 s once per process), e.g. before timing a run."""
+    _Lava.load()
+
+
+def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
+              positions: list[int], schedule: _Schedule, timings: dict[str, float],
+              hardware: bool = False) -> list[np.ndarray]:
+    """One Lava run over ``data`` (n_in, total_steps); returns flat (n, total_steps) int arrays per layer.
+
+    Adds the seconds spent in ``network.run`` and in reading the sinks back to ``timings``.
+    """
+    total_steps = data.shape[-1]
+    kwargs = {"net_config": str(net.path), "num_layers": num_layers}
+    if schedule.interval is not None:
+        kwargs.update(reset_interval=schedule.interval, reset_offset=0)
+    try:
+        network = lava.netx.hdf5.Network(**kwargs)
+    except Exception as exc:  # netx raises anything from KeyError to RuntimeError
+        raise netx_load_error(net.path, exc) from exc
+    try:
+        if len(network.layers) != len(net.layers):
+            raise UserError(f"{net.path}: netx built {len(network.layers)} layers, neurodeploy read "
+                            f"{len(net.layers)}; report this file as a bug")
+        # the network's input port has the first block's input shape: (n,) for dense, (W, H, C) for conv
+        source = lava.source.RingBuffer(data=_to_lava_layout(data.astype(np.int32), net.layers[0].in_shape))
+        source.s_out.connect(network.inp)
+        sinks = []
+        for position in positions:
+            out = network.layers[position].out
+            sink = lava.sink.RingBuffer(shape=out.shape, buffer=total_steps)
+            out.connect(sink.a_in)
+            sinks.append(sink)
+        if schedule.interval is not None:
+            for block, step in zip(network.layers, schedule.layer_reset_steps):
+                block.neuron.proc_params.overwrite("reset_offset", step)
+            if schedule.reset_synapses:
+                for block in network.layers:
+                    for var in _synapse_buffers(block):
+                        resetter = lava.reset.Reset(interval=schedule.interval, offset=schedule.interval - 1)
+                        resetter.connect_var(var)
+        if hardware:
+            config = lava.run_configs.Loihi2HwCfg()
+        else:
+            config = lava.run_configs.Loihi2SimCfg(select_tag="fixed_pt")
+        started = time.perf_counter()
+        _FORKING_LAVA_WORKERS.set()
+        try:
+            network.run(condition=lava.run_conditions.RunSteps(num_steps=total_steps), run_cfg=config)
+        finally:
+            _FORKING_LAVA_WORKERS.clear()
+        ran = time.perf_counter()
+        recorded = [_from_lava_layout(np.asarray(sink.data.get())) for sink in sinks]
+        timings["run_s"] += ran - started
+        timings["readback_s"] += time.perf_counter() - ran
+    except BaseException:  # errors and KeyboardInterrupt: stop the runtime, keep the original error
+        _abort_runtime(network)
+        raise
+    network.stop()
+    return recorded
+
+
+def _abort_runtime(network) -> None:
+    """Terminate the worker processes of a failed or interrupted run.
+
+    Lava's ``stop()`` waits for an answer from every runtime service: forever once a worker has died (an
+    exception in a process model, or Ctrl-C, which reaches the whole process group).
+    """
+    runtime = getattr(network, "runtime", None)
+    workers = getattr(runtime, "_messaging_infrastructure", None)
+    if workers is None:  # no worker was started: Lava's own stop() cannot block
+        with contextlib.suppress(Exception):
+            network.stop()
+        return
+    for actor in workers.actors:
+        with contextlib.suppress(ValueError):  # ValueError: Lava already joined and closed it
+            actor.terminate()
+            multiprocessing.Process.join(actor, timeout=10)
+    with contextlib.suppress(Exception):
+        runtime.join()  # the parent's channel threads
+    with contextlib.suppress(Exception):
+        workers.smm.shutdown()  # the shared-memory manager's server process
+    runtime._is_started = False  # or Runtime.__del__ calls the blocking stop() again
+
+
+def run_lava(
+    net_path: str | Path,
+    inputs: np.ndarray,
+    *,
+    record_layers: bool = True,
+    num_layers: int | None = None,
+    batching: str = "auto",
+    samples_per_run: int | None = None,
+    hardware: bool = False,
+) -> SpikeRun:
+    """Run ``inputs`` (N, n_in, T) through the netx file on Lava's fixed-point CPU simulator.
+
+    Returns a :class:`SpikeRun` that looks exactly like N separate fresh T-step runs. With
+    ``record_layers=False`` only the output layer is recorded (reading Lava's sinks back costs ~14 us per
+    value, more than simulating for wide layers). ``num_layers`` keeps the first file layers, as in netx.
+    ``samples_per_run`` caps the samples in one Lava run (default: all). The Lava runtime is always
+    stopped, also on errors and KeyboardInterrupt. ``metadata`` holds ``run_s`` (inside ``network.run``)
+    and ``readback_s`` (reading the sinks); ``wall_s`` also counts building and compiling, not imports.
+
+    ``hardware=True`` runs on a Loihi 2 board with ``Loihi2HwCfg`` (one run per sample). It needs Intel's
+    lava-loihi extension and a board (:func:`loihi2_hardware_available`); this path has not been run
+    here, since no board was available.
+    """
+    if hardware and not loihi2_hardware_available():
+        raise UserError("no Loihi 2 board found (Intel's lava-loihi extension is not installed or no board "
+                        "answers); run on the simulator or the emulator instead")
+    if batching not in BATCHING:
+        raise UserError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHING)}")
+    net = load_netx(net_path, num_layers=num_layers)
+    inputs = validate_inputs(net, inputs)
+    for layer in net.layers:
+        if layer.kind == "input":
+            raise UserError(
+                f"{net.path}: layer {layer.index} (input) has a neuron, which netx drives only through its "
+                "bias, so spike inputs cannot reach the network; export it with a plain input layer"
+            )
+    blocker = _gap_blocker(net)
+    if batching == "gap" and blocker is not None:
+        raise UserError(
+            f"{net.path}: layer {blocker.index} ({blocker.kind}) has a bias or recurrence, which gap batching "
+            "cannot separate between samples; use batching='reset'"
+        )
+    if hardware:
+        batching = "separate"
+    elif batching == "auto":
+        batching = "reset" if blocker is not None else "gap"
+    started = time.perf_counter()
+    lava = _Lava.load()
+    n_samples, _, steps = inputs.shape
+    positions = list(range(len(net.layers))) if record_layers else [len(net.layers) - 1]
+    outputs = [np.empty((n_samples, net.layers[p].neurons, steps), dtype=np.uint8) for p in positions]
+    per_run = n_samples if batching != "separate" else 1
+    per_run = min(per_run, samples_per_run or per_run)
+    timings = {"run_s": 0.0, "readback_s": 0.0}
+    for first in range(0, n_samples, per_run):
+        batch = inputs[first:first + per_run]
+        schedule = _schedule(net, steps, batching, len(batch))
+        padded = np.concatenate([batch, np.zeros((len(batch), net.num_inputs, schedule.gap), np.uint8)], axis=2)
+        data = padded.transpose(1, 0, 2).reshape(net.num_inputs, -1)  # samples back to back in time
+        recorded = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware)
+        period = steps + schedule.gap
+        for output, spikes in zip(outputs, recorded):
+            per_sample = spikes.reshape(spikes.shape[0], len(batch), period)[:, :, :steps]
+            output[first:first + len(batch)] = per_sample.transpose(1, 0, 2).astype(np.uint8)
+    return SpikeRun(
+        inputs=inputs, layer_spikes=outputs, steps=steps, backend="lava",
+        wall_s=time.perf_counter() - started, layer_indices=tuple(positions),
+        metadata={"batching": batching, "hardware": hardware, "lava": lava_compat.versions(), **timings},
+    )

@@ -1,0 +1,128 @@
+"""Lava runner: emulator == Lava bit for bit, batched Lava == one Lava run per sample, clean shutdown.
+
+Each Lava run costs a few seconds (process start-up), so the networks are small and the runs few.
+"""
+
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodeploy.backends import lava_sim
+from neurodeploy.backends.emulator import run_emulator
+from neurodeploy.errors import UserError
+from neurodeploy.netx_model import CubaParams, load_netx
+
+
+def networks(f):
+    """Small random networks covering every layer type and parameter the emulator supports."""
+    conv = f.conv(1, (2, 6, 6), 3, (3, 3), stride=(2, 1), padding=(1, 0), bias=True)
+    return {
+        "dense2": ([f.dense(1, 24, 16), f.dense(2, 16, 6)], (24,)),
+        # bias, a non-leaky neuron (iDecay 0, vDecay 4096), vDecay 0, and a last block whose neuron group is
+        # deleted (see below): netx's default integrator, threshold (1 << 17) << 6 = 2**23 > any v, silent
+        "bias_edge_decays": ([f.dense(1, 24, 16, bias=True, neuron=CubaParams(0, 4096, 40)),
+                              f.dense(2, 16, 12, bias=True, neuron=CubaParams(4096, 0, 60)),
+                              f.dense(3, 12, 5, neuron=CubaParams(0, 4096, 1 << 17))], (24,)),
+        # an image-shaped input flattened into the first dense block, as slayer exports N-MNIST MLPs
+        "delays": ([f.dense(1, 24, 16, delay=3, flatten=True), f.dense(2, 16, 12, delay=2), f.dense(3, 12, 5)],
+                   (2, 3, 4)),
+        "recurrent": ([f.dense(1, 24, 12, rec=True, bias=True), f.dense(2, 12, 5)], (24,)),
+        "conv": ([conv, f.dense(2, conv.neurons, 10, bias=True, flatten=True), f.dense(3, 10, 4)], (2, 6, 6)),
+    }
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("name", ["dense2", "bias_edge_decays", "delays", "recurrent", "conv"])
+def test_emulator_equals_lava_every_layer(netx_factory, name):
+    layers, input_shape = networks(netx_factory)[name]
+    path = netx_factory.write(name, layers, input_shape=input_shape)
+    if name == "bias_edge_decays":
+        with h5py.File(path, "a") as handle:
+            del handle["layer/3/neuron"]
+    net = load_netx(path)
+    inputs = netx_factory.spikes(net.num_inputs, 12, samples=3)
+    # the emulator runs first on purpose: numba's parallel runtime fixes the multiprocessing start method,
+    # which Lava's import must survive
+    emulated = run_emulator(net, inputs)
+    simulated = lava_sim.run_lava(path, inputs)
+    assert simulated.layer_indices == emulated.layer_indices
+    assert simulated.mismatch_counts(emulated) == [0] * len(net.layers)
+    active = emulated.spike_counts()[:-1] if name == "bias_edge_decays" else emulated.spike_counts()
+    assert min(active) > 0, "a silent layer would test nothing"
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("name, modes", [("delays", ["gap", "reset"]), ("recurrent", ["reset"])])
+def test_batched_runs_equal_one_run_per_sample(netx_factory, name, modes):
+    layers, input_shape = networks(netx_factory)[name]
+    path = netx_factory.write(name, layers, input_shape=input_shape)
+    inputs = netx_factory.spikes(load_netx(path).num_inputs, 10, samples=2)
+    separate = lava_sim.run_lava(path, inputs, batching="separate")
+    for mode in modes:
+        batched = lava_sim.run_lava(path, inputs, batching=mode)
+        assert batched.metadata["batching"] == mode
+        assert batched.mismatch_counts(separate) == [0] * len(layers), mode
+
+
+@pytest.mark.lava
+def test_benchmark_smoke(netx_factory):
+    from neurodeploy.bench import benchmark_backends, write_random_dense_netx
+
+    path = write_random_dense_netx(netx_factory.folder / "bench.net", sizes=(40, 20, 5), v_th_mant=(5, 10))
+    result = benchmark_backends(path, steps=6, samples=2, density=0.2, emulator_samples=20)
+    assert result["bit_exact"] and result["emulator_samples"] == 20
+    assert result["lava_samples_per_s"] > 0 and result["ratio"] == pytest.approx(
+        result["emulator_samples_per_s"] / result["lava_samples_per_s"])
+
+
+def test_refuses_before_starting_lava(lava_dl_netx_dir, netx_factory):
+    with pytest.raises(UserError, match="driven only through its bias|drives only through its bias"):
+        lava_sim.run_lava(lava_dl_netx_dir / "mnist.net", np.zeros((1, 784, 2), np.uint8))
+    layers, shape = networks(netx_factory)["recurrent"]
+    path = netx_factory.write("rec", layers, input_shape=shape)
+    with pytest.raises(UserError, match="gap batching"):
+        lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), batching="gap")
+    with pytest.raises(UserError, match="unknown batching"):
+        lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), batching="sometimes")
+
+
+def test_hardware_detection_and_errors():
+    assert lava_sim.loihi2_hardware_available() is False  # no lava-loihi on these machines
+    error = lava_sim.netx_load_error("net.h5", KeyError("weight"))
+    assert str(error).startswith("net.h5: lava-dl netx could not build this network (KeyError: 'weight')")
+
+
+class FakeNetwork:
+    """Stands in for netx's hdf5.Network: run() fails the way an interrupted run does."""
+
+    stopped = 0
+
+    def __init__(self, **kwargs):
+        block = SimpleNamespace(out=SimpleNamespace(shape=(5,), connect=lambda other: None))
+        self.layers, self.inp = [block], SimpleNamespace()
+
+    def run(self, **kwargs):
+        raise KeyboardInterrupt
+
+    def stop(self):
+        FakeNetwork.stopped += 1
+
+
+def test_runtime_stopped_on_interrupt(netx_factory, monkeypatch):
+    monkeypatch.setattr(FakeNetwork, "stopped", 0)
+    f = netx_factory
+    path = f.write("one", [f.dense(1, 4, 5)])
+    fake = SimpleNamespace(
+        netx=SimpleNamespace(hdf5=SimpleNamespace(Network=FakeNetwork)),
+        source=SimpleNamespace(RingBuffer=lambda data: SimpleNamespace(s_out=SimpleNamespace(connect=id))),
+        sink=SimpleNamespace(RingBuffer=lambda shape, buffer: SimpleNamespace(a_in=None)),
+        reset=None,
+        run_configs=SimpleNamespace(Loihi2SimCfg=lambda select_tag: None),
+        run_conditions=SimpleNamespace(RunSteps=lambda num_steps: None),
+    )
+    monkeypatch.setattr(lava_sim._Lava, "load", classmethod(lambda cls: fake))
+    with pytest.raises(KeyboardInterrupt):
+        lava_sim.run_lava(path, np.zeros((1, 4, 3), np.uint8))
+    assert FakeNetwork.stopped == 1
