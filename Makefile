@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/neurodeploy demo
 
 test: setup
+	$(BIN)/ruff check neurodeploy tests
 	$(BIN)/python -m pytest -q
 
 clean:

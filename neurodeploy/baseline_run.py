@@ -39,8 +39,16 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     from neurodeploy.gpu_energy import measure_inference
     from neurodeploy.hardware import load_profile
     from neurodeploy.report import (
-        BackendInfo, DataInfo, MemoryBits, ModelInfo, RunReport, ToolInfo, build_static_layer_reports,
-        collect_provenance, print_layer_table, write_run_report,
+        BackendInfo,
+        DataInfo,
+        MemoryBits,
+        ModelInfo,
+        RunReport,
+        ToolInfo,
+        build_static_layer_reports,
+        collect_provenance,
+        print_layer_table,
+        write_run_report,
     )
     from neurodeploy.training import input_shape_of, load_trained_network
 

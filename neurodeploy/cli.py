@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from neurodeploy.errors import UserError
 
@@ -29,7 +30,8 @@ class _UserErrorsExit2(typer.core.TyperGroup):
         except UserError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            message = escape(" ".join(str(exc).split("\n")))  # one line, and no rich markup from file contents
+            err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -62,7 +64,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm")] = "snn",
-    arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or a string 'Input-512FC-10'")] = "mlp",
+    arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
@@ -126,8 +128,10 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
     device: Annotated[str, typer.Option(help="torch backend: cpu or cuda")] = "cpu",
-    require_hardware: Annotated[bool, typer.Option("--require-hardware", help="loihi2: fail unless a board answers")] = False,
-    input_npy: Annotated[Optional[Path], typer.Option("--input", help="spike tensor (neurons x T) .npy to feed a .net")] = None,
+    require_hardware: Annotated[bool, typer.Option("--require-hardware",
+                                                   help="loihi2: fail unless a board answers")] = False,
+    input_npy: Annotated[Optional[Path], typer.Option("--input",
+                                                      help="spike tensor (neurons x T) .npy to feed a .net")] = None,
     save_output: Annotated[Optional[Path], typer.Option(help="save the output spikes (neurons x T) as .npy")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="real dataset folder (overrides the run's)")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
@@ -240,8 +244,8 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               no_synthetic: Annotated[bool, typer.Option("--no-synthetic")] = False,
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
     """Sample counts, events per sample, frame density and temporal contrast (SPEC 2.4)."""
-    from neurodeploy.data.datasets import resolve_dataset
     from neurodeploy import atomic
+    from neurodeploy.data.datasets import resolve_dataset
     from neurodeploy.data.info import dataset_info, plot_contrast
 
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)

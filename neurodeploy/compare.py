@@ -203,7 +203,7 @@ def print_comparison(rows: list[ComparisonRow], console) -> None:
 
 def plot_rows(rows: list[ComparisonRow]) -> list[dict]:
     """The rows with both an accuracy and an energy, in the form ``plots.plot_accuracy_vs_energy`` takes."""
-    return [{"label": f"{row.run}: {row.family}/{row.backend}", "accuracy": row.accuracy,
+    return [{"label": f"{row.run.split('/')[0]}: {row.family}/{row.backend}", "accuracy": row.accuracy,
              "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode}
             for row in rows if row.accuracy is not None and row.energy_j_per_sample]
 

@@ -56,7 +56,7 @@ def export_run(run_dir: Path, out: Path | None = None) -> ExportResult:
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
     atomic.check_writable_dir(target.parent)
-    config, model, network = load_trained_network(run_dir)
+    _, _, network = load_trained_network(run_dir)
     with atomic.atomic_path(target) as tmp:
         network.export_netx(tmp)
         layers = verify_export(tmp, network)

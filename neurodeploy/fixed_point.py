@@ -350,7 +350,7 @@ class ConvGeometry:
 
     def __post_init__(self):
         c_in = self.in_shape[0]
-        if c_in % self.groups or self.out_channels % self.groups:
+        if self.groups < 1 or c_in % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"channels in={c_in} out={self.out_channels} are not divisible by groups={self.groups}"
             )

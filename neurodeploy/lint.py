@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
+from neurodeploy.arch import Architecture, ConvLayer, DenseLayer
 from neurodeploy.errors import UserError
 
 

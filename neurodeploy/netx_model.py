@@ -152,7 +152,7 @@ class NetxLayer:
             try:
                 np.broadcast_shapes(self.delay.shape, self.weight.shape)
             except ValueError:
-                raise ValueError(f"delay shape {self.delay.shape} does not broadcast to {self.weight.shape}")
+                raise ValueError(f"delay shape {self.delay.shape} does not broadcast to {self.weight.shape}") from None
             if self.delay.min(initial=0) < 0 or self.delay.max(initial=0) > MAX_DELAY:
                 raise ValueError(f"delays must lie in [0, {MAX_DELAY}]")
 
@@ -297,7 +297,11 @@ class _LayerReader:
         item = group[key]
         if not isinstance(item, h5py.Dataset):
             raise self.fail(f"'{key}' is not a dataset", "re-export the network with lava-dl")
-        value = np.asarray(item[()])
+        try:
+            value = np.asarray(item[()])
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:  # h5py on a damaged datatype or layout
+            raise self.fail(f"'{key}' cannot be read ({type(exc).__name__}: {exc})",
+                            "the file is damaged; export the network again") from exc
         if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
             raise self.fail(f"'{key}' contains NaN or inf", "fix the trained model and export it again")
         return value
@@ -346,7 +350,7 @@ class _LayerReader:
             raise self.fail("'neuron' is not a group", "re-export the network with lava-dl")
         kind = _decode_str(self.raw("type", group))
         if kind not in NEURON_TYPES:
-            raise self.fail(f"neuron type '{kind}' is not supported", SUPPORTED_HINT)
+            raise self.fail(f"neuron type {kind!r} is not supported", SUPPORTED_HINT)
         graded = bool(self.integers("gradedSpike", group).any()) if "gradedSpike" in group else False
         ref_delay = self.scalar_int("refDelay", group) if "refDelay" in group else 1
         try:
@@ -425,7 +429,7 @@ def _build_network(path: Path, groups: list[h5py.Group]) -> NetxNetwork:
             hint = f"use num_layers={index} to keep the layers before it" if index else SUPPORTED_HINT
             raise reader.fail(f"type '{kind}' cannot run on Lava ({NETX_REJECTS[kind]})", hint)
         if kind not in SUPPORTED_LAYER_TYPES:
-            raise reader.fail(f"unknown layer type '{kind}'", SUPPORTED_HINT)
+            raise reader.fail(f"unknown layer type {kind!r}", SUPPORTED_HINT)
         if kind == "input":
             if layers or input_shape is not None:
                 raise reader.fail("an input layer must come first", "put the input layer at index 0")
@@ -528,7 +532,8 @@ def _dense_delay(reader: _LayerReader, weight_shape: tuple[int, int]) -> np.ndar
     if delay.min(initial=0) < 0:
         raise reader.fail("negative delays (Lava silently drops those synapses)", "delays must be >= 0")
     if delay.max(initial=0) > MAX_DELAY:
-        warnings.warn(f"{reader.path}: layer {reader.index}: delays above {MAX_DELAY} clipped, as netx does")
+        warnings.warn(f"{reader.path}: layer {reader.index}: delays above {MAX_DELAY} clipped, as netx does",
+                      stacklevel=2)
         delay = np.clip(delay, 0, MAX_DELAY)
     n_out, n_in = weight_shape
     if delay.ndim == 0:

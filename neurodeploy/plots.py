@@ -104,7 +104,7 @@ def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
             bottom += by_kind[kind] / scale
     if log_layers:  # headroom above the tallest bar for the legend
         ax_layers.set_yscale("log")
-        ax_layers.set_ylim(values.min() / 3, values.max() * 300)
+        ax_layers.set_ylim(values.min() / 3, values.max() * 3000)
     elif kinds:
         ax_layers.set_ylim(0, bottom.max() * 1.45)
     ax_layers.set_xticks(x, names, rotation=30 if len(names) > 6 else 0)
@@ -113,7 +113,7 @@ def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
     layout = "op kinds side by side" if log_layers else "stacked"
     ax_layers.set_title(f"by layer, dynamic only ({layout})", fontsize=9)
     if kinds:
-        ax_layers.legend(fontsize=8, title="op kind", title_fontsize=8, loc="upper right",
+        ax_layers.legend(fontsize=8, title="op kind", title_fontsize=8, loc="upper right", framealpha=1,
                          ncol=min(3, len(kinds)))
     ax_layers.grid(axis="y", alpha=0.3)
     totals = {k: v for k, v in (energy.get("by_op_j") or {}).items() if v}
@@ -195,15 +195,20 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str)
     usable = [r for r in rows if r.get("energy_j") and r.get("accuracy") is not None]
     if not usable:
         raise UserError("no run has both an accuracy and an energy per sample; nothing to plot")
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
-    for index, row in enumerate(usable):
-        color = f"C{index % 10}"
+    fig, ax = plt.subplots(figsize=(8.0, 5.0))
+    points: dict[tuple, list[Mapping[str, Any]]] = {}  # runs at the same point share one marker and label
+    for row in usable:
+        key = (f"{row['energy_j']:.3g}", round(100 * row["accuracy"], 2), row.get("energy_kind"))
+        points.setdefault(key, []).append(row)
+    for index, group in enumerate(points.values()):
+        color, row = f"C{index % 10}", group[0]
         measured = row.get("energy_kind") == "measured"
         ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker="o" if measured else "D",
                    facecolors=color if measured else "none", edgecolors=color, linewidths=1.8, zorder=3)
-        ax.annotate(f"{row['label']}\n({row.get('mode', '?')}, {row.get('energy_kind', '?')})",
-                    (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points", xytext=(7, 5),
-                    fontsize=8, color=color)
+        lines = [f"{r['label']} ({r.get('mode', '?')})" for r in group]
+        ax.annotate("\n".join(lines) + f"\nenergy {row.get('energy_kind', '?')}",
+                    (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points",
+                    xytext=(7, -4 - 9 * len(lines) if index % 2 else 5), fontsize=7, color=color)
     ax.set_xscale("log")
     energies = [r["energy_j"] for r in usable]
     ax.set_xlim(min(energies) / 5, max(energies) * 20)

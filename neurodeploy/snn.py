@@ -94,7 +94,7 @@ class SpikingNetwork(nn.Module):
             layers = layers[1:]
         self.deployed = [(layer, out_shape) for _, layer, (_, out_shape) in layers]
         self.flat_input = isinstance(layers[0][1], DenseLayer)
-        for index, layer, (in_shape, out_shape) in layers:
+        for index, layer, (in_shape, _) in layers:
             if isinstance(layer, DenseLayer):
                 if len(in_shape) == 3 and not self.flat_input:
                     blocks.append(slayer.block.cuba.Flatten())

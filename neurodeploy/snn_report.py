@@ -14,8 +14,16 @@ import numpy as np
 from neurodeploy.arch import Architecture
 from neurodeploy.hardware import load_profile
 from neurodeploy.report import (
-    BackendInfo, DataInfo, MemoryBits, ModelInfo, Parity, RunReport, SNNLayerRecord, ToolInfo,
-    build_snn_layer_reports, collect_provenance,
+    BackendInfo,
+    DataInfo,
+    MemoryBits,
+    ModelInfo,
+    Parity,
+    RunReport,
+    SNNLayerRecord,
+    ToolInfo,
+    build_snn_layer_reports,
+    collect_provenance,
 )
 
 
@@ -99,7 +107,8 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
     accuracy = accuracy_of(layer_spikes[-1], labels)
     return RunReport(
         tool=ToolInfo(),
-        model=ModelInfo(family="snn", arch=model.arch.notation(), params=int(sum(l.params for l in build.layers))),
+        model=ModelInfo(family="snn", arch=model.arch.notation(),
+                        params=int(sum(layer.params for layer in build.layers))),
         data=DataInfo(dataset=config.dataset, source=source.source, split="test", samples=int(samples),
                       dt_ms=float(config.dt_ms), steps=int(steps)),
         backend=BackendInfo(name=request.backend, mode=mode, hw_config=profile.name, device="cpu"),

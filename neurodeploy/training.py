@@ -324,7 +324,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
         total_loss, correct, seen = 0.0, 0, 0
         columns = (TextColumn(f"epoch {epoch + 1}/{config.epochs}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("train", total=len(order), loss=0.0)
             for start in range(0, len(order), config.batch_size):
                 index = order[start:start + config.batch_size]

@@ -2,7 +2,14 @@
 
 import pytest
 
-from neurodeploy.arch import ConvLayer, DenseLayer, PoolLayer, available_models, parse_architecture, resolve_arch
+from neurodeploy.arch import (
+    ConvLayer,
+    DenseLayer,
+    PoolLayer,
+    available_models,
+    parse_architecture,
+    resolve_arch,
+)
 from neurodeploy.errors import UserError
 
 

@@ -1,11 +1,12 @@
 """A failed or interrupted Lava run leaves no processes behind (SPEC 7, issue 7).
 
 What Lava's CPU runtime (lava-nc 0.10, ``Loihi2SimCfg``) starts, established by watching ``/proc``: a
-``fork``-ed OS process for every process model of the network (source, each layer's synapse and neuron,
-sinks, resetters), one for the runtime service and one for its shared-memory manager -- about ten for a
-two-layer network -- plus Python's ``multiprocessing`` resource tracker, which lives as long as the
-interpreter that started it. No extra threads survive a run. The tests count those workers: mid-run there
-are several, after an exception or Ctrl-C there must be none, and the command must return, not hang.
+``fork``-ed OS process for every process model of the network (input RingBuffer, each layer's synapse and
+neuron, one sink per recorded layer, resetters when samples are batched with resets), one for the runtime
+service and one for its shared-memory manager -- 9 for the two-layer network below -- plus Python's
+``multiprocessing`` resource tracker (fork+exec, one per interpreter, ends with it; not counted). No thread
+survives a run. The tests count the workers: mid-run there are several, after an exception or Ctrl-C there
+must be none, and the command must return, not hang.
 
 ``psutil`` is not a dependency, so processes are read from ``/proc`` (Linux).
 """

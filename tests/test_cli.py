@@ -1,0 +1,60 @@
+"""One CliRunner test per command: exit codes and what is printed."""
+
+import json
+
+from typer.testing import CliRunner
+
+from neurodeploy.cli import app
+
+runner = CliRunner()
+
+
+def test_cost_json_has_the_contract_keys():
+    result = runner.invoke(app, ["cost", "nmnist_mlp", "--family", "lstm", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"weights", "params", "neurons", "memory_bits", "macs_per_step", "muls_per_step", "adds_per_step",
+            "layers"} <= set(data)
+    assert data["params"] == 5_792_778  # 4(2312*512 + 512*512 + 2*512) + 512*10 + 10
+
+
+def test_lint_ok_and_bad():
+    assert runner.invoke(app, ["lint", "dvsgesture_cnn", "--input", "128x128x2"]).exit_code == 0
+    bad = runner.invoke(app, ["lint", "Input-8C3-MP2-10"])
+    assert bad.exit_code == 2 and "max pooling" in bad.output
+
+
+def test_hw_list_and_show():
+    listed = runner.invoke(app, ["hw", "list"])
+    assert listed.exit_code == 0 and {"loihi2", "loihi1", "cmos45nm"} <= set(listed.output.split())
+    shown = runner.invoke(app, ["hw", "show", "loihi2"])
+    assert shown.exit_code == 0 and "Davies" in shown.output
+    assert runner.invoke(app, ["hw", "show", "tpu9"]).exit_code == 2
+
+
+def test_unknown_backend_is_one_line_exit_2(trained_snn_run):
+    result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "gpu"])
+    assert result.exit_code == 2 and "unknown --backend 'gpu'" in result.output
+
+
+def test_export_run_and_compare_through_the_cli(trained_snn_run, tmp_path):
+    assert runner.invoke(app, ["export", str(trained_snn_run)]).exit_code == 0
+    out = tmp_path / "emu"
+    run = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "emulator", "--samples", "6",
+                              "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "emulated" in run.output and (out / "run_report.json").exists()
+    compared = runner.invoke(app, ["compare", str(out), "--out", str(tmp_path / "cmp")])
+    assert compared.exit_code == 0, compared.output
+    assert (tmp_path / "cmp" / "comparison.csv").exists() or list((tmp_path / "cmp").glob("*.csv"))
+
+
+def test_external_input_round_trip(trained_snn_run, tmp_path):
+    import numpy as np
+
+    spikes = (np.random.default_rng(1).random((2312, 10)) < 0.05).astype(np.uint8)
+    np.save(tmp_path / "x.npy", spikes)
+    result = runner.invoke(app, ["run", str(trained_snn_run / "model.net"), "--backend", "emulator", "--input",
+                                 str(tmp_path / "x.npy"), "--save-output", str(tmp_path / "y.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "y.npy").shape == (10, 10)

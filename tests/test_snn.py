@@ -1,0 +1,59 @@
+"""The paper-LIF -> CUBA mapping, input downsampling, and the pool -> conv export rewrite."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neurodeploy.arch import parse_architecture
+from neurodeploy.errors import UserError
+from neurodeploy.snn import LIFMapping, build_spiking_network, downsample_events
+
+
+def test_lif_mapping_gives_the_papers_leak_and_threshold_in_loihi_units():
+    mapping = LIFMapping()
+    params = mapping.cuba_params()
+    assert params["current_decay"] == 1.0  # the current follows the input: i[t] = W s[t]
+    assert round(params["voltage_decay"] * 4096) == 2867  # 1 - k, k = 0.3
+    assert 1 - 2867 / 4096 == pytest.approx(0.3, abs=1e-3)
+    assert mapping.scale * mapping.threshold == pytest.approx(params["threshold"])
+    # surrogate: area 1 (scale_grad x 0.1) and std equal to the rectangle's (a s / sqrt(12))
+    tau = params["tau_grad"] * params["threshold"] * 100
+    assert params["scale_grad"] * 0.1 == pytest.approx(1.0)
+    assert np.sqrt(2) * tau == pytest.approx(mapping.surrogate_width * mapping.scale / np.sqrt(12))
+
+
+def test_exported_neuron_parameters(tmp_path):
+    net = build_spiking_network(parse_architecture("Input-16FC-10"), (2, 34, 34))
+    net.export_netx(tmp_path / "m.net")
+    with h5py.File(tmp_path / "m.net") as handle:
+        neuron = handle["layer/0/neuron"]
+        assert (neuron["iDecay"][()], neuron["vDecay"][()], neuron["vThMant"][()]) == (4096, 2867, 80)
+        weights = handle["layer/0/weight"][()]
+        assert weights.shape == (16, 2312) and np.all(weights % 2 == 0) and np.abs(weights).max() <= 256
+
+
+def test_downsample_events_is_max_pooling_of_binary_frames():
+    rng = np.random.default_rng(0)
+    frames = (rng.random((3, 2, 9, 9, 4)) < 0.2).astype(np.uint8)
+    ours = downsample_events(frames, 2)
+    reference = torch.nn.functional.max_pool3d(torch.from_numpy(frames).float(), (2, 2, 1)).numpy()
+    assert np.array_equal(ours, reference.astype(np.uint8)) and ours.shape == (3, 2, 4, 4, 4)
+
+
+def test_pool_block_is_exported_as_a_channel_diagonal_strided_conv(tmp_path):
+    net = build_spiking_network(parse_architecture("Input-3C3-AP2-10"), (2, 8, 8))
+    net.export_netx(tmp_path / "c.net")
+    with h5py.File(tmp_path / "c.net") as handle:
+        types = [handle[f"layer/{i}/type"][0].decode() for i in range(len(handle["layer"]))]
+        assert types == ["input", "conv", "conv", "flatten", "dense"]
+        pool = handle["layer/2"]
+        weight = pool["weight"][()]
+        assert weight.shape == (3, 3, 2, 2) and list(pool["stride"][()]) == [2, 2]
+        assert np.all(weight[np.arange(3), np.arange(3)] == 64)
+        assert np.count_nonzero(weight) == 3 * 4
+
+
+def test_max_pooling_inside_the_network_is_refused():
+    with pytest.raises(UserError, match="max pooling"):
+        build_spiking_network(parse_architecture("Input-4C3-MP2-10"), (2, 8, 8))
