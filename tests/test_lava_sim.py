@@ -126,3 +126,15 @@ def test_runtime_stopped_on_interrupt(netx_factory, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         lava_sim.run_lava(path, np.zeros((1, 4, 3), np.uint8))
     assert FakeNetwork.stopped == 1
+
+
+@pytest.mark.lava
+def test_lava_reproduces_lava_dl_ntidigits_ground_truth(lava_dl_netx_dir):
+    """lava-dl's shipped ntidigits net through our Lava runner: its stored output, shifted by one step."""
+    folder = lava_dl_netx_dir / "gts" / "ntidigits"
+    steps = 120
+    inputs = np.load(folder / "input.npy")[None, :, :steps].astype(np.uint8)
+    expected = np.load(folder / "output.npy")[:, 1:steps]
+    run = lava_sim.run_lava(folder / "ntidigits.net", inputs, num_layers=5, record_layers=False)
+    assert expected.sum() > 0
+    assert np.array_equal(run.output[0][:, :-1], expected)
