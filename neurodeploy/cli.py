@@ -147,8 +147,7 @@ def run(
 
 @app.command()
 def compare(targets: Annotated[list[Path], typer.Argument(help="run directories or run_report.json files")],
-            out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare"),
-            hw: Annotated[str, typer.Option(help="hardware profile for re-estimated energy")] = ""):
+            out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare")):
     """One table (Markdown, CSV) and an accuracy-vs-energy plot over several runs."""
     from neurodeploy.compare import load_comparison_rows, print_comparison, write_comparison
 
