@@ -35,7 +35,7 @@ def _default_profile(device: str) -> str:
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn/lstm run on its test split with torch (CPU or CUDA) and write the report."""
     from neurodeploy.cost import static_cost
-    from neurodeploy.evaluation import _load_test_frames, _print_summary
+    from neurodeploy.evaluation import load_test_frames, print_summary
     from neurodeploy.gpu_energy import measure_inference
     from neurodeploy.hardware import load_profile
     from neurodeploy.report import (
@@ -56,7 +56,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         raise UserError(f"--device {request.device} asked for, but torch sees no CUDA device; use --device cpu")
     run_dir = Path(request.target)
     _, model, network = load_trained_network(run_dir)
-    source, frames, labels = _load_test_frames(request, config, None)
+    source, frames, labels = load_test_frames(request, config, None)
     network = network.to(request.device)
     accuracy = _accuracy(network, frames, labels, request.device)
     batches = [torch.from_numpy(frames[i:i + 64]).float() for i in range(0, len(frames), 64)]
@@ -94,7 +94,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     paths = write_run_report(report, out_dir)
     data = report.to_dict()
     print_layer_table(data, console)
-    _print_summary(data, console)
+    print_summary(data, console)
     console.print(f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
                   f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
                   f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))

@@ -14,7 +14,7 @@ Lava's synapses do (REFERENCE §5.3), so spike trains are compared index for ind
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +74,6 @@ class ChipExecution:
     mode: str
     backend_label: str
     banner: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def execute(request: RunRequest, *, console, err_console):
@@ -242,7 +241,7 @@ def accuracy_of(output_spikes: np.ndarray, labels: np.ndarray) -> float:
     return float((predictions == labels).mean())
 
 
-def _load_test_frames(request: RunRequest, config, default_limit: int | None):
+def load_test_frames(request: RunRequest, config, default_limit: int | None):
     from neurodeploy.data.datasets import load_frames_array
     from neurodeploy.training import resolve_data
 
@@ -271,7 +270,7 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     if chip and not net_path.exists():
         raise UserError(f"{net_path}: not exported yet; run `neurodeploy export {run_dir}` first")
     default_limit = LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
-    source, frames, labels = _load_test_frames(request, config, default_limit)
+    source, frames, labels = load_test_frames(request, config, default_limit)
     from neurodeploy.netx_model import load_netx
 
     net = load_netx(net_path) if chip else None
@@ -305,13 +304,13 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     paths = write_run_report(report, out_dir, raster=raster)
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)
-    _print_summary(report_dict, console)
+    print_summary(report_dict, console)
     for path in paths:
         console.print(f"wrote {path}")
     return report_dict
 
 
-def _print_summary(report: dict, console) -> None:
+def print_summary(report: dict, console) -> None:
     backend = report["backend"]
     line = (f"{backend['name']} ({backend['mode']}): accuracy {report['accuracy']:.2%} on {report['data']['samples']} "
             f"{report['data']['source']} {report['data']['dataset']} test samples")
