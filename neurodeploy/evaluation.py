@@ -13,6 +13,7 @@ Lava's synapses do (REFERENCE §5.3), so spike trains are compared index for ind
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,13 +117,15 @@ def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def run_chip(net_path: Path, inputs: np.ndarray, backend: str, *, require_hardware: bool = False) -> ChipExecution:
-    """Run ``inputs`` (N, n_in, T) through the netx file on a chip backend."""
+def run_chip(net_path: Path, inputs: np.ndarray, backend: str, *, require_hardware: bool = False,
+             console=None) -> ChipExecution:
+    """Run ``inputs`` (N, n_in, T) through the netx file on a chip backend (Lava shows progress on ``console``)."""
     from neurodeploy.backends import lava_sim
     from neurodeploy.netx_model import load_netx
 
     if backend == "lava":
-        return ChipExecution(lava_sim.run_lava(net_path, inputs), "simulated", "lava")
+        with lava_progress(console) as progress:
+            return ChipExecution(lava_sim.run_lava(net_path, inputs, progress=progress), "simulated", "lava")
     if backend == "loihi2" and lava_sim.loihi2_hardware_available():
         return ChipExecution(lava_sim.run_lava(net_path, inputs, hardware=True), "hardware", "loihi2")
     if backend == "loihi2" and require_hardware:
@@ -137,13 +140,39 @@ def run_chip(net_path: Path, inputs: np.ndarray, backend: str, *, require_hardwa
     return ChipExecution(run_emulator(load_netx(net_path), inputs), "emulated", backend, banner)
 
 
+@contextlib.contextmanager
+def lava_progress(console, every_s: float = 30.0):
+    """A ``progress(done, total)`` callback for :func:`lava_sim.run_lava`: a bar on a terminal, otherwise a
+    line at most every ``every_s`` seconds (long Lava runs, e.g. a minute per DVS Gesture CNN sample)."""
+    if console is None:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("lava"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeElapsedColumn())
+    started = last = time.perf_counter()
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("lava", total=None)
+
+        def report(done: int, total: int) -> None:
+            nonlocal last
+            bar.update(task, completed=done, total=total)
+            now = time.perf_counter()
+            if not console.is_terminal and done < total and now - last >= every_s:
+                console.print(f"lava: {done}/{total} samples after {now - started:.0f} s")
+                last = now
+
+        yield report
+
+
 def run_external_input(request: RunRequest, *, console, err_console) -> np.ndarray:
     """``run FILE.net --input X.npy [--save-output Y.npy]``: what a RingBuffer sink on the output records."""
     from neurodeploy.netx_model import load_netx
 
     net = load_netx(request.target)
     inputs = load_spike_input(request.input_npy, net.num_inputs)
-    execution = run_chip(Path(request.target), inputs, request.backend, require_hardware=request.require_hardware)
+    execution = run_chip(Path(request.target), inputs, request.backend, require_hardware=request.require_hardware,
+                         console=err_console)
     if execution.banner:
         err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
     output = execution.spike_run.output
@@ -282,7 +311,8 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     chip_frames = downsample_events(frames, network.input_pool)
     if chip:
         inputs = flatten_for_chip(chip_frames)
-        execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware)
+        execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware,
+                             console=err_console)
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
         layers = synaptic_layer_spikes(net, execution.spike_run)

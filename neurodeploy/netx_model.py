@@ -37,6 +37,7 @@ NEURON_TYPES = ("CUBA", "LOIHI")
 # written `1 << 18 - 1` in hdf5.py, which Python parses as 1 << 17; (1 << 17) << 6 = 2**23 is above the
 # saturated voltage 2**23 - 1, so such a layer never spikes (a readout whose voltage nobody records).
 NETX_DEFAULT_VTH_MANT = 1 << 17
+LAVA_MAX_CONV_GROUPS = 127  # lava.proc.conv.models stores Conv.groups as int8: 128 wraps to -128
 NETX_REJECTS = {
     "pool": "netx raises NotImplementedError for pool",
     "convT": "netx raises NotImplementedError for convT",

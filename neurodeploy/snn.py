@@ -32,12 +32,19 @@ from torch import nn
 from neurodeploy import lava_compat
 from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 from neurodeploy.errors import UserError
+from neurodeploy.netx_model import LAVA_MAX_CONV_GROUPS
 
 # SLAYER's cuba.Neuron multiplies tau_grad by threshold * TAU_RHO_MULT and scale_grad by SCALE_RHO_MULT
 # (lava/lib/dl/slayer/neuron/cuba.py); we invert that so the surrogate has the intended width and area.
 _SLAYER_TAU_RHO_MULT = 100
 _SLAYER_SCALE_RHO_MULT = 0.1
 _P_SCALE = 4096
+# wake_silent_layers: a layer counts as silent when under 1% of its neurons spike on the calibration batch;
+# it is scaled until its mean rate reaches 1% of steps (about the input density of the DVS Gesture CNN's
+# deeper layers at init), by at most 2^8
+SILENT_ACTIVE_FRACTION = 0.01
+WAKE_TARGET_RATE = 0.01
+WAKE_MAX_GAIN = 256.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,22 @@ class LIFMapping:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scale": self.scale, "cuba": self.cuba_params()}
+
+
+@dataclass(frozen=True)
+class WokenLayer:
+    """A layer :meth:`SpikingNetwork.wake_silent_layers` scaled: its weight gain, and on the calibration batch
+    the fraction of its neurons that spiked and its mean rate (spikes per neuron per step) before and after."""
+
+    layer: str
+    gain: float
+    active_before: float
+    rate_before: float
+    active_after: float
+    rate_after: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class SpikingNetwork(nn.Module):
@@ -134,21 +157,63 @@ class SpikingNetwork(nn.Module):
             with torch.no_grad():
                 synapse.weight.uniform_(-bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_pool:
             x = torch.nn.functional.max_pool3d(x, (self.input_pool, self.input_pool, 1))
         if self.flat_input:
             x = x.reshape(x.shape[0], -1, x.shape[-1])
+        return x
+
+    def _block_forward(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(block, lava_compat.slayer().block.cuba.Pool):  # floor mode, as a stride-k conv on the chip
+            k = int(block.synapse.kernel_size[0])
+            x = x[:, :, : x.shape[2] // k * k, : x.shape[3] // k * k]
+        return block(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._prepare_input(x)
         self.layer_spikes = []
-        pool_type = lava_compat.slayer().block.cuba.Pool
         for block in self.blocks:
-            if isinstance(block, pool_type):  # floor mode, as torch and a stride-k conv on the chip do
-                k = int(block.synapse.kernel_size[0])
-                x = x[:, :, : x.shape[2] // k * k, : x.shape[3] // k * k]
-            x = block(x)
+            x = self._block_forward(block, x)
             if self.record and not isinstance(block, lava_compat.slayer().block.cuba.Flatten):
                 self.layer_spikes.append(x.detach().reshape(x.shape[0], -1, x.shape[-1]))
         return x.reshape(x.shape[0], -1, x.shape[-1])
+
+    def wake_silent_layers(self, x: torch.Tensor, *, active_below: float = SILENT_ACTIVE_FRACTION,
+                           target_rate: float = WAKE_TARGET_RATE,
+                           max_gain: float = WAKE_MAX_GAIN) -> list[WokenLayer]:
+        """Data-driven init for deep networks: scale up the weights of layers that stay silent on ``x``.
+
+        Layer by layer (each seeing the already corrected layers before it), a trained layer (dense or conv)
+        in which fewer than ``active_below`` of the neurons spike at all over the batch ``x`` gets its weights
+        multiplied by the smallest power of sqrt(2) (at most ``max_gain``) that brings its mean firing rate
+        (spikes per neuron per step) to ``target_rate``. A layer that is silent at init passes no gradient
+        through its surrogate, and nothing behind it learns: with PyTorch's default init, the DVS Gesture CNN's
+        fc6 (8192 inputs at ~0.4% rate, weights quantised to 2/64) never reaches threshold. Layers with
+        activity are left alone, so shallow networks (the N-MNIST MLP) are unchanged. Returns one record per
+        scaled layer.
+        """
+        pool_type = lava_compat.slayer().block.cuba.Pool
+        flatten_type = lava_compat.slayer().block.cuba.Flatten
+        changes = []
+        with torch.no_grad():
+            h = self._prepare_input(x)
+            for name, block in zip(self.block_names, self.blocks):
+                out = self._block_forward(block, h)
+                trainable = not isinstance(block, (pool_type, flatten_type))
+                active = float((out.sum(dim=-1) > 0).float().mean())
+                if trainable and active < active_below:
+                    weight = block.synapse.weight
+                    original = weight.detach().clone()
+                    before_rate, gain = float(out.mean()), 1.0
+                    while float(out.mean()) < target_rate and gain * math.sqrt(2) <= max_gain * (1 + 1e-9):
+                        gain *= math.sqrt(2)
+                        weight.copy_(original * gain)
+                        out = self._block_forward(block, h)
+                    changes.append(WokenLayer(name, gain, active, before_rate,
+                                              float((out.sum(dim=-1) > 0).float().mean()), float(out.mean())))
+                h = out
+        return changes
 
     def layer_shapes(self) -> list[tuple[int, ...]]:
         """Output shape of every spiking (non-flatten) block: (C, H, W) or (n,)."""
@@ -189,7 +254,8 @@ def export_pool_as_conv(block, handle) -> None:
 
     SLAYER's pool synapse applies one fixed k x k kernel to every channel separately, stride k. The same
     synaptic input comes from a C -> C convolution, stride k, whose weight is that kernel on the channel
-    diagonal (W[c, c] = kernel, W[c, d != c] = 0); the neuron parameters are the block's own.
+    diagonal (W[c, c] = kernel, W[c, d != c] = 0); the neuron parameters are the block's own. The weight is
+    written grouped (see :func:`pool_conv_groups`) so Lava's CPU conv skips the zero kernels between groups.
     """
     import h5py  # noqa: F401  (handle is an h5py group)
     import numpy as np
@@ -198,8 +264,10 @@ def export_pool_as_conv(block, handle) -> None:
     kernel = synapse.pre_hook_fx(synapse.weight, descale=True).reshape(synapse.weight.shape[2:4])
     kernel = kernel.detach().cpu().numpy()
     channels = int(block.neuron.shape[0])
-    weight = np.zeros((channels, channels, *kernel.shape), dtype=kernel.dtype)
-    weight[np.arange(channels), np.arange(channels)] = kernel
+    groups = pool_conv_groups(channels)
+    per_group = channels // groups
+    weight = np.zeros((channels, per_group, *kernel.shape), dtype=kernel.dtype)
+    weight[np.arange(channels), np.arange(channels) % per_group] = kernel  # the diagonal, within each group
     handle.create_dataset("type", (1,), "S10", [b"conv"])
     handle.create_dataset("shape", data=np.array(block.neuron.shape))
     handle.create_dataset("inChannels", data=channels)
@@ -208,11 +276,22 @@ def export_pool_as_conv(block, handle) -> None:
     handle.create_dataset("stride", data=np.array(synapse.stride[:-1]))
     handle.create_dataset("padding", data=np.array(synapse.padding[:-1]))
     handle.create_dataset("dilation", data=np.array(synapse.dilation[:-1]))
-    handle.create_dataset("groups", data=1)
+    handle.create_dataset("groups", data=groups)
     handle.create_dataset("weight", data=weight)
     handle.create_dataset("mappedFrom", (1,), "S10", [b"pool"])
     for key, value in block.neuron.device_params.items():
         handle.create_dataset(f"neuron/{key}", data=value)
+
+
+def pool_conv_groups(channels: int) -> int:
+    """Convolution groups for a pooling layer of ``channels`` channels: as many as Lava's Conv can hold.
+
+    A depthwise conv (groups = channels) would be ideal, but Lava's CPU ``Conv`` model stores ``groups`` as
+    int8, and 128 groups wrap to -128 and silently produce no output; so the largest divisor of ``channels``
+    up to 127 (128 channels -> 64 groups of 2). Lava then runs channels x channels / groups per-channel
+    convolutions per step instead of channels^2 (256 instead of 16,384 for 128 channels).
+    """
+    return max(d for d in range(1, min(channels, LAVA_MAX_CONV_GROUPS) + 1) if channels % d == 0)
 
 
 def input_pooling(arch: Architecture) -> int | None:

@@ -129,6 +129,23 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
+CALIBRATION_SAMPLES = 8
+
+
+def _wake_silent_layers(network, config: TrainConfig, train_split, console) -> None:
+    """Data-driven init of a fresh SNN (:meth:`SpikingNetwork.wake_silent_layers`) on a few training samples,
+    drawn with the run's seed; what changed is printed and kept in the run config."""
+    count = min(CALIBRATION_SAMPLES, len(train_split))
+    index = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(config.seed))[:count]
+    x, _ = train_split.batch(index, config.device)
+    changes = network.wake_silent_layers(x)
+    config.resolved["init"] = {"calibration_samples": count, "woken_layers": [c.to_dict() for c in changes]}
+    for change in changes:
+        console.print(f"init: {change.layer} was silent on {count} training samples "
+                      f"({change.active_before:.1%} of neurons spiked); weights x{change.gain:.3g} -> "
+                      f"{change.active_after:.1%} spike, mean rate {change.rate_after:.2%}")
+
+
 def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     from neurodeploy import losses
 
@@ -308,6 +325,8 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
     if state is not None:
         _load_weights(network, state, run_dir)
         optimizer.load_state_dict(state["optimizer"])
+    elif config.family == "snn":
+        _wake_silent_layers(network, config, train_split, console)
     _write_config(run_dir, config, model)
 
     criterion = loss_function(config)

@@ -7,7 +7,7 @@ import pytest
 from rich.console import Console
 
 from neurodeploy.errors import UserError
-from neurodeploy.evaluation import RunRequest, compare_spikes, execute
+from neurodeploy.evaluation import RunRequest, compare_spikes, execute, lava_progress
 
 SPEC_KEYS = {
     "tool": {"name", "version"}, "model": {"family", "arch", "params"},
@@ -98,3 +98,17 @@ def test_cnn_with_input_downsampling_and_pooling_runs_bit_exact_on_lava_and_emul
     assert [layer["name"] for layer in lava["layers"]] == ["conv1", "pool2", "fc3", "fc4"]
     assert [layer["spikes"] for layer in lava["layers"]] == [layer["spikes"] for layer in emulator["layers"]]
     assert sum(layer["spikes"] for layer in lava["layers"]) > 0
+
+
+def test_lava_progress_prints_lines_when_not_on_a_terminal():
+    import io
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=100)
+    with lava_progress(console, every_s=0.0) as progress:
+        progress(1, 3)
+        progress(3, 3)  # the last one is the run's own summary, not a progress line
+    assert buffer.getvalue().splitlines()[0].startswith("lava: 1/3 samples after ")
+    assert "3/3" not in buffer.getvalue()
+    with lava_progress(None) as progress:
+        assert progress is None

@@ -3,6 +3,7 @@
 Each Lava run costs a few seconds (process start-up), so the networks are small and the runs few.
 """
 
+import warnings
 from types import SimpleNamespace
 
 import h5py
@@ -67,6 +68,29 @@ def test_batched_runs_equal_one_run_per_sample(netx_factory, name, modes):
 
 
 @pytest.mark.lava
+def test_spike_recorder_equals_lava_ringbuffer_sink(netx_factory):
+    """Our file-writing Lava process records exactly what lava.proc.io.sink.RingBuffer records, per layer."""
+    f = netx_factory
+    conv = f.conv(1, (4, 6, 6), 4, (3, 3), padding=(1, 1))
+    depthwise = f.conv(2, (4, 6, 6), 4, (2, 2), stride=(2, 2), groups=4)
+    path = f.write("grouped", [conv, depthwise, f.dense(3, depthwise.neurons, 5, flatten=True)],
+                   input_shape=(4, 6, 6))
+    inputs = f.spikes(load_netx(path).num_inputs, 8, samples=2)
+    calls = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recorded = lava_sim.run_lava(path, inputs, readback="file", samples_per_run=1,
+                                     progress=lambda done, total: calls.append((done, total)))
+    assert not [w for w in caught if "Cannot import module" in str(w.message)], "Lava's model search failed"
+    assert calls == [(1, 2), (2, 2)] and recorded.metadata["runs"] == 2
+    sunk = lava_sim.run_lava(path, inputs, readback="var")  # both samples in one run
+    assert (recorded.metadata["readback"], sunk.metadata["readback"]) == ("file", "var")
+    assert recorded.mismatch_counts(sunk) == [0, 0, 0]
+    assert min(sunk.spike_counts()) > 0, "a silent layer would test nothing"
+    assert recorded.bit_exact(run_emulator(load_netx(path), inputs))
+
+
+@pytest.mark.lava
 def test_benchmark_smoke(netx_factory):
     from neurodeploy.bench import benchmark_backends, write_random_dense_netx
 
@@ -86,6 +110,13 @@ def test_refuses_before_starting_lava(lava_dl_netx_dir, netx_factory):
         lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), batching="gap")
     with pytest.raises(UserError, match="unknown batching"):
         lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), batching="sometimes")
+    with pytest.raises(UserError, match="unknown readback"):
+        lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), readback="carrier pigeon")
+    # 128 groups wrap to -128 in Lava's int8 Conv.groups, and Lava would silently output nothing
+    wide = netx_factory.conv(1, (128, 4, 4), 128, (2, 2), stride=(2, 2), groups=128)
+    path = netx_factory.write("wide", [wide], input_shape=(128, 4, 4))
+    with pytest.raises(UserError, match="128 groups.*int8"):
+        lava_sim.run_lava(path, np.zeros((1, 128 * 16, 3), np.uint8))
 
 
 def test_hardware_detection_and_errors():
@@ -118,6 +149,8 @@ def test_runtime_stopped_on_interrupt(netx_factory, monkeypatch):
         netx=SimpleNamespace(hdf5=SimpleNamespace(Network=FakeNetwork)),
         source=SimpleNamespace(RingBuffer=lambda data: SimpleNamespace(s_out=SimpleNamespace(connect=id))),
         sink=SimpleNamespace(RingBuffer=lambda shape, buffer: SimpleNamespace(a_in=None)),
+        recorder=SimpleNamespace(create_record_file=lambda path, steps, neurons: None,
+                                 SpikeRecorder=lambda shape, path, steps: SimpleNamespace(a_in=None)),
         reset=None,
         run_configs=SimpleNamespace(Loihi2SimCfg=lambda select_tag: None),
         run_conditions=SimpleNamespace(RunSteps=lambda num_steps: None),

@@ -25,6 +25,8 @@ def test_snn_run_directory_holds_config_checkpoint_and_metrics(tiny_nmnist, tmp_
     config = load_run_config(run)
     assert config.resolved["data_source"] == "synthetic"
     assert config.resolved["lif_mapping"]["cuba"]["voltage_decay"] == pytest.approx(2867 / 4096)
+    assert config.resolved["init"]["calibration_samples"] > 0  # the silent-layer check ran (and is recorded)
+    assert isinstance(config.resolved["init"]["woken_layers"], list)
     assert load_checkpoint(run)["epoch"] == 1
     assert not list(run.glob(".*.tmp")), "no temporary files left behind"
 

@@ -31,8 +31,10 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +43,14 @@ import numpy as np
 from neurodeploy import lava_compat
 from neurodeploy.backends.emulator import validate_inputs
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import NetxNetwork, load_netx
+from neurodeploy.netx_model import LAVA_MAX_CONV_GROUPS, NetxNetwork, load_netx
 from neurodeploy.spike_run import SpikeRun
 
 BATCHING = ("auto", "reset", "gap", "separate")
+READBACK = ("file", "var")
+# neuron updates per Lava run by default: the 2312-512-10 MLP runs 500 samples at once, the 270k-neuron DVS
+# Gesture CNN one sample per run, so long runs report progress and each run's overhead (~1 s) stays small
+LAVA_RUN_NEURON_STEPS = 4_000_000
 LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessing"
 _FORKING_LAVA_WORKERS = threading.Event()
 
@@ -95,10 +101,13 @@ class _Lava:
     reset: object
     run_configs: object
     run_conditions: object
+    recorder: object
 
     @classmethod
     def load(cls) -> _Lava:
         _import_lava_multiprocessing()
+        from neurodeploy.lava_procs import recorder
+
         return cls(
             netx=lava_compat.netx(),
             source=lava_compat.lava_module("lava.proc.io.source"),
@@ -106,6 +115,7 @@ class _Lava:
             reset=lava_compat.lava_module("lava.proc.io.reset"),
             run_configs=lava_compat.lava_module("lava.magma.core.run_configs"),
             run_conditions=lava_compat.lava_module("lava.magma.core.run_conditions"),
+            recorder=recorder,
         )
 
 
@@ -151,6 +161,11 @@ def _from_lava_layout(data: np.ndarray) -> np.ndarray:
     if data.ndim == 2:
         return data
     return data.transpose(2, 1, 0, 3).reshape(-1, data.shape[-1])
+
+
+def _from_record_file(rows: np.ndarray, port_shape: tuple[int, ...]) -> np.ndarray:
+    """SpikeRecorder rows (steps, x*y*z) in Lava's (x, y, z) order -> (n, steps) flat in (C, H, W) order."""
+    return _from_lava_layout(rows.T.reshape(*port_shape, rows.shape[0]))
 
 
 def _synapse_buffers(block) -> list:
@@ -201,11 +216,21 @@ def warm_up_lava() -> None:
 
 def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
               positions: list[int], schedule: _Schedule, timings: dict[str, float],
-              hardware: bool = False) -> list[np.ndarray]:
+              hardware: bool = False, readback: str = "file") -> list[np.ndarray]:
     """One Lava run over ``data`` (n_in, total_steps); returns flat (n, total_steps) int arrays per layer.
 
-    Adds the seconds spent in ``network.run`` and in reading the sinks back to ``timings``.
+    Adds the seconds spent in ``network.run`` and in reading the recordings back to ``timings``.
     """
+    if readback == "file":
+        with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as folder:
+            return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, Path(folder))
+    return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, None)
+
+
+def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
+                  positions: list[int], schedule: _Schedule, timings: dict[str, float], hardware: bool,
+                  folder: Path | None) -> list[np.ndarray]:
+    """:func:`_run_once` with SpikeRecorders writing into ``folder``, or RingBuffer sinks when it is None."""
     total_steps = data.shape[-1]
     kwargs = {"net_config": str(net.path), "num_layers": num_layers}
     if schedule.interval is not None:
@@ -224,7 +249,12 @@ def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.nd
         sinks = []
         for position in positions:
             out = network.layers[position].out
-            sink = lava.sink.RingBuffer(shape=out.shape, buffer=total_steps)
+            if folder is None:
+                sink = lava.sink.RingBuffer(shape=out.shape, buffer=total_steps)
+            else:
+                path = folder / f"layer{position}.npy"
+                lava.recorder.create_record_file(path, total_steps, int(np.prod(out.shape)))
+                sink = lava.recorder.SpikeRecorder(shape=out.shape, path=path, steps=total_steps)
             out.connect(sink.a_in)
             sinks.append(sink)
         if schedule.interval is not None:
@@ -246,7 +276,10 @@ def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.nd
         finally:
             _FORKING_LAVA_WORKERS.clear()
         ran = time.perf_counter()
-        recorded = [_from_lava_layout(np.asarray(sink.data.get())) for sink in sinks]
+        if folder is None:
+            recorded = [_from_lava_layout(np.asarray(sink.data.get())) for sink in sinks]
+        else:
+            recorded = [_from_record_file(np.load(sink.proc_params["path"]), sink.a_in.shape) for sink in sinks]
         timings["run_s"] += ran - started
         timings["readback_s"] += time.perf_counter() - ran
     except BaseException:  # errors and KeyboardInterrupt: stop the runtime, keep the original error
@@ -288,15 +321,25 @@ def run_lava(
     batching: str = "auto",
     samples_per_run: int | None = None,
     hardware: bool = False,
+    readback: str = "file",
+    progress: Callable[[int, int], None] | None = None,
 ) -> SpikeRun:
     """Run ``inputs`` (N, n_in, T) through the netx file on Lava's fixed-point CPU simulator.
 
-    Returns a :class:`SpikeRun` that looks exactly like N separate fresh T-step runs. With
-    ``record_layers=False`` only the output layer is recorded (reading Lava's sinks back costs ~14 us per
-    value, more than simulating for wide layers). ``num_layers`` keeps the first file layers, as in netx.
-    ``samples_per_run`` caps the samples in one Lava run (default: all). The Lava runtime is always
-    stopped, also on errors and KeyboardInterrupt. ``metadata`` holds ``run_s`` (inside ``network.run``)
-    and ``readback_s`` (reading the sinks); ``wall_s`` also counts building and compiling, not imports.
+    Returns a :class:`SpikeRun` that looks exactly like N separate fresh T-step runs.
+
+    - ``record_layers=False`` records only the output layer; ``num_layers`` keeps the first file layers,
+      as in netx.
+    - ``readback="file"`` records each layer with a :class:`~neurodeploy.lava_procs.recorder.SpikeRecorder`
+      writing to a memory-mapped file; ``"var"`` uses Lava's ``io.sink.RingBuffer`` and ``Var.get()``, which
+      costs 14-40 us per recorded value (minutes for one conv layer) and is kept as the reference the
+      recorder is tested against.
+    - ``samples_per_run`` caps the samples in one Lava run. By default a run holds about
+      ``LAVA_RUN_NEURON_STEPS`` neuron updates: all samples of a small MLP, one sample of a big CNN.
+      ``progress(done, total)`` is called after every run.
+    - The Lava runtime is always stopped, also on errors and KeyboardInterrupt. ``metadata`` holds ``run_s``
+      (inside ``network.run``), ``readback_s`` (reading the recordings) and ``runs``; ``wall_s`` also counts
+      building and compiling, not imports.
 
     ``hardware=True`` runs on a Loihi 2 board with ``Loihi2HwCfg`` (one run per sample). It needs Intel's
     lava-loihi extension and a board (:func:`loihi2_hardware_available`); this path has not been run
@@ -307,9 +350,17 @@ def run_lava(
                         "answers); run on the simulator or the emulator instead")
     if batching not in BATCHING:
         raise UserError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHING)}")
+    if readback not in READBACK:
+        raise UserError(f"unknown readback {readback!r}; choose one of {', '.join(READBACK)}")
     net = load_netx(net_path, num_layers=num_layers)
     inputs = validate_inputs(net, inputs)
     for layer in net.layers:
+        if layer.kind == "conv" and layer.groups > LAVA_MAX_CONV_GROUPS:
+            raise UserError(
+                f"{net.path}: layer {layer.index} (conv) has {layer.groups} groups, but Lava's CPU Conv stores "
+                f"groups as int8 and would silently output nothing; re-export with at most {LAVA_MAX_CONV_GROUPS} "
+                "groups (the emulator runs it as written)"
+            )
         if layer.kind == "input":
             raise UserError(
                 f"{net.path}: layer {layer.index} (input) has a neuron, which netx drives only through its "
@@ -321,8 +372,8 @@ def run_lava(
             f"{net.path}: layer {blocker.index} ({blocker.kind}) has a bias or recurrence, which gap batching "
             "cannot separate between samples; use batching='reset'"
         )
-    if hardware:
-        batching = "separate"
+    if hardware:  # Lava's own sink, the documented way to read a board's spikes back (not run here)
+        batching, readback = "separate", "var"
     elif batching == "auto":
         batching = "reset" if blocker is not None else "gap"
     started = time.perf_counter()
@@ -330,21 +381,27 @@ def run_lava(
     n_samples, _, steps = inputs.shape
     positions = list(range(len(net.layers))) if record_layers else [len(net.layers) - 1]
     outputs = [np.empty((n_samples, net.layers[p].neurons, steps), dtype=np.uint8) for p in positions]
-    per_run = n_samples if batching != "separate" else 1
-    per_run = min(per_run, samples_per_run or per_run)
-    timings = {"run_s": 0.0, "readback_s": 0.0}
+    if samples_per_run is None:
+        neuron_steps = sum(layer.neurons for layer in net.layers) * steps
+        samples_per_run = max(1, LAVA_RUN_NEURON_STEPS // max(neuron_steps, 1))
+    per_run = min(n_samples if batching != "separate" else 1, samples_per_run)
+    timings = {"run_s": 0.0, "readback_s": 0.0, "runs": 0}
     for first in range(0, n_samples, per_run):
         batch = inputs[first:first + per_run]
         schedule = _schedule(net, steps, batching, len(batch))
         padded = np.concatenate([batch, np.zeros((len(batch), net.num_inputs, schedule.gap), np.uint8)], axis=2)
         data = padded.transpose(1, 0, 2).reshape(net.num_inputs, -1)  # samples back to back in time
-        recorded = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware)
+        recorded = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware, readback)
         period = steps + schedule.gap
         for output, spikes in zip(outputs, recorded):
             per_sample = spikes.reshape(spikes.shape[0], len(batch), period)[:, :, :steps]
             output[first:first + len(batch)] = per_sample.transpose(1, 0, 2).astype(np.uint8)
+        timings["runs"] += 1
+        if progress is not None:
+            progress(first + len(batch), n_samples)
     return SpikeRun(
         inputs=inputs, layer_spikes=outputs, steps=steps, backend="lava",
         wall_s=time.perf_counter() - started, layer_indices=tuple(positions),
-        metadata={"batching": batching, "hardware": hardware, "lava": lava_compat.versions(), **timings},
+        metadata={"batching": batching, "readback": readback, "hardware": hardware, "lava": lava_compat.versions(),
+                  **timings},
     )
