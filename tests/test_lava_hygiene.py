@@ -116,12 +116,11 @@ def test_a_failure_in_the_parent_mid_run_stops_every_lava_worker(small_net, monk
 WORKER_FAILURE = textwrap.dedent("""
     import json, os, sys
     import numpy as np
-    from neurodeploy import lava_compat
     from neurodeploy.backends.lava_sim import run_lava
     sys.path.insert(0, sys.argv[2])
     from test_lava_hygiene import lava_workers
 
-    sink = lava_compat.lava_module("lava.proc.io.sink").AbstractPyReceiveModel
+    from neurodeploy.lava_procs.recorder import PySpikeRecorderModel as sink  # records every layer's spikes
     original = sink.run_spk
 
     def run_spk(self):
