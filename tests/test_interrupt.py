@@ -50,12 +50,19 @@ def uninterrupted(tiny_nmnist, tmp_path_factory) -> list[dict]:
     return metrics
 
 
+def _default_sigint() -> None:
+    """Runs in the child before exec: a shell's background job inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt; these tests are about what Ctrl-C does, so start from the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _train_and_signal(data_dir: Path, out: Path, signum: int) -> tuple[int, str]:
     """Start training in a fresh process, send ``signum`` part-way through epoch 2; (exit code, stderr)."""
     log = out.parent / f"{out.name}.stderr"
     with open(log, "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", *_args(data_dir, out)],
-                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                   preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 180
             while not ((out / METRICS).exists() and _metrics(out)):

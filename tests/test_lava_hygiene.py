@@ -165,7 +165,8 @@ def test_ctrl_c_during_neurodeploy_run_lava_exits_and_leaves_no_process(small_ne
     with open(log, "w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "neurodeploy.cli", "run", str(small_net), "--backend", "lava", "--input",
-             str(spikes)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+             str(spikes)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+            preexec_fn=_default_sigint)
     try:
         counts = []
 
@@ -189,6 +190,12 @@ def test_ctrl_c_during_neurodeploy_run_lava_exits_and_leaves_no_process(small_ne
     assert "Traceback" not in log.read_text(), "Lava's workers must not print KeyboardInterrupt tracebacks"
     assert len(workers) >= 5
     assert left_behind == []
+
+
+def _default_sigint() -> None:
+    """Runs in the child before exec: a shell's background job inherits SIGINT ignored, and Python then never
+    raises KeyboardInterrupt; these tests are about what Ctrl-C does, so start from the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
