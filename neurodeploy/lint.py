@@ -8,8 +8,8 @@ Layer mappings (what the export writes and Lava runs):
 - ``MPk`` at input   -> event downsampling before the chip: max pooling of binary event frames is a logical
                         OR over each k x k window, applied to the input spikes (off-chip, exact)
 - ``APk`` inside     -> SLAYER ``Pool`` block (spiking, fixed weights), exported as a netx ``conv`` with
-                        stride k, depthwise (groups = channels, the pool kernel in every group; netx itself
-                        cannot load ``pool`` layers, REFERENCE §4.3)
+                        stride k whose weights are the pool kernel on the channel diagonal, written grouped
+                        (``snn.pool_conv_groups``; netx itself cannot load ``pool`` layers, REFERENCE §4.3)
 - ``MPk`` inside     -> not deployable (no Loihi mapping for max over spikes with a trained function)
 """
 
@@ -74,7 +74,7 @@ def _row(index: int, layer, in_shape, out_shape, first: bool) -> LintRow:
                        problem=f"layer {index} ({layer.token()}): max pooling inside a spiking network has no "
                                "Loihi mapping; use APk (average pooling) there")
     fan_in = layer.size * layer.size
-    return LintRow(name, layer.token(), "SLAYER Pool -> netx conv (stride k, depthwise)",
+    return LintRow(name, layer.token(), "SLAYER Pool -> netx conv (stride k, grouped channel-diagonal)",
                    neurons, fan_in, fan_in * neurons)
 
 

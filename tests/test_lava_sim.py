@@ -150,7 +150,7 @@ def test_runtime_stopped_on_interrupt(netx_factory, monkeypatch):
         source=SimpleNamespace(RingBuffer=lambda data: SimpleNamespace(s_out=SimpleNamespace(connect=id))),
         sink=SimpleNamespace(RingBuffer=lambda shape, buffer: SimpleNamespace(a_in=None)),
         recorder=SimpleNamespace(create_record_file=lambda path, steps, neurons: None,
-                                 SpikeRecorder=lambda shape, path, steps: SimpleNamespace(a_in=None)),
+                                 SpikeRecorder=lambda shape, path: SimpleNamespace(a_in=None)),
         reset=None,
         run_configs=SimpleNamespace(Loihi2SimCfg=lambda select_tag: None),
         run_conditions=SimpleNamespace(RunSteps=lambda num_steps: None),

@@ -254,7 +254,7 @@ def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: n
             else:
                 path = folder / f"layer{position}.npy"
                 lava.recorder.create_record_file(path, total_steps, int(np.prod(out.shape)))
-                sink = lava.recorder.SpikeRecorder(shape=out.shape, path=path, steps=total_steps)
+                sink = lava.recorder.SpikeRecorder(shape=out.shape, path=path)
             out.connect(sink.a_in)
             sinks.append(sink)
         if schedule.interval is not None:

@@ -35,14 +35,14 @@ def create_record_file(path: str | Path, steps: int, neurons: int) -> None:
 
 
 class SpikeRecorder(_process.AbstractProcess):
-    """Record every spike arriving at ``a_in`` (any shape) for ``steps`` steps into the ``.npy`` at ``path``.
+    """Record every spike arriving at ``a_in`` (any shape) into the ``.npy`` at ``path``.
 
     Create the file with :func:`create_record_file` first. Step t (1-based Lava time step) goes to row
-    t - 1; steps beyond ``steps`` are not kept. Spike values are stored as uint8 (binary spikes: 0/1).
+    t - 1; steps beyond the file's rows are not kept. Spike values are stored as uint8 (binary spikes: 0/1).
     """
 
-    def __init__(self, *, shape: tuple[int, ...], path: str | Path, steps: int) -> None:
-        super().__init__(shape=shape, path=str(path), steps=int(steps))
+    def __init__(self, *, shape: tuple[int, ...], path: str | Path) -> None:
+        super().__init__(shape=shape, path=str(path))
         self.a_in = _ports.InPort(shape=shape)
 
 
