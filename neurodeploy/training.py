@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,12 +229,21 @@ def _save_checkpoint(run_dir: Path, state: dict) -> None:
 
 
 def load_checkpoint(run_dir: Path) -> dict:
+    """Read a run's checkpoint without executing anything from it.
+
+    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
+    numbers, None); a file that names any other callable, as a crafted checkpoint does to run code at load
+    time, is refused before that callable is looked up.
+    """
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a damaged file
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: checkpoint holds objects other than tensors and plain values (refused, nothing "
+                        "in it was run); use a checkpoint written by neurodeploy train") from exc
+    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
         raise UserError(f"{path}: checkpoint cannot be read ({exc.__class__.__name__}); retrain or --resume "
                         "from an intact copy") from exc
     if not isinstance(state, dict) or "model" not in state:

@@ -199,11 +199,11 @@ class FrameCache:
 
     def load(self, index: int) -> np.ndarray | None:
         try:
-            packed = np.load(self._path(index))
+            packed = np.load(self._path(index), allow_pickle=False)
         except (OSError, ValueError):
             return None
         size = int(np.prod(self.shape))
-        if packed.size * 8 < size:
+        if not isinstance(packed, np.ndarray) or packed.dtype != np.uint8 or packed.size * 8 < size:
             return None
         return np.unpackbits(packed, count=size).reshape(self.shape)
 
