@@ -15,7 +15,24 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from neurodeploy import atomic
+from neurodeploy.backends.registry import CHIP_BACKENDS
+from neurodeploy.data.datasets import dataset_kind, resolve_dataset
+from neurodeploy.data.info import dataset_info, plot_contrast
+from neurodeploy.deploy.export import export_run, print_export_table
+from neurodeploy.deploy.lint import lint_architecture, lint_for_training, print_lint
+from neurodeploy.deploy.run_folder import CHECKPOINT
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.cost import print_cost_table, static_cost
+from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
+from neurodeploy.models.arch import resolve_arch
+from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.bench import run_benchmark
+from neurodeploy.pipeline.demo import run_demo
+from neurodeploy.pipeline.request import RunRequest
+from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import train as run_training
+from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -45,7 +62,7 @@ hw_app = typer.Typer(cls=_UserErrorsExit2, no_args_is_help=True, help="Hardware 
 app.add_typer(data_app, name="data")
 app.add_typer(hw_app, name="hw")
 
-BACKENDS = ("lava", "loihi2", "emulator", "torch")
+BACKENDS = (*CHIP_BACKENDS, "torch")
 
 
 @app.callback()
@@ -81,9 +98,6 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
 ):
     """Train an SNN (lava-dl SLAYER CUBA) or an RNN/LSTM baseline."""
-    from neurodeploy.training import TrainConfig
-    from neurodeploy.training import train as run_training
-
     config = TrainConfig(dataset=dataset, family=_choice(model, ("snn", "rnn", "lstm"), "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, dt_ms=dt, steps=steps, limit=limit,
                          test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
@@ -91,14 +105,10 @@ def train(
     config.validate()
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     if config.family == "snn":
-        from neurodeploy.lint import lint_for_training
-
         lint_for_training(config, console=err_console)
     try:
         result = run_training(config, run_dir, resume=resume, console=err_console)
     except KeyboardInterrupt:
-        from neurodeploy.training import CHECKPOINT
-
         if (Path(run_dir) / CHECKPOINT).exists():
             err_console.print(f"interrupted: {run_dir} keeps the checkpoint of the last finished epoch; continue "
                               f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
@@ -113,8 +123,6 @@ def train(
 def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by `train --model snn`")],
            out: Annotated[Optional[Path], typer.Option(help="output file (default RUN/model.net)")] = None):
     """Export an SNN run to lava-dl netx HDF5, reload it with netx and check it."""
-    from neurodeploy.export import export_run, print_export_table
-
     result = export_run(run_dir, out)
     print_export_table(result, console)
     console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
@@ -137,8 +145,6 @@ def run(
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
 ):
     """Run a trained/exported network on a backend and write the per-layer report."""
-    from neurodeploy.evaluation import RunRequest, execute
-
     request = RunRequest(target=target, backend=_choice(backend, BACKENDS, "--backend"), samples=samples, out=out,
                          hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
                          save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic)
@@ -149,8 +155,6 @@ def run(
 def compare(targets: Annotated[list[Path], typer.Argument(help="run directories or run_report.json files")],
             out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare")):
     """One table (Markdown, CSV) and an accuracy-vs-energy plot over several runs."""
-    from neurodeploy.compare import load_comparison_rows, print_comparison, write_comparison
-
     rows = load_comparison_rows(list(targets))
     paths = write_comparison(rows, out)
     print_comparison(rows, console)
@@ -165,9 +169,6 @@ def cost(arch: Annotated[str, typer.Argument(help="model file name or architectu
          dataset: Annotated[str, typer.Option(help="dataset whose model files to search")] = "nmnist",
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Static parameter, memory and per-step operation counts (SPEC 5.1)."""
-    from neurodeploy.arch import resolve_arch
-    from neurodeploy.cost import print_cost_table, static_cost
-
     report = static_cost(resolve_arch(arch, dataset).arch, parse_input_size(input),
                          _choice(family, ("snn", "rnn", "lstm", "ann"), "--family"))
     if as_json:
@@ -193,9 +194,6 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
          hw: Annotated[str, typer.Option(help="hardware profile")] = "loihi2",
          dataset: Annotated[str, typer.Option(help="dataset whose model files to search")] = "nmnist"):
     """Check that an SNN architecture maps onto netx/Lava and fits the chip, before training."""
-    from neurodeploy.arch import resolve_arch
-    from neurodeploy.lint import lint_architecture, print_lint
-
     result = lint_architecture(resolve_arch(arch, dataset).arch, parse_input_size(input), hw)
     print_lint(result, console)
     if not result.ok:
@@ -209,8 +207,6 @@ def bench(net: Annotated[Optional[Path], typer.Option(help="netx file (default: 
           density: Annotated[float, typer.Option(help="input spike probability per step")] = 0.03,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Emulator vs Lava samples/s on the same inputs, with a bit-exactness check."""
-    from neurodeploy.bench import run_benchmark
-
     result = run_benchmark(net, samples=samples, steps=[int(s) for s in steps.split(",")], density=density)
     if as_json:
         typer.echo(json.dumps(result))
@@ -225,8 +221,6 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
                   train_per_class: Annotated[Optional[int], typer.Option(help="training samples per class")] = None,
                   test_per_class: Annotated[Optional[int], typer.Option(help="test samples per class")] = None):
     """Write a synthetic dataset in the real on-disk format (it is labelled synthetic everywhere)."""
-    from neurodeploy.data.datasets import dataset_kind
-
     sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class)) if v}
     if any(v < 1 for v in sizes.values()):
         raise UserError("--train-per-class and --test-per-class must be at least 1")
@@ -243,10 +237,6 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               no_synthetic: Annotated[bool, typer.Option("--no-synthetic")] = False,
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
     """Sample counts, events per sample, frame density and temporal contrast (SPEC 2.4)."""
-    from neurodeploy import atomic
-    from neurodeploy.data.datasets import resolve_dataset
-    from neurodeploy.data.info import dataset_info, plot_contrast
-
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
     info = dataset_info(source, dt_ms=dt or defaults[0], steps=steps or defaults[1], limit=limit)
@@ -261,8 +251,6 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
 @hw_app.command("list")
 def hw_list():
     """Known hardware profiles."""
-    from neurodeploy.hardware import list_profiles
-
     for name in list_profiles():
         console.print(name)
 
@@ -270,8 +258,6 @@ def hw_list():
 @hw_app.command("show")
 def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file")]):
     """Every coefficient of a profile with its source."""
-    from neurodeploy.hardware import load_profile, print_profile
-
     print_profile(load_profile(name), console)
 
 
@@ -279,8 +265,6 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file"
 def demo(out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo-snn"),
          fresh: Annotated[bool, typer.Option("--fresh", help="retrain even if the run exists")] = False):
     """train -> export -> run (lava) -> report on the embedded default (synthetic N-MNIST format)."""
-    from neurodeploy.demo import run_demo
-
     run_demo(out, fresh=fresh, console=console, err_console=err_console)
 
 

@@ -29,6 +29,7 @@ import importlib.util
 import sys
 import types
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from neurodeploy.errors import UserError
 
@@ -188,8 +189,6 @@ def lava_available() -> bool:
 
 def versions() -> dict[str, str]:
     """Installed versions of the Lava packages, for provenance."""
-    from importlib.metadata import PackageNotFoundError, version
-
     found = {}
     for dist in ("lava-nc", "lava-dl"):
         try:

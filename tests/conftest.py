@@ -30,8 +30,9 @@ def tiny_nmnist(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_snn_run(tmp_path_factory, tiny_nmnist) -> Path:
     """A 2312-64-10 SNN trained for 2 epochs on ``tiny_nmnist`` and exported to netx."""
-    from neurodeploy.export import export_run
-    from neurodeploy.training import TrainConfig, train
+    from neurodeploy.deploy.export import export_run
+    from neurodeploy.models.training import TrainConfig
+    from neurodeploy.pipeline.train import train
 
     run_dir = tmp_path_factory.mktemp("runs") / "snn"
     config = TrainConfig(dataset="nmnist", family="snn", arch="Input-64FC-10", epochs=2, lr=3e-3, steps=12,
@@ -63,12 +64,12 @@ class NetxFactory:
         self.folder, self.rng, self.np = folder, np.random.default_rng(seed), np
 
     def neuron(self, i_decay=1024, v_decay=512, v_th_mant=30):
-        from neurodeploy.netx_model import CubaParams
+        from neurodeploy.deploy.netx import CubaParams
 
         return CubaParams(i_decay, v_decay, v_th_mant)
 
     def dense(self, index, n_in, n_out, *, bias=False, delay=None, rec=False, neuron=None, flatten=False):
-        from neurodeploy.netx_model import NetxLayer
+        from neurodeploy.deploy.netx import NetxLayer
 
         rng = self.rng
         extra = {}
@@ -84,8 +85,8 @@ class NetxFactory:
 
     def conv(self, index, in_shape, out_channels, kernel=(3, 3), *, stride=(1, 1), padding=(0, 0),
              dilation=(1, 1), groups=1, bias=False, neuron=None):
-        from neurodeploy.fixed_point import ConvGeometry
-        from neurodeploy.netx_model import NetxLayer
+        from neurodeploy.deploy.netx import NetxLayer
+        from neurodeploy.kernels.fixed_point import ConvGeometry
 
         geometry = ConvGeometry(in_shape, out_channels, kernel, stride, padding, dilation, groups)
         weight = 2 * self.rng.integers(-40, 40, size=(out_channels, in_shape[0] // groups, *kernel))
@@ -95,7 +96,7 @@ class NetxFactory:
                          dilation=dilation, groups=groups)
 
     def write(self, name, layers, input_shape=None) -> Path:
-        from neurodeploy.netx_model import write_netx
+        from neurodeploy.deploy.netx import write_netx
 
         return write_netx(self.folder / f"{name}.net", layers, input_shape=input_shape)
 
@@ -111,7 +112,8 @@ def netx_factory(tmp_path) -> NetxFactory:
 @pytest.fixture(scope="session")
 def trained_rnn_run(tmp_path_factory, tiny_nmnist) -> Path:
     """A 2312-16-10 vanilla RNN trained for 1 epoch on 20 samples of ``tiny_nmnist`` (a non-spiking run)."""
-    from neurodeploy.training import TrainConfig, train
+    from neurodeploy.models.training import TrainConfig
+    from neurodeploy.pipeline.train import train
 
     run_dir = tmp_path_factory.mktemp("runs") / "rnn"
     config = TrainConfig(dataset="nmnist", family="rnn", arch="Input-16FC-10", epochs=1, lr=3e-3, steps=4,

@@ -2,7 +2,8 @@
 
 import pytest
 
-from neurodeploy.arch import (
+from neurodeploy.errors import UserError
+from neurodeploy.models.arch import (
     ConvLayer,
     DenseLayer,
     PoolLayer,
@@ -10,7 +11,6 @@ from neurodeploy.arch import (
     parse_architecture,
     resolve_arch,
 )
-from neurodeploy.errors import UserError
 
 
 def test_parses_the_dvs_gesture_cnn_and_infers_shapes():

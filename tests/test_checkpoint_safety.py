@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from neurodeploy.deploy.run_folder import CHECKPOINT, load_checkpoint
 from neurodeploy.errors import UserError
-from neurodeploy.training import CHECKPOINT, load_checkpoint
 
 
 class _Payload:

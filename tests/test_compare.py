@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from neurodeploy.compare import (
+from neurodeploy.errors import UserError
+from neurodeploy.reports.compare import (
     ComparisonRow,
     comparison_markdown,
     energy_cell,
@@ -11,7 +12,6 @@ from neurodeploy.compare import (
     print_comparison,
     write_comparison,
 )
-from neurodeploy.errors import UserError
 
 
 def report(family="snn", backend="loihi2", mode="emulated", energy_j=1.5e-6, kind="estimated", **overrides):

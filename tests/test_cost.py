@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from torch import nn
 
-from neurodeploy.arch import available_models, load_model_file, parse_architecture
-from neurodeploy.cost import dynamic_cost, layer_fan_out, print_cost_table, static_cost, synops_per_sample
 from neurodeploy.errors import UserError
-from neurodeploy.hardware import load_profile, map_resources
+from neurodeploy.metrics.cost import dynamic_cost, layer_fan_out, print_cost_table, static_cost, synops_per_sample
+from neurodeploy.metrics.hardware import load_profile, map_resources
+from neurodeploy.models.arch import available_models, load_model_file, parse_architecture
 
 NMNIST = (2, 34, 34)  # 2312 inputs
 DVS = (2, 128, 128)  # DVS Gesture and DVS-CIFAR10 sensors; MP4 -> 2 x 32 x 32 = 2048

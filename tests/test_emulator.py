@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from neurodeploy.backends.emulator import numba_kernels, run_emulator
+from neurodeploy.backends.spike_run import SpikeRun
+from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import CubaParams, NetxLayer, load_netx
-from neurodeploy.spike_run import SpikeRun
 
 ENGINES = ["numpy"] + (["numba"] if numba_kernels() is not None else [])
 

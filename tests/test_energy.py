@@ -2,7 +2,7 @@
 
 import pytest
 
-from neurodeploy.energy import (
+from neurodeploy.metrics.energy import (
     EnergyBreakdown,
     OpCounts,
     combine,
@@ -10,7 +10,7 @@ from neurodeploy.energy import (
     estimate_network_energy,
     estimate_static_energy,
 )
-from neurodeploy.hardware import HardwareProfile, load_profile
+from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 
 PJ = 1e-12
 

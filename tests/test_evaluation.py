@@ -7,7 +7,9 @@ import pytest
 from rich.console import Console
 
 from neurodeploy.errors import UserError
-from neurodeploy.evaluation import RunRequest, compare_spikes, execute, lava_progress
+from neurodeploy.metrics.parity import compare_spikes
+from neurodeploy.pipeline.request import RunRequest
+from neurodeploy.pipeline.run import execute, lava_progress
 
 SPEC_KEYS = {
     "tool": {"name", "version"}, "model": {"family", "arch", "params"},
@@ -83,8 +85,9 @@ def test_compare_spikes_finds_the_first_divergence():
 @pytest.mark.lava
 def test_cnn_with_input_downsampling_and_pooling_runs_bit_exact_on_lava_and_emulator(tiny_nmnist, tmp_path):
     """MPk at the input (event downsampling), conv, APk (exported as a strided conv), flatten, dense."""
-    from neurodeploy.export import export_run
-    from neurodeploy.training import TrainConfig, train
+    from neurodeploy.deploy.export import export_run
+    from neurodeploy.models.training import TrainConfig
+    from neurodeploy.pipeline.train import train
 
     run_dir = tmp_path / "cnn"
     train(TrainConfig(dataset="nmnist", family="snn", arch="Input-MP2-4C3-AP2-16FC-10", epochs=1, lr=3e-3,

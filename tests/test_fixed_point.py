@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from neurodeploy.fixed_point import (
+from neurodeploy.kernels.fixed_point import (
     ConvGeometry,
     CubaKernelParams,
     CubaState,

@@ -36,8 +36,8 @@ from neurodeploy.data.dvsgesture import (
 )
 from neurodeploy.data.events import EVENT_DTYPE
 from neurodeploy.data.nmnist import NMNIST_SENSOR, read_nmnist_file
+from neurodeploy.deploy.netx import CubaParams, NetxLayer, NetxNetwork, load_netx, write_netx
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import CubaParams, NetxLayer, NetxNetwork, load_netx, write_netx
 
 FUZZ_EXAMPLES = 50
 LONG_EXAMPLES = int(os.environ.get("NEURODEPLOY_FUZZ_LONG_EXAMPLES", "2000"))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neurodeploy.errors import UserError
-from neurodeploy.gpu_energy import (
+from neurodeploy.metrics.gpu_energy import (
     EnergyMeter,
     EnergyUnavailable,
     InferenceMeasurement,

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from neurodeploy.errors import UserError
-from neurodeploy.hardware import (
+from neurodeploy.metrics.hardware import (
     HardwareProfile,
     LayerFootprint,
     list_profiles,

@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neurodeploy.cli import app
-from neurodeploy.training import CHECKPOINT, METRICS, load_checkpoint
+from neurodeploy.deploy.run_folder import CHECKPOINT, METRICS, load_checkpoint
 
 EPOCHS = 3
 # batch 1 on 60 samples: 60 optimizer steps, about 1 s per epoch on an idle machine (slower when it is busy:

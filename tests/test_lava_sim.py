@@ -12,8 +12,8 @@ import pytest
 
 from neurodeploy.backends import lava_sim
 from neurodeploy.backends.emulator import run_emulator
+from neurodeploy.deploy.netx import CubaParams, load_netx
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import CubaParams, load_netx
 
 
 def networks(f):
@@ -92,7 +92,7 @@ def test_spike_recorder_equals_lava_ringbuffer_sink(netx_factory):
 
 @pytest.mark.lava
 def test_benchmark_smoke(netx_factory):
-    from neurodeploy.bench import benchmark_backends, write_random_dense_netx
+    from neurodeploy.pipeline.bench import benchmark_backends, write_random_dense_netx
 
     path = write_random_dense_netx(netx_factory.folder / "bench.net", sizes=(40, 20, 5), v_th_mant=(5, 10))
     result = benchmark_backends(path, steps=6, samples=2, density=0.2, emulator_samples=20)

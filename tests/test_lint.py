@@ -2,10 +2,10 @@
 
 import pytest
 
-from neurodeploy.arch import parse_architecture, resolve_arch
+from neurodeploy.deploy.lint import lint_architecture, lint_for_training
 from neurodeploy.errors import UserError
-from neurodeploy.lint import lint_architecture, lint_for_training
-from neurodeploy.training import TrainConfig
+from neurodeploy.models.arch import parse_architecture, resolve_arch
+from neurodeploy.models.training import TrainConfig
 
 
 def test_dvs_gesture_cnn_maps_and_fits_one_board():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from neurodeploy.errors import UserError
-from neurodeploy.losses import loss_by_name, loss_last, loss_rate, predict
+from neurodeploy.models.losses import loss_by_name, loss_last, loss_rate, predict
 
 # two samples, three classes, T = 2
 OUTPUTS = torch.tensor([

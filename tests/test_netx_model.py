@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
+from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import CubaParams, NetxLayer, load_netx, write_netx
 
 ARRAYS = ("weight", "weight_rec", "bias", "delay")
 FIELDS = ("index", "kind", "in_shape", "out_shape", "neuron", "kernel", "stride", "padding", "dilation",

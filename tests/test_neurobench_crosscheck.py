@@ -1,4 +1,4 @@
-"""Our operation counts (neurodeploy.cost) against NeuroBench's ``SynapticOperations`` (REFERENCE §6).
+"""Our operation counts (neurodeploy.metrics.cost) against NeuroBench's ``SynapticOperations`` (REFERENCE §6).
 
 NeuroBench v2.3.0 counts *effective* operations: a binarised copy of each connection layer (weights and
 inputs nonzero -> 1, bias dropped) is applied to the binarised input, so an op is counted only where both
@@ -32,9 +32,9 @@ from neurobench.models import TorchModel
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from neurodeploy.arch import ConvLayer, parse_architecture
-from neurodeploy.cost import dynamic_cost, layer_fan_out, static_cost
-from neurodeploy.recurrent import build_recurrent_network
+from neurodeploy.metrics.cost import dynamic_cost, layer_fan_out, static_cost
+from neurodeploy.models.arch import ConvLayer, parse_architecture
+from neurodeploy.models.recurrent import build_recurrent_network
 
 T = 4
 SAMPLES = 5

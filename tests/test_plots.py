@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from neurodeploy import plots
 from neurodeploy.errors import UserError
+from neurodeploy.reports import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

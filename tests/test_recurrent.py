@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurodeploy.arch import parse_architecture
 from neurodeploy.errors import UserError
-from neurodeploy.recurrent import build_recurrent_network
+from neurodeploy.models.arch import parse_architecture
+from neurodeploy.models.recurrent import build_recurrent_network
 
 SMALL_ARCHS = [
     ("Input-16FC-4", (2, 5, 5)),
@@ -155,7 +155,7 @@ def test_errors():
 
 
 def test_one_training_step_lowers_the_rate_loss():
-    from neurodeploy.losses import loss_rate
+    from neurodeploy.models.losses import loss_rate
 
     network = net("lstm", "Input-16FC-3", (2, 3, 3))
     x = spikes((6, 2, 3, 3), 4)

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from neurodeploy.arch import parse_architecture
-from neurodeploy.cost import layer_fan_out, static_cost
 from neurodeploy.errors import UserError
-from neurodeploy.hardware import load_profile
-from neurodeploy.report import (
+from neurodeploy.metrics.cost import layer_fan_out, static_cost
+from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.models.arch import parse_architecture
+from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
+from neurodeploy.reports.render import print_layer_table, render_markdown, write_run_report
+from neurodeploy.reports.schema import (
     SCHEMA_VERSION,
     BackendInfo,
     DataInfo,
@@ -20,16 +22,10 @@ from neurodeploy.report import (
     ModelInfo,
     Parity,
     RunReport,
-    SNNLayerRecord,
     ToolInfo,
     _Record,
-    build_snn_layer_reports,
-    build_static_layer_reports,
     collect_provenance,
     load_run_report,
-    print_layer_table,
-    render_markdown,
-    write_run_report,
 )
 
 SPEC_KEYS = {

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.arch import parse_architecture
+from neurodeploy.deploy.netx import pool_conv_groups, write_slayer_netx
 from neurodeploy.errors import UserError
-from neurodeploy.snn import LIFMapping, build_spiking_network, downsample_events, pool_conv_groups
+from neurodeploy.models.arch import parse_architecture
+from neurodeploy.models.snn import LIFMapping, build_spiking_network, downsample_events
 
 
 def test_lif_mapping_gives_the_papers_leak_and_threshold_in_loihi_units():
@@ -25,7 +26,7 @@ def test_lif_mapping_gives_the_papers_leak_and_threshold_in_loihi_units():
 
 def test_exported_neuron_parameters(tmp_path):
     net = build_spiking_network(parse_architecture("Input-16FC-10"), (2, 34, 34))
-    net.export_netx(tmp_path / "m.net")
+    write_slayer_netx(net, tmp_path / "m.net")
     with h5py.File(tmp_path / "m.net") as handle:
         neuron = handle["layer/0/neuron"]
         assert (neuron["iDecay"][()], neuron["vDecay"][()], neuron["vThMant"][()]) == (4096, 2867, 80)
@@ -43,7 +44,7 @@ def test_downsample_events_is_max_pooling_of_binary_frames():
 
 def test_pool_block_is_exported_as_a_grouped_channel_diagonal_strided_conv(tmp_path):
     net = build_spiking_network(parse_architecture("Input-3C3-AP2-10"), (2, 8, 8))
-    net.export_netx(tmp_path / "c.net")
+    write_slayer_netx(net, tmp_path / "c.net")
     with h5py.File(tmp_path / "c.net") as handle:
         types = [handle[f"layer/{i}/type"][0].decode() for i in range(len(handle["layer"]))]
         assert types == ["input", "conv", "conv", "flatten", "dense"]

@@ -5,8 +5,10 @@ import json
 import pytest
 import torch
 
+from neurodeploy.deploy.run_folder import CHECKPOINT, METRICS, load_checkpoint, load_run_config
 from neurodeploy.errors import UserError
-from neurodeploy.training import CHECKPOINT, METRICS, TrainConfig, load_checkpoint, load_run_config, train
+from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.train import train
 
 
 def _config(data_dir, **overrides):

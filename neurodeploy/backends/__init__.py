@@ -1,1 +1,2 @@
-"""Execution backends: Lava's CPU simulator (lava_sim) and neurodeploy's fixed-point emulator (emulator)."""
+"""Execution backends: Lava's CPU simulator (lava_sim), neurodeploy's fixed-point emulator (emulator), the
+float torch model (torch_float), behind the chip-backend registry (registry)."""

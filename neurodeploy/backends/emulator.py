@@ -1,14 +1,14 @@
 """neurodeploy's batched fixed-point emulator of Lava's ``Loihi2SimCfg(select_tag="fixed_pt")`` execution.
 
 :func:`run_emulator` gives the same spikes as :func:`neurodeploy.backends.lava_sim.run_lava`, bit for bit,
-for every layer and sample (see :class:`~neurodeploy.spike_run.SpikeRun` for the time alignment). It runs
+for every layer and sample (see :class:`~neurodeploy.backends.spike_run.SpikeRun` for the time alignment). It runs
 layer after layer: a layer's synaptic input for all T steps is one exact integer product of the previous
-layer's spikes with the weights (:mod:`neurodeploy.fixed_point`), then only the neuron update loops over
+layer's spikes with the weights (:mod:`neurodeploy.kernels.fixed_point`), then only the neuron update loops over
 time. Samples are independent and processed in chunks.
 
 Two engines compute the same integers:
 
-- ``"numpy"``: the reference kernels of :mod:`neurodeploy.fixed_point` (float32/float64 BLAS where every
+- ``"numpy"``: the reference kernels of :mod:`neurodeploy.kernels.fixed_point` (float32/float64 BLAS where every
   partial sum is an integer the format holds exactly, int32 numpy for the neuron update).
 - ``"numba"``: event-driven accumulation (add the weight row of each input spike) and a fused neuron loop,
   compiled with numba when it is installed; the same integer arithmetic in scalar code. Several times
@@ -28,8 +28,10 @@ from types import SimpleNamespace
 import numpy as np
 import scipy.sparse
 
+from neurodeploy.backends.spike_run import SpikeRun
+from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
-from neurodeploy.fixed_point import (
+from neurodeploy.kernels.fixed_point import (
     CubaKernelParams,
     DelayedSynapse,
     DelayGroup,
@@ -40,8 +42,6 @@ from neurodeploy.fixed_point import (
     delayed_synaptic_input,
     netx_dense_synapses,
 )
-from neurodeploy.netx_model import NetxLayer, NetxNetwork
-from neurodeploy.spike_run import SpikeRun
 
 ENGINES = ("auto", "numpy", "numba")
 INT32_LIMIT = 1 << 31
@@ -121,7 +121,7 @@ def _compile_conv(net: NetxNetwork, layer: NetxLayer, neuron: CubaKernelParams) 
 def numba_kernels() -> SimpleNamespace | None:
     """The compiled kernels, or None when numba is not installed."""
     try:
-        import numba
+        import numba  # optional: without it the emulator runs its numpy kernels
     except ImportError:
         return None
 
@@ -217,7 +217,7 @@ def numba_kernels() -> SimpleNamespace | None:
 
 
 class NumpyEngine:
-    """Reference engine: :mod:`neurodeploy.fixed_point` as written."""
+    """Reference engine: :mod:`neurodeploy.kernels.fixed_point` as written."""
 
     name = "numpy"
 

@@ -42,9 +42,10 @@ import numpy as np
 
 from neurodeploy import lava_compat
 from neurodeploy.backends.emulator import validate_inputs
+from neurodeploy.backends.spike_run import SpikeRun
+from neurodeploy.deploy.netx import NetxNetwork, load_netx
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import LAVA_MAX_CONV_GROUPS, NetxNetwork, load_netx
-from neurodeploy.spike_run import SpikeRun
+from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS
 
 BATCHING = ("auto", "reset", "gap", "separate")
 READBACK = ("file", "var")
@@ -106,7 +107,7 @@ class _Lava:
     @classmethod
     def load(cls) -> _Lava:
         _import_lava_multiprocessing()
-        from neurodeploy.lava_procs import recorder
+        from neurodeploy.lava_procs import recorder  # Lava: the module defines Lava Process classes at load
 
         return cls(
             netx=lava_compat.netx(),
@@ -355,10 +356,10 @@ def run_lava(
     net = load_netx(net_path, num_layers=num_layers)
     inputs = validate_inputs(net, inputs)
     for layer in net.layers:
-        if layer.kind == "conv" and layer.groups > LAVA_MAX_CONV_GROUPS:
+        if layer.kind == "conv" and layer.groups > MAX_CONV_GROUPS:
             raise UserError(
                 f"{net.path}: layer {layer.index} (conv) has {layer.groups} groups, but Lava's CPU Conv stores "
-                f"groups as int8 and would silently output nothing; re-export with at most {LAVA_MAX_CONV_GROUPS} "
+                f"groups as int8 and would silently output nothing; re-export with at most {MAX_CONV_GROUPS} "
                 "groups (the emulator runs it as written)"
             )
         if layer.kind == "input":

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 from torch.utils.data import Dataset
 
 from neurodeploy.atomic import atomic_path
@@ -122,8 +123,6 @@ def _print_banner(name: str, data_dir: Path | None, root: Path) -> None:
     if (name, str(root)) in _BANNERS_SHOWN:
         return
     _BANNERS_SHOWN.add((name, str(root)))
-    from rich.console import Console
-
     kind = DATASETS[name]
     where = f"in {data_dir}" if data_dir is not None else "(no --data-dir given)"
     Console(stderr=True, soft_wrap=True).print(

@@ -115,7 +115,7 @@ def read_ibm_recording(path: Path | str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=2)  # consecutive slices of one recording decode it once
 def _decode_ibm_recording(path_text: str) -> np.ndarray:
-    from tonic.io import get_aer_events_from_file, read_aedat_header_from_file
+    from tonic.io import get_aer_events_from_file, read_aedat_header_from_file  # slow import (all datasets)
 
     path = Path(path_text)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy.atomic import atomic_path
 from neurodeploy.data.contrast import TemporalContrast, temporal_contrast
 from neurodeploy.data.datasets import DATASETS, SPLITS, DatasetSource, balanced_subset
 from neurodeploy.data.events import events_to_frames
@@ -108,9 +109,8 @@ def dataset_info(source: DatasetSource, dt_ms: float, steps: int, limit: int | N
 
 def plot_contrast(matrix: np.ndarray, path: Path | str, title: str = "Temporal contrast") -> Path:
     """Heat-map PNG of a CE matrix: rows tx, columns ty (frame offsets within the window)."""
-    from matplotlib.figure import Figure  # no pyplot: no global backend, safe in threads
-
-    from neurodeploy.atomic import atomic_path
+    # matplotlib only when plotting (slow import); no pyplot: no global backend, safe in threads
+    from matplotlib.figure import Figure
 
     matrix = np.asarray(matrix)
     fig = Figure(figsize=(4.2, 3.6), dpi=120)

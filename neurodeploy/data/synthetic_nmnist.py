@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from neurodeploy.atomic import write_json
 from neurodeploy.data.dvs_model import DVSParameters, DVSSensor
@@ -43,7 +44,7 @@ _BATCH = 40  # samples simulated side by side in one tall sensor image
 
 def _source_digits(train_per_class: int, test_per_class: int, rng: np.random.Generator):
     """Split each class of ``load_digits`` into disjoint train/test sources; return per-split lists."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn's import is slow; only generating needs it
 
     digits = load_digits()
     images = digits.images / 16.0
@@ -63,8 +64,6 @@ def _source_digits(train_per_class: int, test_per_class: int, rng: np.random.Gen
 
 def _digit_ink(image8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """8x8 digit (0..1) -> 28x28 ink map: upscale, smooth, small random rotation/scale/stroke gain."""
-    from scipy import ndimage
-
     big = ndimage.zoom(image8, DIGIT_PX / image8.shape[0], order=1)
     big = ndimage.gaussian_filter(big, 0.6)
     big = np.clip((big - STROKE_CUT) / (1.0 - 2 * STROKE_CUT), 0.0, 1.0)  # thin the 8x8 blocks to strokes
@@ -197,7 +196,7 @@ def generate_once(root: Path, wanted: dict, owned: list[str], build: Callable[[]
     Holds an exclusive lock (a file inside ``root``) so that two processes starting together generate
     once; the manifest, written last, is what marks the folder complete.
     """
-    import fcntl
+    import fcntl  # POSIX only: imported where the lock is taken, so reading the set works everywhere
 
     try:
         root.mkdir(parents=True, exist_ok=True)

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
+from rich.table import Table
 
 from neurodeploy import atomic, lava_compat
+from neurodeploy.deploy.netx import write_slayer_netx
+from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 
 MODEL_FILE = "model.net"
@@ -47,8 +51,6 @@ class ExportResult:
 
 def export_run(run_dir: Path, out: Path | None = None) -> ExportResult:
     """Export the SNN of ``run_dir`` (a directory made by ``train --model snn``) and verify it."""
-    from neurodeploy.training import load_run_config, load_trained_network
-
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     if config.family != "snn":
@@ -58,7 +60,7 @@ def export_run(run_dir: Path, out: Path | None = None) -> ExportResult:
     atomic.check_writable_dir(target.parent)
     _, _, network = load_trained_network(run_dir)
     with atomic.atomic_path(target) as tmp:
-        network.export_netx(tmp)
+        write_slayer_netx(network, tmp)
         layers = verify_export(tmp, network)
     return ExportResult(target, layers)
 
@@ -71,13 +73,8 @@ def _synaptic_blocks(network) -> list[tuple[str, object]]:
 
 def verify_export(path: Path, network) -> list[ExportedLayer]:
     """Load ``path`` with netx and compare it with ``network``; UserError on any mismatch."""
-    import h5py
-
-    lava_compat.netx()
-    from lava.lib.dl.netx import hdf5
-
     try:
-        lava_net = hdf5.Network(net_config=str(path))
+        lava_net = lava_compat.lava_module("lava.lib.dl.netx.hdf5").Network(net_config=str(path))
     except Exception as exc:  # noqa: BLE001 - netx raises many types for a file it cannot load
         raise UserError(f"{path}: lava-dl netx cannot load the export ({exc.__class__.__name__}: {exc}); "
                         "this architecture is not deployable as is") from exc
@@ -120,8 +117,6 @@ def _kind_label(group) -> str:
 
 
 def print_export_table(result: ExportResult, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"netx export: {result.path}")
     for column in ("#", "layer", "type", "in", "out", "iDecay", "vDecay", "vThMant", "weights", "Lava block"):
         table.add_column(column, justify="right" if column not in ("layer", "type", "Lava block") else "left")

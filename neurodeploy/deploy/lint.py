@@ -18,8 +18,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from neurodeploy.arch import Architecture, ConvLayer, DenseLayer
+from rich.table import Table
+
+from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.hardware import LayerFootprint, load_profile, map_resources
+from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, resolve_arch
+from neurodeploy.models.training import input_shape_of
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,6 @@ def _row(index: int, layer, in_shape, out_shape, first: bool) -> LintRow:
 
 def lint_architecture(arch: Architecture, input_shape: tuple[int, int, int], hw: str | None = "loihi2") -> LintResult:
     """Map every layer and fit the network onto the chip of profile ``hw``."""
-    from neurodeploy.hardware import LayerFootprint, load_profile, map_resources
-
     shapes = arch.shapes(tuple(input_shape))
     rows = [_row(i, layer, s_in, s_out, i == 0) for i, (layer, (s_in, s_out)) in enumerate(zip(arch.layers, shapes))]
     result = LintResult(arch.notation(), tuple(input_shape), rows)
@@ -100,8 +103,6 @@ def lint_architecture(arch: Architecture, input_shape: tuple[int, int, int], hw:
 
 
 def print_lint(result: LintResult, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"lint {result.arch} (input {result.input_shape[1]}x{result.input_shape[2]}x"
                         f"{result.input_shape[0]})")
     for column in ("layer", "maps to", "neurons", "fan-in", "synapses", "cores"):
@@ -123,10 +124,6 @@ def print_lint(result: LintResult, console) -> None:
 
 def lint_for_training(config, console) -> LintResult:
     """Run at the start of ``train --model snn``: exit 2 (UserError) before training if it cannot deploy."""
-    from neurodeploy.arch import resolve_arch
-    from neurodeploy.data.datasets import dataset_kind
-    from neurodeploy.training import input_shape_of
-
     arch = resolve_arch(config.arch, config.dataset).arch
     result = lint_architecture(arch, input_shape_of(dataset_kind(config.dataset).sensor_size), "loihi2")
     if not result.ok:

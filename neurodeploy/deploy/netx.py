@@ -1,8 +1,10 @@
-"""lava-dl netx HDF5 networks as validated records (pure h5py + numpy; never imports Lava).
+"""lava-dl netx HDF5: the one module that reads and writes it.
 
 :func:`load_netx` reads a netx file exactly as ``lava.lib.dl.netx.hdf5.Network`` interprets it
 (shared/REFERENCE.md section 4) and raises :class:`~neurodeploy.errors.UserError` naming the file for
-anything netx would reject or misread. :func:`write_netx` writes records back in the same layout.
+anything netx would reject or misread. :func:`write_netx` writes records back in the same layout, and
+:func:`write_slayer_netx` writes a trained SLAYER network (lava-dl's block exporters, pooling as a grouped
+convolution). Reading and writing records never imports Lava; only the SLAYER writer does (via lava_compat).
 
 Conventions
 -----------
@@ -27,9 +29,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from neurodeploy import lava_compat
 from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import UserError
-from neurodeploy.fixed_point import MAX_DELAY, ConvGeometry
+from neurodeploy.kernels.fixed_point import ConvGeometry
+from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS, MAX_DELAY
 
 SUPPORTED_LAYER_TYPES = ("input", "flatten", "dense", "dense_rec", "conv")
 NEURON_TYPES = ("CUBA", "LOIHI")
@@ -37,7 +41,6 @@ NEURON_TYPES = ("CUBA", "LOIHI")
 # written `1 << 18 - 1` in hdf5.py, which Python parses as 1 << 17; (1 << 17) << 6 = 2**23 is above the
 # saturated voltage 2**23 - 1, so such a layer never spikes (a readout whose voltage nobody records).
 NETX_DEFAULT_VTH_MANT = 1 << 17
-LAVA_MAX_CONV_GROUPS = 127  # lava.proc.conv.models stores Conv.groups as int8: 128 wraps to -128
 NETX_REJECTS = {
     "pool": "netx raises NotImplementedError for pool",
     "convT": "netx raises NotImplementedError for convT",
@@ -664,3 +667,66 @@ def write_netx(path: str | Path, network_or_layers: NetxNetwork | list[NetxLayer
             _write_layer(root.create_group(str(slot)), layer)
             slot += 1
     return path
+
+
+def write_slayer_netx(network, path: str | Path) -> None:
+    """Write a trained :class:`~neurodeploy.models.snn.SpikingNetwork` as lava-dl netx HDF5 (one ``layer/<i>``
+    group per block: lava-dl's own ``export_hdf5`` for dense and conv blocks, :func:`export_pool_as_conv` for
+    pooling, and an ``input`` layer in front of a convolutional network)."""
+    network.trace_shapes()
+    pool_type = lava_compat.slayer().block.cuba.Pool
+    with h5py.File(path, "w") as handle:
+        group = handle.create_group("layer")
+        offset = 0
+        if not network.flat_input:  # netx infers a conv network's input shape only from an input layer
+            entry = group.create_group("0")
+            entry.create_dataset("type", (1,), "S10", [b"input"])
+            entry.create_dataset("shape", data=np.array(network.chip_input_shape))
+            offset = 1
+        for index, block in enumerate(network.blocks):
+            if isinstance(block, pool_type):
+                export_pool_as_conv(block, group.create_group(str(index + offset)))
+            else:
+                block.export_hdf5(group.create_group(str(index + offset)))
+
+
+def export_pool_as_conv(block, handle: h5py.Group) -> None:
+    """Write a SLAYER Pool block as an equivalent netx ``conv`` layer (netx cannot load ``pool``).
+
+    SLAYER's pool synapse applies one fixed k x k kernel to every channel separately, stride k. The same
+    synaptic input comes from a C -> C convolution, stride k, whose weight is that kernel on the channel
+    diagonal (W[c, c] = kernel, W[c, d != c] = 0); the neuron parameters are the block's own. The weight is
+    written grouped (see :func:`pool_conv_groups`) so Lava's CPU conv skips the zero kernels between groups.
+    """
+    synapse = block.synapse
+    kernel = synapse.pre_hook_fx(synapse.weight, descale=True).reshape(synapse.weight.shape[2:4])
+    kernel = kernel.detach().cpu().numpy()
+    channels = int(block.neuron.shape[0])
+    groups = pool_conv_groups(channels)
+    per_group = channels // groups
+    weight = np.zeros((channels, per_group, *kernel.shape), dtype=kernel.dtype)
+    weight[np.arange(channels), np.arange(channels) % per_group] = kernel  # the diagonal, within each group
+    handle.create_dataset("type", (1,), "S10", [b"conv"])
+    handle.create_dataset("shape", data=np.array(block.neuron.shape))
+    handle.create_dataset("inChannels", data=channels)
+    handle.create_dataset("outChannels", data=channels)
+    handle.create_dataset("kernelSize", data=np.array(synapse.kernel_size[:-1]))
+    handle.create_dataset("stride", data=np.array(synapse.stride[:-1]))
+    handle.create_dataset("padding", data=np.array(synapse.padding[:-1]))
+    handle.create_dataset("dilation", data=np.array(synapse.dilation[:-1]))
+    handle.create_dataset("groups", data=groups)
+    handle.create_dataset("weight", data=weight)
+    handle.create_dataset("mappedFrom", (1,), "S10", [b"pool"])
+    for key, value in block.neuron.device_params.items():
+        handle.create_dataset(f"neuron/{key}", data=value)
+
+
+def pool_conv_groups(channels: int) -> int:
+    """Convolution groups for a pooling layer of ``channels`` channels: as many as Lava's Conv can hold.
+
+    A depthwise conv (groups = channels) would be ideal, but Lava's CPU ``Conv`` model stores ``groups`` as
+    int8, and 128 groups wrap to -128 and silently produce no output; so the largest divisor of ``channels``
+    up to 127 (128 channels -> 64 groups of 2). Lava then runs channels x channels / groups per-channel
+    convolutions per step instead of channels^2 (256 instead of 16,384 for 128 channels).
+    """
+    return max(d for d in range(1, min(channels, MAX_CONV_GROUPS) + 1) if channels % d == 0)

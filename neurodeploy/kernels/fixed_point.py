@@ -1,7 +1,7 @@
 """Integer kernels reproducing Lava's ``fixed_pt`` CPU models bit for bit (pure numpy, no I/O, no Lava).
 
 Everything here is batched over samples: neuron state is ``(N, neurons)``, spike series are ``(N, neurons,
-T)`` (the layout of :class:`~neurodeploy.spike_run.SpikeRun`) and synaptic input series ``(N, T, neurons)``.
+T)`` (the layout of :class:`~neurodeploy.backends.spike_run.SpikeRun`) and synaptic input series ``(N, T, neurons)``.
 Sources (lava-nc 0.10.0 / lava-dl 0.6.0, see shared/REFERENCE.md sections 4-5):
 
 - CUBA neuron: ``lava/proc/lif/models.py`` ``AbstractPyLifModelFixed`` / ``PyLifModelBitAcc``.
@@ -24,15 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
+from neurodeploy.kernels.lava_limits import CONV_ACC_BITS, STATE_BITS, WEIGHT_BITS
+
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT  # 4096: decay constants are 12-bit fractions of this
-STATE_BITS = 24
 STATE_MAX = 1 << (STATE_BITS - 1)  # 2**23: u and v are 24-bit signed
 ACT_SHIFT = 6  # synaptic input is MSB-aligned: a << 6
 VTH_SHIFT = 6  # threshold mantissa: vth << 6
 NETX_BIAS_EXP = 6  # netx always passes bias_exp=6: bias = bias_mant << 6
-CONV_ACC_BITS = 24  # Conv a_buf is wrapped to 24-bit signed
-MAX_DELAY = 62  # netx builds DelayDense(max_delay=62) and clips delays to 62
 
 # Largest sum of |w| for which a float32 (float64) matrix product of 0/1 spikes with integer weights is exact:
 # every partial sum, in any summation order, is an integer of magnitude <= this bound.
@@ -124,7 +123,7 @@ def netx_optimize_weight_bits(weight: np.ndarray) -> OptimizedWeights:
     n -= is_signed
     return OptimizedWeights(
         weight=np.left_shift(weight, scale_bits),
-        num_weight_bits=8 - scale_bits - n,
+        num_weight_bits=WEIGHT_BITS - scale_bits - n,
         weight_exp=-scale_bits,
         sign_mode=sign_mode,
     )
@@ -143,7 +142,7 @@ def lava_sign_mode(weight: np.ndarray) -> SignMode:
     return SignMode.MIXED
 
 
-def clip_weights(weight: np.ndarray, sign_mode: SignMode, num_bits: int = 8) -> np.ndarray:
+def clip_weights(weight: np.ndarray, sign_mode: SignMode, num_bits: int = WEIGHT_BITS) -> np.ndarray:
     """Lava ``clip_weights``: MIXED -> [-2**b, 2**b - 1], EXC -> [0, 2**b - 1], INH -> [-(2**b - 1), 0]."""
     weight = weight.astype(np.int64)
     if sign_mode == SignMode.INHIBITORY:
@@ -154,14 +153,14 @@ def clip_weights(weight: np.ndarray, sign_mode: SignMode, num_bits: int = 8) -> 
 
 
 def truncate_weights(weight: np.ndarray, sign_mode: SignMode, num_weight_bits: int) -> np.ndarray:
-    """Lava ``truncate_weights``: ``(w >> k) << k`` with ``k = 8 - num_weight_bits + is_mixed``.
+    """Lava ``truncate_weights``: ``(w >> k) << k`` with ``k = WEIGHT_BITS - num_weight_bits + is_mixed``.
 
     The shift is arithmetic (floor); inhibitory weights are negated before and after.
     """
     weight = weight.astype(np.int64)
     if sign_mode == SignMode.INHIBITORY:
         weight = -weight
-    k = 8 - num_weight_bits + int(sign_mode == SignMode.MIXED)
+    k = WEIGHT_BITS - num_weight_bits + int(sign_mode == SignMode.MIXED)
     if k < 0:
         raise WeightRangeError(f"num_weight_bits={num_weight_bits} gives a negative truncation shift")
     weight = (weight >> k) << k

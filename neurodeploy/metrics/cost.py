@@ -45,10 +45,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, Layer, PoolLayer
 from neurodeploy.errors import UserError
-from neurodeploy.hardware import HardwareProfile, LayerFootprint
+from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint
+from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, Layer, PoolLayer
 
 FAMILIES = ("snn", "rnn", "lstm", "ann")
 RECURRENT_KERNEL = 3  # SPEC 3.1: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
@@ -130,7 +132,7 @@ class CostReport:
         return out
 
     def footprints(self, weight_bits: int | None = None) -> list[LayerFootprint]:
-        """Per-layer chip footprints for :func:`neurodeploy.hardware.map_resources` (layers with neurons)."""
+        """Per-layer chip footprints for :func:`neurodeploy.metrics.hardware.map_resources` (layers with neurons)."""
         return [LayerFootprint(layer.name, layer.neurons, layer.synapses, layer.fan_in, weight_bits)
                 for layer in self.layers if layer.neurons]
 
@@ -373,9 +375,6 @@ def dynamic_cost(arch: Architecture, input_shape: tuple[int, int, int],
 
 def print_cost_table(cost: CostReport, console=None) -> None:
     """Per-layer static cost with a totals row and the counting conventions, as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
-
     console = console or Console()
     shape = "x".join(map(str, cost.input_shape))
     table = Table(title=f"{cost.family} {cost.arch}, input {shape} (C x H x W), ops per time step")

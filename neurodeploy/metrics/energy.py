@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from neurodeploy.hardware import Coefficient, HardwareProfile
+from neurodeploy.metrics.hardware import Coefficient, HardwareProfile
 
 OP_KINDS = ("synops", "neuron_updates", "spike_routing", "macs", "adds", "muls", "static")
 ESTIMATED = "estimated"

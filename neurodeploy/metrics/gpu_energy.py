@@ -12,6 +12,7 @@ op counts x a hardware profile, labelled ``estimated``.
 from __future__ import annotations
 
 import dataclasses
+import platform
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class NvmlEnergyCounter:
 
     def open(self) -> NvmlEnergyCounter:
         try:
-            import pynvml
+            import pynvml  # optional GPU extra (nvidia-ml-py): CUDA machines only
         except ImportError as exc:
             raise EnergyUnavailable(f"NVML bindings not installed; {INSTALL_HINT}") from exc
         try:
@@ -183,8 +184,6 @@ def device_name(device: torch.device | str) -> str:
                 break
     except OSError:
         pass
-    import platform
-
     return f"{model or platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
+from rich.table import Table
 
 from neurodeploy.errors import UserError
 
-HW_CONFIGS_DIR = Path(__file__).resolve().parent.parent / "hw_configs"
+HW_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
 PROFILE_KINDS = ("neuromorphic", "digital", "gpu")
 
 # unit -> (dimension, factor to SI)
@@ -311,9 +313,6 @@ def map_resources(layers: Sequence[LayerFootprint], profile: HardwareProfile) ->
 
 def print_profile(profile: HardwareProfile, console=None) -> None:
     """Every coefficient of ``profile`` with its unit, source and note, as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
-
     console = console or Console()
     table = Table(title=f"{profile.name}: {profile.title} ({profile.kind})")
     for column in ("section", "key", "value", "unit", "source", "note"):

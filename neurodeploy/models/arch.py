@@ -16,7 +16,7 @@ import yaml
 
 from neurodeploy.errors import UserError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 _DENSE = re.compile(r"^(\d+)(?:FC)?$")
 _CONV = re.compile(r"^(\d+)C(\d+)$")

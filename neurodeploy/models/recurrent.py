@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 from neurodeploy.errors import UserError
+from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 
 FAMILIES = ("rnn", "lstm")
 HIDDEN_KERNEL = 3  # SPEC 3.1: the recurrent weight of a conv cell is a 3x3 convolution over the hidden state

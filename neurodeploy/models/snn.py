@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from neurodeploy import lava_compat
-from neurodeploy.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 from neurodeploy.errors import UserError
-from neurodeploy.netx_model import LAVA_MAX_CONV_GROUPS
+from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 
 # SLAYER's cuba.Neuron multiplies tau_grad by threshold * TAU_RHO_MULT and scale_grad by SCALE_RHO_MULT
 # (lava/lib/dl/slayer/neuron/cuba.py); we invert that so the surrogate has the intended width and area.
@@ -226,72 +224,10 @@ class SpikingNetwork(nn.Module):
         k = self.input_pool or 1
         return (c, h // k, w // k)
 
-    def export_netx(self, path: Path) -> None:
-        """Write the network as lava-dl netx HDF5 (one ``layer/<i>`` group per block)."""
-        import h5py
-        import numpy as np
-
-        with torch.no_grad():  # Flatten blocks learn their shape in forward; run one sample through
+    def trace_shapes(self) -> None:
+        """Run one zero sample through the network: SLAYER's Flatten blocks learn their shape in forward."""
+        with torch.no_grad():
             self.forward(torch.zeros(1, *self.input_shape, 2))
-        pool_type = lava_compat.slayer().block.cuba.Pool
-        with h5py.File(path, "w") as handle:
-            group = handle.create_group("layer")
-            offset = 0
-            if not self.flat_input:  # netx infers a conv network's input shape only from an input layer
-                entry = group.create_group("0")
-                entry.create_dataset("type", (1,), "S10", [b"input"])
-                entry.create_dataset("shape", data=np.array(self.chip_input_shape))
-                offset = 1
-            for index, block in enumerate(self.blocks):
-                if isinstance(block, pool_type):
-                    export_pool_as_conv(block, group.create_group(str(index + offset)))
-                else:
-                    block.export_hdf5(group.create_group(str(index + offset)))
-
-
-def export_pool_as_conv(block, handle) -> None:
-    """Write a SLAYER Pool block as an equivalent netx ``conv`` layer (netx cannot load ``pool``).
-
-    SLAYER's pool synapse applies one fixed k x k kernel to every channel separately, stride k. The same
-    synaptic input comes from a C -> C convolution, stride k, whose weight is that kernel on the channel
-    diagonal (W[c, c] = kernel, W[c, d != c] = 0); the neuron parameters are the block's own. The weight is
-    written grouped (see :func:`pool_conv_groups`) so Lava's CPU conv skips the zero kernels between groups.
-    """
-    import h5py  # noqa: F401  (handle is an h5py group)
-    import numpy as np
-
-    synapse = block.synapse
-    kernel = synapse.pre_hook_fx(synapse.weight, descale=True).reshape(synapse.weight.shape[2:4])
-    kernel = kernel.detach().cpu().numpy()
-    channels = int(block.neuron.shape[0])
-    groups = pool_conv_groups(channels)
-    per_group = channels // groups
-    weight = np.zeros((channels, per_group, *kernel.shape), dtype=kernel.dtype)
-    weight[np.arange(channels), np.arange(channels) % per_group] = kernel  # the diagonal, within each group
-    handle.create_dataset("type", (1,), "S10", [b"conv"])
-    handle.create_dataset("shape", data=np.array(block.neuron.shape))
-    handle.create_dataset("inChannels", data=channels)
-    handle.create_dataset("outChannels", data=channels)
-    handle.create_dataset("kernelSize", data=np.array(synapse.kernel_size[:-1]))
-    handle.create_dataset("stride", data=np.array(synapse.stride[:-1]))
-    handle.create_dataset("padding", data=np.array(synapse.padding[:-1]))
-    handle.create_dataset("dilation", data=np.array(synapse.dilation[:-1]))
-    handle.create_dataset("groups", data=groups)
-    handle.create_dataset("weight", data=weight)
-    handle.create_dataset("mappedFrom", (1,), "S10", [b"pool"])
-    for key, value in block.neuron.device_params.items():
-        handle.create_dataset(f"neuron/{key}", data=value)
-
-
-def pool_conv_groups(channels: int) -> int:
-    """Convolution groups for a pooling layer of ``channels`` channels: as many as Lava's Conv can hold.
-
-    A depthwise conv (groups = channels) would be ideal, but Lava's CPU ``Conv`` model stores ``groups`` as
-    int8, and 128 groups wrap to -128 and silently produce no output; so the largest divisor of ``channels``
-    up to 127 (128 channels -> 64 groups of 2). Lava then runs channels x channels / groups per-channel
-    convolutions per step instead of channels^2 (256 instead of 16,384 for 128 channels).
-    """
-    return max(d for d in range(1, min(channels, LAVA_MAX_CONV_GROUPS) + 1) if channels % d == 0)
 
 
 def input_pooling(arch: Architecture) -> int | None:

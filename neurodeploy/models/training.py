@@ -1,34 +1,31 @@
-"""Training for every family (snn, rnn, lstm) under the paper's shared settings (SPEC 3.3, 3.5).
+"""Training for every family (snn, rnn, lstm) under the paper's shared settings: the run's configuration,
+the network of a family, the data splits and one epoch of the training loop.
 
-A run directory holds ``config.json`` (resolved settings and data provenance), ``checkpoint.pt`` (model,
-optimizer, epoch and RNG state, rewritten atomically after every epoch) and ``metrics.jsonl`` (one line per
-finished epoch). ``resume=True`` continues from the checkpoint; the data order of each epoch depends only on
-(seed, epoch), so an interrupted and resumed run ends with the same weights and metrics as one that was not.
+The data order of each epoch depends only on (seed, epoch), so an interrupted and resumed run ends with the
+same weights and metrics as one that was not. Files (config, checkpoint, metrics) are written by
+:mod:`neurodeploy.deploy.run_folder`; :func:`neurodeploy.pipeline.train.train` runs the epochs.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import pickle
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy import atomic
-from neurodeploy.arch import ModelFile, resolve_arch
+from neurodeploy.data.datasets import FrameDataset, default_cache_dir, resolve_dataset
 from neurodeploy.errors import UserError
+from neurodeploy.models import losses
+from neurodeploy.models.arch import ModelFile
+from neurodeploy.models.recurrent import build_recurrent_network
+from neurodeploy.models.snn import LIFMapping, build_spiking_network
 
 SCHEMA_VERSION = 1
 FAMILIES = ("snn", "rnn", "lstm")
 LOSSES = ("rate", "last")
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
 
 
 @dataclass
@@ -120,20 +117,16 @@ class TrainResult:
 
 
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
-    """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER)."""
+    """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER, via lava_compat)."""
     if config.family == "snn":
-        from neurodeploy.snn import LIFMapping, build_spiking_network
-
         return build_spiking_network(model.arch, input_shape, LIFMapping(surrogate_width=config.surrogate_width))
-    from neurodeploy.recurrent import build_recurrent_network
-
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
 CALIBRATION_SAMPLES = 8
 
 
-def _wake_silent_layers(network, config: TrainConfig, train_split, console) -> None:
+def wake_silent_layers(network, config: TrainConfig, train_split, console) -> None:
     """Data-driven init of a fresh SNN (:meth:`SpikingNetwork.wake_silent_layers`) on a few training samples,
     drawn with the run's seed; what changed is printed and kept in the run config."""
     count = min(CALIBRATION_SAMPLES, len(train_split))
@@ -148,8 +141,6 @@ def _wake_silent_layers(network, config: TrainConfig, train_split, console) -> N
 
 
 def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    from neurodeploy import losses
-
     return losses.loss_rate if config.loss == "rate" else losses.loss_last
 
 
@@ -161,8 +152,6 @@ class SplitFrames:
     on-disk cache of binned frames keyed by dataset, dt and T (DVS Gesture: 128x128x2xT never all in RAM)."""
 
     def __init__(self, config: TrainConfig, split: str, limit: int | None):
-        from neurodeploy.data.datasets import FrameDataset, default_cache_dir
-
         source = config.resolved["source_obj"]
         self.dataset = FrameDataset(source, split, dt_ms=config.dt_ms, steps=config.steps, limit=limit,
                                     seed=config.seed, frame_cache_dir=default_cache_dir() / "frames")
@@ -188,8 +177,6 @@ class SplitFrames:
 
 def resolve_data(config: TrainConfig):
     """Find the dataset (or the synthetic fallback) and record its provenance in the config."""
-    from neurodeploy.data.datasets import resolve_dataset
-
     source = resolve_dataset(
         config.dataset, Path(config.data_dir) if config.data_dir else None,
         allow_synthetic=config.allow_synthetic, seed=config.seed,
@@ -210,9 +197,8 @@ def input_shape_of(sensor_size) -> tuple[int, int, int]:
     return (int(polarities), int(height), int(width))
 
 
-def _evaluate(network, split: SplitFrames, batch_size, device) -> float:
-    from neurodeploy import losses
-
+def evaluate(network, split: SplitFrames, batch_size, device) -> float:
+    """Test accuracy: the fraction of ``split`` whose predicted class (eq. 7) is the label."""
     network.eval()
     correct = 0
     with torch.no_grad():
@@ -222,183 +208,30 @@ def _evaluate(network, split: SplitFrames, batch_size, device) -> float:
     return correct / max(1, len(split))
 
 
-def _save_checkpoint(run_dir: Path, state: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic.write_bytes(run_dir / CHECKPOINT, buffer.getvalue())
+def run_epoch(network, optimizer, criterion, split: SplitFrames, config: TrainConfig, epoch: int,
+              num_classes: int, *, run_dir: Path, console) -> tuple[float, float]:
+    """One epoch over ``split`` in the order fixed by (seed, epoch), with a progress bar on ``console``;
+    returns (mean loss, training accuracy)."""
+    network.train()
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
+    total_loss, correct, seen = 0.0, 0, 0
+    columns = (TextColumn(f"epoch {epoch + 1}/{config.epochs}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("train", total=len(order), loss=0.0)
+        for start in range(0, len(order), config.batch_size):
+            index = order[start:start + config.batch_size]
+            x, y = split.batch(index, config.device)
+            out = network(x)
+            loss = criterion(out, torch.nn.functional.one_hot(y, num_classes).float())
+            if not torch.isfinite(loss):
+                raise UserError(f"{run_dir}: loss became {loss.item()} at epoch {epoch + 1}; lower --lr")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(index)
+            correct += int((losses.predict(out.detach()) == y).sum())
+            seen += len(index)
+            progress.update(task, advance=len(index), loss=total_loss / seen)
+    return total_loss / seen, correct / seen
 
-
-def load_checkpoint(run_dir: Path) -> dict:
-    """Read a run's checkpoint without executing anything from it.
-
-    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
-    numbers, None); a file that names any other callable, as a crafted checkpoint does to run code at load
-    time, is refused before that callable is looked up.
-    """
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: checkpoint holds objects other than tensors and plain values (refused, nothing "
-                        "in it was run); use a checkpoint written by neurodeploy train") from exc
-    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
-        raise UserError(f"{path}: checkpoint cannot be read ({exc.__class__.__name__}); retrain or --resume "
-                        "from an intact copy") from exc
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"{path}: not a neurodeploy checkpoint; retrain or --resume from an intact copy")
-    if int(state.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise UserError(f"{path}: checkpoint schema {state['schema_version']} is newer than this neurodeploy "
-                        f"({SCHEMA_VERSION}); upgrade neurodeploy to read this run")
-    return state
-
-
-def load_run_config(run_dir: Path) -> TrainConfig:
-    path = Path(run_dir) / CONFIG
-    if not path.exists():
-        raise UserError(f"{path}: not a neurodeploy run directory (no {CONFIG}); pass a run made by `train`")
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
-        raise UserError(f"{path}: damaged run config ({exc}); retrain into a new --out") from exc
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from exc
-
-
-def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.nn.Module]:
-    """Rebuild a run's network and load its latest weights (CPU)."""
-    config = load_run_config(run_dir)
-    model = resolve_arch(config.arch, config.dataset)
-    shape = input_shape_of(config.resolved["sensor_size"])
-    network = build_network(config, model, shape)
-    _load_weights(network, load_checkpoint(run_dir), run_dir)
-    network.eval()
-    return config, model, network
-
-
-def _load_weights(network: torch.nn.Module, state: dict, run_dir: Path) -> None:
-    try:
-        network.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as exc:  # torch reports missing keys and size mismatches as RuntimeError
-        raise UserError(f"{Path(run_dir) / CHECKPOINT}: the weights do not fit the network that {CONFIG} "
-                        "describes (edited config or mixed-up files); retrain into a new --out") from exc
-
-
-def _write_config(run_dir: Path, config: TrainConfig, model: ModelFile) -> None:
-    data = config.to_dict()
-    data["resolved"] = {k: v for k, v in config.resolved.items() if k != "source_obj"}
-    data["resolved"]["arch_notation"] = model.arch.notation()
-    if config.family == "snn":
-        from neurodeploy.snn import LIFMapping
-
-        data["resolved"]["lif_mapping"] = LIFMapping(surrogate_width=config.surrogate_width).to_dict()
-    atomic.write_json(run_dir / CONFIG, data)
-
-
-def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=None) -> TrainResult:
-    """Train ``config`` into ``run_dir``; prints a progress bar per epoch and one line per epoch."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = console or Console(stderr=True)
-    run_dir = Path(run_dir)
-    start_epoch, metrics, state = 0, [], None
-    if resume:
-        previous = load_run_config(run_dir)
-        state = load_checkpoint(run_dir)
-        _check_same_run(previous, config, run_dir)
-        previous.epochs = config.epochs  # a resumed run may be extended
-        config = previous
-        start_epoch = int(state["epoch"]) + 1
-        metrics = [EpochMetrics(**m) for m in state["metrics"]]
-    elif (run_dir / CHECKPOINT).exists():
-        raise UserError(f"{run_dir}: already holds a trained run; use --resume to continue or another --out")
-    model = resolve_arch(config.arch, config.dataset)
-    apply_model_defaults(config, model)
-    config.validate()
-    resolve_data(config)
-    shape = input_shape_of(config.resolved["sensor_size"])
-    if model.arch.num_classes != config.resolved["num_classes"]:
-        raise UserError(f"{model.name}: output layer has {model.arch.num_classes} classes but {config.dataset} "
-                        f"has {config.resolved['num_classes']}; pick an --arch for this dataset")
-    model.arch.shapes(shape)  # fails early with a clear message if the input is too small for the arch
-    atomic.check_writable_dir(run_dir)
-    # read every sample before creating the run directory: a damaged dataset leaves no half-made run behind
-    train_split = SplitFrames(config, "train", config.limit)
-    test_split = SplitFrames(config, "test", config.test_limit)
-    _prepare_run_dir(run_dir)
-
-    torch.manual_seed(config.seed)
-    network = build_network(config, model, shape).to(config.device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
-    if state is not None:
-        _load_weights(network, state, run_dir)
-        optimizer.load_state_dict(state["optimizer"])
-    elif config.family == "snn":
-        _wake_silent_layers(network, config, train_split, console)
-    _write_config(run_dir, config, model)
-
-    criterion = loss_function(config)
-    num_classes = model.arch.num_classes
-    console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()} on {config.dataset} "
-                  f"({config.resolved['data_source']}): {len(train_split)} train / {len(test_split)} test samples, "
-                  f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}")
-    from neurodeploy import losses
-
-    for epoch in range(start_epoch, config.epochs):
-        started = time.perf_counter()
-        network.train()
-        order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(config.seed * 100003 + epoch))
-        total_loss, correct, seen = 0.0, 0, 0
-        columns = (TextColumn(f"epoch {epoch + 1}/{config.epochs}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-            task = progress.add_task("train", total=len(order), loss=0.0)
-            for start in range(0, len(order), config.batch_size):
-                index = order[start:start + config.batch_size]
-                x, y = train_split.batch(index, config.device)
-                out = network(x)
-                loss = criterion(out, torch.nn.functional.one_hot(y, num_classes).float())
-                if not torch.isfinite(loss):
-                    raise UserError(f"{run_dir}: loss became {loss.item()} at epoch {epoch + 1}; lower --lr")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total_loss += float(loss.detach()) * len(index)
-                correct += int((losses.predict(out.detach()) == y).sum())
-                seen += len(index)
-                progress.update(task, advance=len(index), loss=total_loss / seen)
-        test_accuracy = _evaluate(network, test_split, config.batch_size, config.device)
-        record = EpochMetrics(epoch + 1, total_loss / seen, correct / seen, test_accuracy,
-                              round(time.perf_counter() - started, 3))
-        metrics.append(record)
-        _save_checkpoint(run_dir, {
-            "epoch": epoch, "model": network.state_dict(), "optimizer": optimizer.state_dict(),
-            "metrics": [m.to_dict() for m in metrics], "schema_version": SCHEMA_VERSION,
-        })
-        atomic.write_text(run_dir / METRICS, "".join(json.dumps(m.to_dict()) + "\n" for m in metrics))
-        console.print(f"epoch {record.epoch:3d}  loss {record.loss:.4f}  train {record.train_accuracy:6.2%}  "
-                      f"test {record.test_accuracy:6.2%}  {record.seconds:.1f} s")
-    return TrainResult(run_dir, metrics)
-
-
-def _prepare_run_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (CHECKPOINT, CONFIG, METRICS):  # temp files of a process killed (SIGKILL) mid-write
-            for stale in run_dir.glob(f".{name}.*.tmp"):
-                stale.unlink()
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f"{run_dir}: cannot write the run directory ({exc.strerror}); choose a writable --out") \
-            from exc
-
-
-def _check_same_run(previous: TrainConfig, requested: TrainConfig, run_dir: Path) -> None:
-    for name in ("dataset", "family", "arch", "loss", "seed"):
-        if getattr(requested, name) != getattr(previous, name):
-            raise UserError(f"{run_dir}: --resume with --{name} {getattr(requested, name)} but the run used "
-                            f"{getattr(previous, name)}; resume with the same settings")

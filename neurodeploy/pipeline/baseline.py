@@ -1,7 +1,7 @@
 """``neurodeploy run RUN --backend torch`` for RNN/LSTM runs: accuracy, latency, throughput and energy.
 
 Energy is ``measured`` only when the run is on a CUDA GPU whose NVML energy counter works
-(:mod:`neurodeploy.gpu_energy`); otherwise it is ``estimated`` as MACs/adds/muls per step x steps x the
+(:mod:`neurodeploy.metrics.gpu_energy`); otherwise it is ``estimated`` as MACs/adds/muls per step x steps x the
 per-op energies of a hardware profile (default ``cmos45nm``: fp32 MAC 4.6 pJ, add 0.9 pJ). Torch-only: this
 module never imports Lava.
 """
@@ -13,12 +13,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurodeploy.deploy.run_folder import load_trained_network
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.cost import static_cost
+from neurodeploy.metrics.gpu_energy import measure_inference
+from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.models.losses import predict
+from neurodeploy.models.training import input_shape_of
+from neurodeploy.pipeline.request import load_test_frames
+from neurodeploy.reports.build import build_static_layer_reports
+from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
+from neurodeploy.reports.schema import (
+    BackendInfo,
+    DataInfo,
+    MemoryBits,
+    ModelInfo,
+    RunReport,
+    ToolInfo,
+    collect_provenance,
+)
 
 
 def _accuracy(network, frames: np.ndarray, labels: np.ndarray, device: str, batch_size: int = 64) -> float:
-    from neurodeploy.losses import predict
-
     correct = 0
     network.eval()
     with torch.inference_mode():
@@ -34,24 +50,6 @@ def _default_profile(device: str) -> str:
 
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn/lstm run on its test split with torch (CPU or CUDA) and write the report."""
-    from neurodeploy.cost import static_cost
-    from neurodeploy.evaluation import load_test_frames, print_summary
-    from neurodeploy.gpu_energy import measure_inference
-    from neurodeploy.hardware import load_profile
-    from neurodeploy.report import (
-        BackendInfo,
-        DataInfo,
-        MemoryBits,
-        ModelInfo,
-        RunReport,
-        ToolInfo,
-        build_static_layer_reports,
-        collect_provenance,
-        print_layer_table,
-        write_run_report,
-    )
-    from neurodeploy.training import input_shape_of, load_trained_network
-
     if request.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {request.device} asked for, but torch sees no CUDA device; use --device cpu")
     run_dir = Path(request.target)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurodeploy.netx_model import CubaParams, NetxLayer, load_netx, write_netx
+from neurodeploy.backends.emulator import run_emulator
+from neurodeploy.backends.lava_sim import run_lava, warm_up_lava
+from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx
 
 # slayer's export range: weights quantized to 2/64 steps and clamped to [-256/64, 254/64], times 64
 SLAYER_WEIGHT_MIN, SLAYER_WEIGHT_MAX = -256, 254
@@ -81,9 +84,6 @@ def benchmark_backends(
     rate the emulator would need as dense float32 GEMM (2 x synapses x steps x samples / time): above the
     former means it beats the dense-matmul floor.
     """
-    from neurodeploy.backends.emulator import run_emulator
-    from neurodeploy.backends.lava_sim import run_lava, warm_up_lava
-
     net = load_netx(net_path)
     total = max(samples, emulator_samples)
     inputs = random_spikes(net.num_inputs, steps, total, density, seed)
@@ -132,8 +132,6 @@ def run_benchmark(
     Without ``net``, a random 2312-512-10 network (:func:`write_random_dense_netx`, seed ``seed``) is
     written to a temporary folder and used.
     """
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="neurodeploy-bench-") as folder:
         if net is None:
             net = write_random_dense_netx(Path(folder) / "random-2312-512-10.net", seed=seed)

@@ -4,7 +4,7 @@ One row per report: accuracy, parameters, memory, operations per sample (synops 
 RNN/LSTM), energy per sample with its kind (``measured`` by NVML on a GPU or on hardware, ``estimated`` from
 op counts x a hardware profile), latency per sample and the execution mode. Written as Markdown and CSV
 with an accuracy-vs-energy plot. Every value comes from the reports, validated by
-:func:`neurodeploy.report.load_run_report`; nothing is recomputed here.
+:func:`neurodeploy.reports.schema.load_run_report`; nothing is recomputed here.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import io
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from rich.table import Table
+
 from neurodeploy import atomic
 from neurodeploy.errors import UserError
+from neurodeploy.reports.plots import plot_accuracy_vs_energy
+from neurodeploy.reports.schema import load_run_report
 
 REPORT_NAME = "run_report.json"
 MARKDOWN_NAME = "comparison.md"
@@ -95,8 +99,6 @@ def _run_label(given: Path, report: Path) -> str:
 
 def read_row(path: Path, run: str | None = None) -> ComparisonRow:
     """One validated report as a row; a bad or missing report raises UserError naming the file."""
-    from neurodeploy.report import load_run_report
-
     report = load_run_report(Path(path))
     energy_j = report.per_sample.energy_j
     return ComparisonRow(
@@ -191,8 +193,6 @@ def comparison_csv(rows: list[ComparisonRow]) -> str:
 
 def print_comparison(rows: list[ComparisonRow], console) -> None:
     """The table on a rich console."""
-    from rich.table import Table
-
     table = Table(title="neurodeploy compare")
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
@@ -211,8 +211,6 @@ def plot_rows(rows: list[ComparisonRow]) -> list[dict]:
 def write_comparison(rows: list[ComparisonRow], out_dir: Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.csv`` and, when a run has accuracy and energy,
     ``accuracy_vs_energy.png`` into ``out_dir``; returns the paths written."""
-    from neurodeploy.plots import plot_accuracy_vs_energy
-
     out_dir = Path(out_dir)
     written = [atomic.write_text(out_dir / MARKDOWN_NAME, comparison_markdown(rows)),
                atomic.write_text(out_dir / CSV_NAME, comparison_csv(rows))]

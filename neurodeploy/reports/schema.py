@@ -1,12 +1,14 @@
-"""Run reports (SPEC 5.3): validated records -> ``run_report.json`` -> Markdown, terminal table and plots.
+"""The run report's schema: validated records (``run_report.json``, docs/report_schema.md) and their reader.
 
-The JSON is written from the records; the Markdown, the rich table and the PNGs are rendered from the JSON
-dict and never recompute a number. Every report says its mode (hardware / simulated / emulated / float),
+The numbers are made in :mod:`neurodeploy.reports.build`; the JSON is written from these records, and the
+Markdown, the rich table and the PNGs are rendered from the JSON dict (:mod:`neurodeploy.reports.render`)
+and never recompute a number. Every report says its mode (hardware / simulated / emulated / float),
 its energy kind (estimated / measured) and its data source (real / synthetic).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import sys
@@ -17,20 +19,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from neurodeploy import __version__, plots
-from neurodeploy.atomic import write_json, write_text
-from neurodeploy.cost import FAMILIES, CostReport, synops_per_sample
-from neurodeploy.energy import (
-    EnergyBreakdown,
-    OpCounts,
-    combine,
-    estimate_layer_energy,
-    estimate_static_energy,
-)
+from neurodeploy import __version__
 from neurodeploy.errors import UserError
-from neurodeploy.hardware import HardwareProfile, LayerFootprint, ResourceMap, map_resources
+from neurodeploy.metrics.cost import FAMILIES
+from neurodeploy.metrics.energy import (
+    EnergyBreakdown,
+)
 
 SCHEMA_VERSION = 1
 MODES = ("hardware", "simulated", "emulated", "float")
@@ -365,8 +359,6 @@ class RunReport:
 
 def load_run_report(path: Path | str) -> RunReport:
     """Read and validate ``run_report.json`` (or a run directory holding one)."""
-    import json
-
     path = Path(path)
     if path.is_dir():
         path = path / "run_report.json"
@@ -378,316 +370,3 @@ def load_run_report(path: Path | str) -> RunReport:
         return RunReport.from_dict(raw)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from exc
-
-
-# --------------------------------------------------------------------------------------------- builders
-
-
-@dataclass(frozen=True)
-class SNNLayerRecord:
-    """Measured spikes of one SNN layer: counts summed over the T steps of each sample.
-
-    ``fan_out`` (n_in,) outgoing synapses per input neuron (:func:`neurodeploy.cost.layer_fan_out`),
-    ``input_spikes`` (N, n_in), ``output_spikes`` (N, n_out); ``active_neuron_updates`` (N,) optional:
-    neuron-steps where the neuron spiked or received input (unknown -> all updates priced as active).
-    """
-
-    name: str
-    type: str
-    shape: tuple[int, ...]
-    params: int
-    fan_out: np.ndarray
-    input_spikes: np.ndarray
-    output_spikes: np.ndarray
-    fan_in: int | None = None
-    active_neuron_updates: np.ndarray | None = None
-
-    def __post_init__(self):
-        inputs, outputs = np.asarray(self.input_spikes), np.asarray(self.output_spikes)
-        if inputs.ndim != 2 or outputs.ndim != 2 or inputs.shape[0] != outputs.shape[0]:
-            raise ValueError(f"layer {self.name}: input/output spikes must be (N, n) with the same N, got "
-                             f"{inputs.shape} and {outputs.shape}")
-        if outputs.shape[1] != self.neurons:
-            raise ValueError(f"layer {self.name}: {outputs.shape[1]} output neurons, shape {self.shape} says "
-                             f"{self.neurons}")
-        if np.asarray(self.fan_out).shape != (inputs.shape[1],):
-            raise ValueError(f"layer {self.name}: fan_out must be ({inputs.shape[1]},)")
-
-    @property
-    def neurons(self) -> int:
-        return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class LayerBuild:
-    """Layer reports with the energy (dynamic + static, per sample) and core mapping they came from."""
-
-    layers: list[LayerReport]
-    energy: EnergyBreakdown | None
-    resources: ResourceMap | None
-
-    def per_sample(self, latency_s: float | None) -> PerSample:
-        """Totals of the layers; energy includes static energy when the build had any."""
-        totals = {key: float(sum(getattr(layer, key) for layer in self.layers))
-                  for key in ("synops", "neuron_updates", "spikes", "macs", "adds", "muls")}
-        return PerSample(**totals, energy_j=None if self.energy is None else self.energy.total_j,
-                         latency_s=latency_s)
-
-    def energy_info(self, measured_j: float | None = None, meter: str = "nvml") -> EnergyInfo:
-        """``energy`` section: the estimate, or a measured figure (then ``profile`` names the meter)."""
-        if measured_j is not None:
-            return EnergyInfo("measured", meter, measured_j)
-        if self.energy is None:
-            return EnergyInfo("estimated", None, None, notes=("no hardware profile: energy not estimated",))
-        return EnergyInfo.from_breakdown(self.energy)
-
-
-def _resources(footprints: list[LayerFootprint], profile: HardwareProfile | None) -> ResourceMap | None:
-    if profile is None or not profile.has("neurons_per_core"):
-        return None
-    return map_resources(footprints, profile)
-
-
-def build_snn_layer_reports(records: Sequence[SNNLayerRecord], steps: int,
-                            profile: HardwareProfile | None = None, *,
-                            wall_time_s: float | None = None) -> LayerBuild:
-    """Per-sample layer reports of an SNN run from per-layer spike counts.
-
-    synops = (1/N) sum_n sum_j in_{n,j} fan_out_j;  neuron updates = neurons x steps;
-    spike rate = spikes / (neurons x steps) [spikes / neuron / step]; energy from ``profile``
-    (:func:`neurodeploy.energy.estimate_layer_energy`), plus static power x ``wall_time_s`` (per sample,
-    measured on the chip) or x steps x time per step in the total; cores from the profile's limits.
-    """
-    if steps < 1:
-        raise ValueError("steps must be >= 1")
-    counts, layers, breakdowns = [], [], []
-    for rec in records:
-        spikes = float(np.asarray(rec.output_spikes, dtype=np.float64).sum(axis=1).mean())
-        updates = rec.neurons * steps
-        active = None if rec.active_neuron_updates is None else float(np.mean(rec.active_neuron_updates))
-        synops = synops_per_sample(rec.input_spikes, rec.fan_out)
-        counts.append(OpCounts(synops=synops, neuron_updates=updates, neuron_updates_active=active,
-                               spikes_out=spikes))
-    footprints = [LayerFootprint(rec.name, rec.neurons, int(np.sum(rec.fan_out)),
-                                 rec.fan_in or math.ceil(np.sum(rec.fan_out) / max(1, rec.neurons)))
-                  for rec in records]
-    resources = _resources(footprints, profile)
-    for index, (rec, count) in enumerate(zip(records, counts)):
-        breakdown = estimate_layer_energy(count, profile) if profile is not None else None
-        breakdowns.append(breakdown)
-        layers.append(LayerReport(
-            name=rec.name, type=rec.type, shape=tuple(rec.shape), neurons=rec.neurons, params=rec.params,
-            spikes=count.spikes_out, spike_rate=count.spikes_out / count.neuron_updates, synops=count.synops,
-            neuron_updates=count.neuron_updates, macs=0.0,
-            energy_j=None if breakdown is None else breakdown.total_j,
-            cores=None if resources is None else resources.layers[index].cores,
-            energy_by_op_j={} if breakdown is None else dict(breakdown.joules),
-        ))
-    energy = None
-    if profile is not None:
-        static = estimate_static_energy(profile, steps=steps, wall_time_s=wall_time_s)
-        energy = combine([*breakdowns, static])
-    return LayerBuild(layers, energy, resources)
-
-
-def build_static_layer_reports(cost: CostReport, steps: int,
-                               profile: HardwareProfile | None = None) -> LayerBuild:
-    """Per-sample layer reports of an RNN / LSTM / ANN run, whose work does not depend on activity:
-    MACs, adds and muls per step (:func:`neurodeploy.cost.static_cost`) x steps, energy from ``profile``."""
-    if cost.family == "snn":
-        raise ValueError("SNN work depends on spikes: use build_snn_layer_reports")
-    layers, breakdowns = [], []
-    for layer in cost.layers:
-        count = OpCounts(macs=layer.macs_per_step * steps, adds=layer.adds_per_step * steps,
-                         muls=layer.muls_per_step * steps)
-        breakdown = estimate_layer_energy(count, profile) if profile is not None else None
-        breakdowns.append(breakdown)
-        layers.append(LayerReport(
-            name=layer.name, type=layer.kind, shape=layer.out_shape, neurons=layer.neurons,
-            params=layer.params, spikes=0.0, spike_rate=0.0, synops=0.0, neuron_updates=0.0,
-            macs=float(count.macs),
-            energy_j=None if breakdown is None else breakdown.total_j, cores=None, adds=float(count.adds),
-            muls=float(count.muls), energy_by_op_j={} if breakdown is None else dict(breakdown.joules),
-        ))
-    energy = combine(breakdowns) if profile is not None else None
-    return LayerBuild(layers, energy, None)
-
-
-# --------------------------------------------------------------------------------------------- rendering
-
-
-def _fmt(value: Any) -> str:
-    """Readable number: thousands separators for integers, 4 significant digits otherwise."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value == 0 or 1e3 <= abs(value) < 1e15:
-            return f"{value:,.0f}"
-        return f"{value:.4g}" if 1e-3 <= abs(value) < 1e3 else f"{value:.3e}"
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(v) for v in value)
-    return str(value)
-
-
-LAYER_COLUMNS = (
-    ("name", "layer"), ("type", "type"), ("shape", "shape"), ("neurons", "neurons"), ("params", "params"),
-    ("spikes", "spikes / sample"), ("spike_rate", "spike rate (spikes/neuron/step)"),
-    ("synops", "synops / sample"), ("neuron_updates", "neuron updates / sample"), ("macs", "MACs / sample"),
-    ("energy_j", "energy / sample (J)"), ("cores", "cores"),
-)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return lines + [""]
-
-
-def _memory_lines(title: str, memory: Mapping[str, Any] | None) -> list[str]:
-    if memory is None:
-        return [f"**{title}**: not computed", ""]
-    widths = ", ".join(f"{k} {v} bit" for k, v in (memory.get("bit_widths") or {}).items())
-    lines = [f"**{title}**" + (f" ({widths})" if widths else "")]
-    rows = [(key, memory[key], memory[key] / 8 / 1024) for key in ("weights", "state", "spikes", "total")]
-    return lines + [""] + _table(("part", "bits", "KiB"), rows)
-
-
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.2f} %"
-
-
-def _energy_lines(energy: Mapping[str, Any]) -> list[str]:
-    summary = (f"Kind: **{energy['kind']}**; profile: {energy['profile'] or '-'}; "
-               f"total per sample: {_fmt(energy.get('total_j'))} J")
-    lines = ["## Energy", "", summary, ""]
-    if energy.get("by_op_j"):
-        lines += _table(("op kind", "J / sample"), list(energy["by_op_j"].items()))
-    if energy.get("coefficients"):
-        lines += _table(("coefficient", "value", "unit", "source", "note"),
-                        [(key, c["value"], c["unit"], c["source"], c.get("note", ""))
-                         for key, c in energy["coefficients"].items()])
-    if energy.get("uncounted"):
-        lines += [f"Not counted (no coefficient in the profile): {', '.join(energy['uncounted'])}", ""]
-    return lines + [f"- {note}" for note in energy.get("notes") or []] + [""]
-
-
-def _resource_lines(resources: Mapping[str, Any] | None) -> list[str]:
-    lines = ["## Resources", ""]
-    if not resources:
-        return lines + ["Not mapped (no per-core limits in the profile).", ""]
-    summary = (f"Profile {resources['profile']}: {resources['total_cores']} cores, "
-               f"{resources['chips']} chip(s), {resources['boards']} board(s); "
-               f"fits one chip: {_fmt(resources['fits_one_chip'])}; "
-               f"fits one board: {_fmt(resources['fits_one_board'])}.")
-    lines += [summary, ""]
-    lines += _table(("layer", "cores", "by neurons", "by memory", "by fan-in", "limited by"),
-                    [(r["name"], r["cores"], r["cores_by_neurons"], r["cores_by_memory"],
-                      r["cores_by_fan_in"], r["limited_by"]) for r in resources["layers"]])
-    if resources.get("assumptions"):
-        lines += [f"Assumptions: {resources['assumptions']}", ""]
-    return lines
-
-
-def _accuracy_lines(report: Mapping[str, Any]) -> list[str]:
-    accuracy = (f"Accuracy: {_percent(report['accuracy'])} ({report['backend']['mode']}, "
-                f"{report['data']['source']} data)")
-    lines = ["## Accuracy", "", accuracy, ""]
-    parity = report.get("parity")
-    if parity:
-        first = parity["first_divergence"]
-        where = "none (identical spikes)"
-        if first:
-            where = f"layer {first['layer']} at time step {first['timestep']}"
-        summary = (f"Parity: float {_percent(parity['float_accuracy'])}, "
-                   f"chip {_percent(parity['chip_accuracy'])}; first divergence: {where}")
-        lines += [summary, ""]
-        lines += _table(("layer", "spike-count agreement"), list(parity["layer_spike_agreement"].items()))
-    return lines
-
-
-def _provenance_lines(report: Mapping[str, Any]) -> list[str]:
-    tool = report["tool"]
-    tool_line = f"tool: {tool['name']} {tool['version']} (schema {report['schema_version']})"
-    lines = ["## Provenance", "", "```", tool_line]
-    provenance = report.get("provenance")
-    if provenance:
-        lines += [f"python: {provenance['python']}", f"timestamp: {provenance['timestamp']}"]
-        lines += [f"{name}: {version}" for name, version in provenance["versions"].items()]
-    return lines + ["```", ""]
-
-
-def render_markdown(report: Mapping[str, Any]) -> str:
-    """``run_report.md`` from the JSON dict: per-layer table first, then totals, accuracy / parity, energy
-    (kind, coefficients and their sources), memory at paper and chip bit widths, resources, provenance."""
-    model, data, backend, energy = report["model"], report["data"], report["backend"], report["energy"]
-    banner = (f"Mode **{backend['mode']}** (backend {backend['name']}, device {backend['device']}, "
-              f"hw config {backend['hw_config'] or '-'}); energy **{energy['kind']}**; "
-              f"data **{data['source']}** ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
-              f"{data['steps']} steps). "
-              "All layer figures are averages per sample.")
-    lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",
-             banner, "", "## Layers", ""]
-    lines += _table([title for _, title in LAYER_COLUMNS],
-                    [[layer.get(key) for key, _ in LAYER_COLUMNS] for layer in report["layers"]])
-    per = report["per_sample"]
-    lines += ["## Totals per sample", ""]
-    lines += _table(("quantity", "value"), [
-        ("synops", per["synops"]), ("neuron updates", per["neuron_updates"]), ("spikes", per["spikes"]),
-        ("MACs", per["macs"]), ("adds", per["adds"]), ("muls", per["muls"]),
-        (f"energy (J, {energy['kind']})", per["energy_j"]), ("latency (s)", per["latency_s"]),
-        ("parameters", model["params"]),
-    ])
-    lines += _accuracy_lines(report)
-    lines += _energy_lines(energy)
-    lines += ["## Memory", ""]
-    lines += _memory_lines("Paper bit widths (companion paper eq. 8)", report["memory_bits"])
-    lines += _memory_lines("Chip bit widths", report.get("memory_bits_chip"))
-    lines += _resource_lines(report.get("resources"))
-    lines += _provenance_lines(report)
-    return "\n".join(lines)
-
-
-def print_layer_table(report: Mapping[str, Any], console=None) -> None:
-    """The per-layer table of a report dict in the terminal (rich)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    backend, energy = report["backend"], report["energy"]
-    table = Table(title=f"{report['model']['family']} {report['model']['arch']} - mode {backend['mode']}, "
-                        f"energy {energy['kind']}, data {report['data']['source']} (per sample)")
-    for key, title in LAYER_COLUMNS:
-        table.add_column(title, justify="left" if key in ("name", "type", "shape") else "right")
-    for layer in report["layers"]:
-        table.add_row(*[_fmt(layer.get(key)) for key, _ in LAYER_COLUMNS])
-    console.print(table)
-
-
-def write_run_report(report: RunReport, out_dir: Path | str, *,
-                     raster: Mapping[str, np.ndarray] | None = None) -> list[Path]:
-    """Write ``run_report.json`` (atomic), ``run_report.md`` and the PNG plots; returns the paths written.
-
-    ``raster`` maps layer name -> (neurons, T) spikes of one sample; it is saved as ``raster.npz`` and
-    plotted as ``raster.png``.
-    """
-    out_dir = Path(out_dir)
-    data = report.to_dict()
-    paths = [write_json(out_dir / "run_report.json", data), write_text(out_dir / "run_report.md",
-                                                                       render_markdown(data))]
-    if any(layer["neurons"] and layer["neuron_updates"] for layer in data["layers"]):  # spiking layers only
-        paths.append(plots.plot_spike_rates(data, out_dir / "spike_rate.png"))
-    if any(layer.get("energy_by_op_j") for layer in data["layers"]):
-        paths.append(plots.plot_energy_breakdown(data, out_dir / "energy_breakdown.png"))
-    if raster:
-        paths.append(plots.save_raster(raster, out_dir / "raster.npz"))
-        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=_raster_title(data)))
-    return paths
-
-
-def _raster_title(report: Mapping[str, Any]) -> str:
-    return (f"Spike raster of one sample\n{report['model']['family']} {report['model']['arch']} | "
-            f"mode {report['backend']['mode']} | data {report['data']['source']}")

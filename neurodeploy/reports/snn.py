@@ -11,18 +11,19 @@ import math
 
 import numpy as np
 
-from neurodeploy.arch import Architecture
-from neurodeploy.hardware import load_profile
-from neurodeploy.report import (
+from neurodeploy.metrics.cost import layer_fan_out, layer_name, static_cost
+from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.metrics.parity import accuracy_of
+from neurodeploy.models.arch import Architecture
+from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,
     MemoryBits,
     ModelInfo,
     Parity,
     RunReport,
-    SNNLayerRecord,
     ToolInfo,
-    build_snn_layer_reports,
     collect_provenance,
 )
 
@@ -35,16 +36,12 @@ def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
 
 def layer_names(network) -> list[str]:
     """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
-    from neurodeploy.cost import layer_name
-
     offset = 1 if network.input_pool else 0
     arch, _ = deployed_architecture(network)
     return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
 
 
 def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarray]) -> list[SNNLayerRecord]:
-    from neurodeploy.cost import layer_fan_out
-
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
     records = []
@@ -67,8 +64,6 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarr
 
 
 def _memory(network, layer_spikes, profile) -> tuple[MemoryBits, MemoryBits | None]:
-    from neurodeploy.cost import static_cost
-
     arch, shape = deployed_architecture(network)
     cost = static_cost(arch, shape, "snn", profile=profile)
     in_flight = sum(spikes.sum(axis=1) for spikes in layer_spikes)  # (N, T) spikes per step
@@ -95,8 +90,6 @@ def _parity(parity, names: list[str]) -> Parity | None:
 
 def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes, labels,
                      mode, wall_s, parity, profile_name) -> RunReport:
-    from neurodeploy.evaluation import accuracy_of
-
     profile = load_profile(profile_name)
     samples, _, steps = input_spikes.shape
     latency_s = wall_s / samples if wall_s is not None else None

@@ -1,0 +1,63 @@
+"""What ``neurodeploy run`` was asked to do, checked before any work, and the test samples it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurodeploy.atomic import check_writable_dir
+from neurodeploy.data.datasets import load_frames_array
+from neurodeploy.errors import UserError
+from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.models.training import resolve_data
+
+
+@dataclass
+class RunRequest:
+    """What ``neurodeploy run`` was asked to do."""
+
+    target: Path
+    backend: str = "lava"
+    samples: int | None = None
+    out: Path | None = None
+    hw: str | None = None
+    device: str = "cpu"
+    require_hardware: bool = False
+    input_npy: Path | None = None
+    save_output: Path | None = None
+    data_dir: Path | None = None
+    allow_synthetic: bool = True
+
+    def validate(self) -> None:
+        if self.samples is not None and self.samples < 1:
+            raise UserError(f"--samples must be at least 1 (got {self.samples})")
+        if not Path(self.target).exists():
+            raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
+        if self.input_npy is not None and self.backend == "torch":
+            raise UserError("--input feeds a .net file on lava, loihi2 or emulator; not on --backend torch")
+        if self.save_output is not None and self.input_npy is None and Path(self.target).suffix == ".net":
+            raise UserError("--save-output on a .net file needs --input X.npy (neurons x T spikes)")
+        # bad options fail here, before minutes of simulation and before any report file is written
+        if self.hw:
+            load_profile(self.hw)
+        if self.out is not None:
+            check_writable_dir(self.out, "--out")
+        elif Path(self.target).is_dir():
+            check_writable_dir(Path(self.target) / "reports", "--out")
+        if self.save_output is not None:
+            check_writable_dir(Path(self.save_output).parent, "--save-output")
+
+
+def load_test_frames(request: RunRequest, config, default_limit: int | None):
+    if request.data_dir is not None:
+        config.data_dir = str(request.data_dir)
+    config.allow_synthetic = request.allow_synthetic
+    source = resolve_data(config)
+    if list(source.sensor_size) != list(config.resolved.get("sensor_size", source.sensor_size)):
+        raise UserError(f"{source.root}: sensor size {source.sensor_size} differs from the run's "
+                        f"{config.resolved['sensor_size']}; point --data-dir at the dataset the run was trained on")
+    limit = request.samples or default_limit
+    frames, labels = load_frames_array(source, "test", config.dt_ms, config.steps, limit, config.seed)
+    return source, np.asarray(frames), np.asarray(labels)

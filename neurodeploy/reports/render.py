@@ -1,0 +1,201 @@
+"""Render a run report dict (the JSON, never the records again): Markdown, the rich terminal table and
+summary line, and the PNG plots; :func:`write_run_report` writes them all next to ``run_report.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from neurodeploy.atomic import write_json, write_text
+from neurodeploy.reports import plots
+from neurodeploy.reports.schema import RunReport
+
+
+def _fmt(value: Any) -> str:
+    """Readable number: thousands separators for integers, 4 significant digits otherwise."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0 or 1e3 <= abs(value) < 1e15:
+            return f"{value:,.0f}"
+        return f"{value:.4g}" if 1e-3 <= abs(value) < 1e3 else f"{value:.3e}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+LAYER_COLUMNS = (
+    ("name", "layer"), ("type", "type"), ("shape", "shape"), ("neurons", "neurons"), ("params", "params"),
+    ("spikes", "spikes / sample"), ("spike_rate", "spike rate (spikes/neuron/step)"),
+    ("synops", "synops / sample"), ("neuron_updates", "neuron updates / sample"), ("macs", "MACs / sample"),
+    ("energy_j", "energy / sample (J)"), ("cores", "cores"),
+)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _memory_lines(title: str, memory: Mapping[str, Any] | None) -> list[str]:
+    if memory is None:
+        return [f"**{title}**: not computed", ""]
+    widths = ", ".join(f"{k} {v} bit" for k, v in (memory.get("bit_widths") or {}).items())
+    lines = [f"**{title}**" + (f" ({widths})" if widths else "")]
+    rows = [(key, memory[key], memory[key] / 8 / 1024) for key in ("weights", "state", "spikes", "total")]
+    return lines + [""] + _table(("part", "bits", "KiB"), rows)
+
+
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.2f} %"
+
+
+def _energy_lines(energy: Mapping[str, Any]) -> list[str]:
+    summary = (f"Kind: **{energy['kind']}**; profile: {energy['profile'] or '-'}; "
+               f"total per sample: {_fmt(energy.get('total_j'))} J")
+    lines = ["## Energy", "", summary, ""]
+    if energy.get("by_op_j"):
+        lines += _table(("op kind", "J / sample"), list(energy["by_op_j"].items()))
+    if energy.get("coefficients"):
+        lines += _table(("coefficient", "value", "unit", "source", "note"),
+                        [(key, c["value"], c["unit"], c["source"], c.get("note", ""))
+                         for key, c in energy["coefficients"].items()])
+    if energy.get("uncounted"):
+        lines += [f"Not counted (no coefficient in the profile): {', '.join(energy['uncounted'])}", ""]
+    return lines + [f"- {note}" for note in energy.get("notes") or []] + [""]
+
+
+def _resource_lines(resources: Mapping[str, Any] | None) -> list[str]:
+    lines = ["## Resources", ""]
+    if not resources:
+        return lines + ["Not mapped (no per-core limits in the profile).", ""]
+    summary = (f"Profile {resources['profile']}: {resources['total_cores']} cores, "
+               f"{resources['chips']} chip(s), {resources['boards']} board(s); "
+               f"fits one chip: {_fmt(resources['fits_one_chip'])}; "
+               f"fits one board: {_fmt(resources['fits_one_board'])}.")
+    lines += [summary, ""]
+    lines += _table(("layer", "cores", "by neurons", "by memory", "by fan-in", "limited by"),
+                    [(r["name"], r["cores"], r["cores_by_neurons"], r["cores_by_memory"],
+                      r["cores_by_fan_in"], r["limited_by"]) for r in resources["layers"]])
+    if resources.get("assumptions"):
+        lines += [f"Assumptions: {resources['assumptions']}", ""]
+    return lines
+
+
+def _accuracy_lines(report: Mapping[str, Any]) -> list[str]:
+    accuracy = (f"Accuracy: {_percent(report['accuracy'])} ({report['backend']['mode']}, "
+                f"{report['data']['source']} data)")
+    lines = ["## Accuracy", "", accuracy, ""]
+    parity = report.get("parity")
+    if parity:
+        first = parity["first_divergence"]
+        where = "none (identical spikes)"
+        if first:
+            where = f"layer {first['layer']} at time step {first['timestep']}"
+        summary = (f"Parity: float {_percent(parity['float_accuracy'])}, "
+                   f"chip {_percent(parity['chip_accuracy'])}; first divergence: {where}")
+        lines += [summary, ""]
+        lines += _table(("layer", "spike-count agreement"), list(parity["layer_spike_agreement"].items()))
+    return lines
+
+
+def _provenance_lines(report: Mapping[str, Any]) -> list[str]:
+    tool = report["tool"]
+    tool_line = f"tool: {tool['name']} {tool['version']} (schema {report['schema_version']})"
+    lines = ["## Provenance", "", "```", tool_line]
+    provenance = report.get("provenance")
+    if provenance:
+        lines += [f"python: {provenance['python']}", f"timestamp: {provenance['timestamp']}"]
+        lines += [f"{name}: {version}" for name, version in provenance["versions"].items()]
+    return lines + ["```", ""]
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """``run_report.md`` from the JSON dict: per-layer table first, then totals, accuracy / parity, energy
+    (kind, coefficients and their sources), memory at paper and chip bit widths, resources, provenance."""
+    model, data, backend, energy = report["model"], report["data"], report["backend"], report["energy"]
+    banner = (f"Mode **{backend['mode']}** (backend {backend['name']}, device {backend['device']}, "
+              f"hw config {backend['hw_config'] or '-'}); energy **{energy['kind']}**; "
+              f"data **{data['source']}** ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
+              f"{data['steps']} steps). "
+              "All layer figures are averages per sample.")
+    lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",
+             banner, "", "## Layers", ""]
+    lines += _table([title for _, title in LAYER_COLUMNS],
+                    [[layer.get(key) for key, _ in LAYER_COLUMNS] for layer in report["layers"]])
+    per = report["per_sample"]
+    lines += ["## Totals per sample", ""]
+    lines += _table(("quantity", "value"), [
+        ("synops", per["synops"]), ("neuron updates", per["neuron_updates"]), ("spikes", per["spikes"]),
+        ("MACs", per["macs"]), ("adds", per["adds"]), ("muls", per["muls"]),
+        (f"energy (J, {energy['kind']})", per["energy_j"]), ("latency (s)", per["latency_s"]),
+        ("parameters", model["params"]),
+    ])
+    lines += _accuracy_lines(report)
+    lines += _energy_lines(energy)
+    lines += ["## Memory", ""]
+    lines += _memory_lines("Paper bit widths (companion paper eq. 8)", report["memory_bits"])
+    lines += _memory_lines("Chip bit widths", report.get("memory_bits_chip"))
+    lines += _resource_lines(report.get("resources"))
+    lines += _provenance_lines(report)
+    return "\n".join(lines)
+
+
+def print_layer_table(report: Mapping[str, Any], console=None) -> None:
+    """The per-layer table of a report dict in the terminal (rich)."""
+    console = console or Console()
+    backend, energy = report["backend"], report["energy"]
+    table = Table(title=f"{report['model']['family']} {report['model']['arch']} - mode {backend['mode']}, "
+                        f"energy {energy['kind']}, data {report['data']['source']} (per sample)")
+    for key, title in LAYER_COLUMNS:
+        table.add_column(title, justify="left" if key in ("name", "type", "shape") else "right")
+    for layer in report["layers"]:
+        table.add_row(*[_fmt(layer.get(key)) for key, _ in LAYER_COLUMNS])
+    console.print(table)
+
+
+def write_run_report(report: RunReport, out_dir: Path | str, *,
+                     raster: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+    """Write ``run_report.json`` (atomic), ``run_report.md`` and the PNG plots; returns the paths written.
+
+    ``raster`` maps layer name -> (neurons, T) spikes of one sample; it is saved as ``raster.npz`` and
+    plotted as ``raster.png``.
+    """
+    out_dir = Path(out_dir)
+    data = report.to_dict()
+    paths = [write_json(out_dir / "run_report.json", data), write_text(out_dir / "run_report.md",
+                                                                       render_markdown(data))]
+    if any(layer["neurons"] and layer["neuron_updates"] for layer in data["layers"]):  # spiking layers only
+        paths.append(plots.plot_spike_rates(data, out_dir / "spike_rate.png"))
+    if any(layer.get("energy_by_op_j") for layer in data["layers"]):
+        paths.append(plots.plot_energy_breakdown(data, out_dir / "energy_breakdown.png"))
+    if raster:
+        paths.append(plots.save_raster(raster, out_dir / "raster.npz"))
+        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=_raster_title(data)))
+    return paths
+
+
+def _raster_title(report: Mapping[str, Any]) -> str:
+    return (f"Spike raster of one sample\n{report['model']['family']} {report['model']['arch']} | "
+            f"mode {report['backend']['mode']} | data {report['data']['source']}")
+
+
+def print_summary(report: dict, console) -> None:
+    backend = report["backend"]
+    line = (f"{backend['name']} ({backend['mode']}): accuracy {report['accuracy']:.2%} on {report['data']['samples']} "
+            f"{report['data']['source']} {report['data']['dataset']} test samples")
+    parity = report.get("parity")
+    if parity:
+        line += (f"; float model {parity['float_accuracy']:.2%} on the same samples; spike trains "
+                 + ("identical" if parity["identical"] else f"first differ at layer {parity['first_divergence']}"))
+    console.print(line)

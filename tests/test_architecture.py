@@ -1,0 +1,178 @@
+"""The package's import graph: layers only import downwards, no cycles, no function-local imports that hide
+one (docs/architecture.md).
+
+Read with ``ast`` from the source files, so the test sees every import, also those inside functions, and
+needs none of the heavy dependencies installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "neurodeploy"
+
+# lowest first; a module may import from its own layer and the layers before it
+LAYERS = (
+    ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat"),
+    ("neurodeploy.kernels",),
+    ("neurodeploy.data",),
+    ("neurodeploy.models",),
+    ("neurodeploy.metrics",),
+    ("neurodeploy.deploy",),
+    ("neurodeploy.backends", "neurodeploy.lava_procs"),
+    ("neurodeploy.reports",),
+    ("neurodeploy.pipeline",),
+    ("neurodeploy.cli", "neurodeploy.__main__"),
+)
+
+# Optional, heavy or platform-bound dependencies that may be imported inside a function (each such import
+# carries a comment saying why): Lava / lava-dl, our Lava processes (their module imports Lava), CUDA's NVML,
+# plotting, numba, and two slow imports used by one data path each (tonic's readers, scikit-learn's digits),
+# and POSIX file locks.
+LAZY_ALLOWED = ("lava", "neurodeploy.lava_procs", "pynvml", "matplotlib", "numba", "tonic", "sklearn", "fcntl")
+
+
+def _module_name(path: Path, package: Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[:len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(path: Path, package: Path) -> list[tuple[str, bool, int]]:
+    """(imported module, inside a function, line) for every import statement of ``path``."""
+    module = _module_name(path, package)
+    found = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, in_function, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = _resolve(module, path, child)
+                for alias in child.names:
+                    # `from package import submodule` imports the submodule
+                    candidate = f"{base}.{alias.name}"
+                    file = package.parent / candidate.replace(".", "/")
+                    target = candidate if file.with_suffix(".py").exists() or file.is_dir() else base
+                    found.append((target, in_function, child.lineno))
+            else:
+                visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(path.read_text()), False)
+    return found
+
+
+def _layer(module: str) -> int:
+    for rank, prefixes in enumerate(LAYERS):
+        if module in prefixes:
+            return rank
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module.startswith(prefix + ".") for prefix in prefixes if prefix != "neurodeploy"):
+            return rank
+    raise AssertionError(f"{module}: not in any layer of tests/test_architecture.py; add it to LAYERS")
+
+
+def _graph(package: Path = PACKAGE) -> dict[str, list[tuple[str, bool, int]]]:
+    return {_module_name(path, package): _imports(path, package) for path in sorted(package.rglob("*.py"))}
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in edges.get(node, ()):
+            if successor not in index:
+                connect(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def _own(target: str, modules: set[str]) -> str | None:
+    """The package module that ``target`` names (a module, or a package's __init__)."""
+    return target if target in modules else None
+
+
+def test_every_module_is_in_a_layer_and_imports_only_downwards():
+    graph = _graph()
+    upward = []
+    for module, imports in graph.items():
+        for target, _, line in imports:
+            if target.startswith("neurodeploy") and _layer(target) > _layer(module):
+                upward.append(f"{module}:{line} imports {target}")
+    assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    modules = set(graph)
+    edges = {module: {_own(t, modules) for t, _, _ in imports if _own(t, modules) and _own(t, modules) != module}
+             for module, imports in graph.items()}
+    assert _cycles(edges) == []
+
+
+def test_function_local_imports_are_only_of_optional_heavy_dependencies():
+    graph = _graph()
+    local = [f"{module}:{line} imports {target}" for module, imports in graph.items()
+             for target, inside, line in imports
+             if inside and not any(target == name or target.startswith(name + ".") for name in LAZY_ALLOWED)]
+    assert not local, "function-local imports of light or own modules:\n" + "\n".join(local)
+
+
+def test_the_checks_catch_a_cycle_and_an_upward_import(tmp_path):
+    """The graph walk sees a cycle hidden behind a function-local import, and an import from a higher layer."""
+    package = tmp_path / "neurodeploy"
+    (package / "models").mkdir(parents=True)
+    (package / "reports").mkdir()
+    (package / "models" / "a.py").write_text("def f():\n    from neurodeploy.reports import b\n")
+    (package / "reports" / "b.py").write_text("from neurodeploy.models import a\n")
+    graph = _graph(package)
+    edges = {m: {t for t, _, _ in imports if t in graph} for m, imports in graph.items()}
+    assert _cycles(edges) == [["neurodeploy.models.a", "neurodeploy.reports.b"]]
+    assert _layer("neurodeploy.reports.b") > _layer("neurodeploy.models.a")
+    assert graph["neurodeploy.models.a"] == [("neurodeploy.reports.b", True, 2)]
+
+
+@pytest.mark.parametrize("module", ["neurodeploy.pipeline.baseline", "neurodeploy.backends.torch_float"])
+def test_torch_only_paths_do_not_import_lava_at_load(module):
+    """RNN/LSTM runs and the torch backend work on a machine without Lava (a GPU box)."""
+    script = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
+              "print(sorted(m for m in sys.modules if m == 'lava' or m.startswith('lava.')))")
+    done = subprocess.run([sys.executable, "-c", script, module], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
