@@ -27,7 +27,7 @@ from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.training import TrainConfig
-from neurodeploy.pipeline.bench import run_benchmark
+from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
@@ -85,6 +85,9 @@ def train(
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
+    micro_batch: Annotated[Optional[int], typer.Option(
+        help="samples per forward/backward pass; gradients accumulate over the batch (less memory, same "
+             "gradients; default: the model file's, else the whole batch)")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-4)")] = 1e-4,
     dt: Annotated[Optional[float], typer.Option(help="frame width dt in ms")] = None,
     steps: Annotated[Optional[int], typer.Option(help="time steps T")] = None,
@@ -99,7 +102,8 @@ def train(
 ):
     """Train an SNN (lava-dl SLAYER CUBA) or an RNN/LSTM baseline."""
     config = TrainConfig(dataset=dataset, family=_choice(model, ("snn", "rnn", "lstm"), "--model"), arch=arch,
-                         loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, dt_ms=dt, steps=steps, limit=limit,
+                         loss=loss, epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt,
+                         steps=steps, limit=limit,
                          test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
                          allow_synthetic=not no_synthetic, seed=seed, device=device)
     config.validate()
@@ -201,13 +205,38 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
 
 
 @app.command()
-def bench(net: Annotated[Optional[Path], typer.Option(help="netx file (default: random 2312-512-10)")] = None,
-          samples: Annotated[int, typer.Option(help="samples per measurement")] = 20,
-          steps: Annotated[str, typer.Option(help="comma-separated T values")] = "15,300",
+def bench(workload: Annotated[str, typer.Option(
+              help="backends: emulator vs Lava on a netx file; testset: a whole N-MNIST-format test set "
+                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN)"
+          )] = "backends",
+          net: Annotated[Optional[Path], typer.Option(help="backends: netx file (default: random 2312-512-10)")] = None,
+          samples: Annotated[Optional[int], typer.Option(
+              help="Lava samples per measurement (backends 20, conv 1); testset: test samples (10000)")] = None,
+          steps: Annotated[Optional[str], typer.Option(
+              help="comma-separated T values (backends 15,300; conv 60)")] = None,
           density: Annotated[float, typer.Option(help="input spike probability per step")] = 0.03,
+          arch: Annotated[Optional[str], typer.Option(
+              help="conv: architecture string (default: the DVS Gesture CNN)")] = None,
+          input: Annotated[str, typer.Option("--input", help="conv: input size HxWxC")] = "128x128x2",
+          emulator_samples: Annotated[Optional[int], typer.Option(
+              help="emulator samples (backends 1000, conv 10)")] = None,
+          data_dir: Annotated[Optional[Path], typer.Option(
+              help="testset: an N-MNIST-format folder (default: generate a synthetic one)")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Emulator vs Lava samples/s on the same inputs, with a bit-exactness check."""
-    result = run_benchmark(net, samples=samples, steps=[int(s) for s in steps.split(",")], density=density)
+    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time."""
+    workload = _choice(workload, workloads.WORKLOADS, "--workload")
+    if samples is not None and samples < 1:
+        raise UserError(f"--samples must be at least 1 (got {samples})")
+    step_list = [int(s) for s in steps.split(",")] if steps else None
+    if workload == "testset":
+        result = workloads.run_testset_benchmark(samples or 10_000, data_dir=data_dir)
+    elif workload == "conv":
+        result = workloads.run_conv_benchmark(arch or workloads.DVS_CNN, parse_input_size(input),
+                                              samples=samples or 1, steps=(step_list or [60])[0], density=density,
+                                              emulator_samples=emulator_samples or 10)
+    else:
+        result = workloads.run_benchmark(net, samples=samples or 20, steps=step_list or [15, 300], density=density,
+                                         emulator_samples=emulator_samples or 1000)
     if as_json:
         typer.echo(json.dumps(result))
     else:

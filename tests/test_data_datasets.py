@@ -200,3 +200,33 @@ def test_dvsgesture_synthetic_fallback_banner(tmp_path, capsys):
     assert "SYNTHETIC DVS Gesture-format" in lines[0] and "not DVS Gesture" in lines[0]
     frames, labels = load_frames_array(source, "test", 25, 60)
     assert frames.shape == (11, 2, 128, 128, 60) and labels.tolist() == list(range(11))
+
+
+def test_frame_array_cache_serves_the_same_frames_without_decoding(tmp_path, monkeypatch):
+    source = resolve_dataset("nmnist", fake_nmnist(tmp_path / "data"), allow_synthetic=False)
+    seen = []
+    decoded, labels = load_frames_array(source, "test", 3.0, 15, limit=12, seed=4, cache_dir=tmp_path / "c",
+                                        progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (12, 12)
+
+    def refuse(item):
+        raise AssertionError("events decoded although the set is cached")
+
+    monkeypatch.setattr(FrameDataset, "frames", lambda self, item: refuse(item))
+    cached, cached_labels = load_frames_array(source, "test", 3.0, 15, limit=12, seed=4, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(cached, decoded)
+    np.testing.assert_array_equal(cached_labels, labels)
+    with pytest.raises(AssertionError, match="decoded"):  # another selection is not served from this one
+        load_frames_array(source, "test", 3.0, 15, limit=11, seed=4, cache_dir=tmp_path / "c")
+
+
+def test_frame_array_cache_decodes_again_when_a_sample_file_changes(tmp_path):
+    root = fake_nmnist(tmp_path / "data")
+    source = resolve_dataset("nmnist", root, allow_synthetic=False)
+    before, _ = load_frames_array(source, "test", 3.0, 15, cache_dir=tmp_path / "c")
+    dataset = FrameDataset(source, "test", dt_ms=3.0, steps=15)
+    write_nmnist_file(dataset.samples[0], make_events([1], [2], [10], [1]))  # re-copied data, other events
+    after, _ = load_frames_array(source, "test", 3.0, 15, cache_dir=tmp_path / "c")
+    assert not np.array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[0], dataset.frames(0))
+    np.testing.assert_array_equal(after[1:], before[1:])

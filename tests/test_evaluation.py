@@ -9,7 +9,7 @@ from rich.console import Console
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.parity import compare_spikes
 from neurodeploy.pipeline.request import RunRequest
-from neurodeploy.pipeline.run import execute, lava_progress
+from neurodeploy.pipeline.run import execute, stage_progress
 
 SPEC_KEYS = {
     "tool": {"name", "version"}, "model": {"family", "arch", "params"},
@@ -103,15 +103,15 @@ def test_cnn_with_input_downsampling_and_pooling_runs_bit_exact_on_lava_and_emul
     assert sum(layer["spikes"] for layer in lava["layers"]) > 0
 
 
-def test_lava_progress_prints_lines_when_not_on_a_terminal():
+def test_stage_progress_prints_lines_when_not_on_a_terminal():
     import io
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=False, width=100)
-    with lava_progress(console, every_s=0.0) as progress:
+    with stage_progress(console, "lava", every_s=0.0) as progress:
         progress(1, 3)
         progress(3, 3)  # the last one is the run's own summary, not a progress line
     assert buffer.getvalue().splitlines()[0].startswith("lava: 1/3 samples after ")
     assert "3/3" not in buffer.getvalue()
-    with lava_progress(None) as progress:
+    with stage_progress(None, "lava") as progress:
         assert progress is None

@@ -171,3 +171,24 @@ def test_lava_reproduces_lava_dl_ntidigits_ground_truth(lava_dl_netx_dir):
     run = lava_sim.run_lava(folder / "ntidigits.net", inputs, num_layers=5, record_layers=False)
     assert expected.sum() > 0
     assert np.array_equal(run.output[0][:, :-1], expected)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("batching", ["gap", "reset"])
+def test_counts_inside_lava_equal_the_emulator_counts(netx_factory, batching):
+    """SpikeCounter: per-neuron and per-step counts of every hidden layer, counted in Lava, on a small CNN."""
+    f = netx_factory
+    conv = f.conv(1, (2, 8, 8), 4, (3, 3), padding=(1, 1))
+    pool = f.conv(2, (4, 8, 8), 4, (2, 2), stride=(2, 2), groups=2)
+    path = f.write("counted", [conv, pool, f.dense(3, pool.neurons, 5, flatten=True)], input_shape=(2, 8, 8))
+    inputs = f.spikes(load_netx(path).num_inputs, 9, samples=5)
+    counted = lava_sim.run_lava(path, inputs, count_layers=True, batching=batching, samples_per_run=3)
+    emulated = run_emulator(load_netx(path), inputs)
+    assert counted.layer_indices == (2,) and sorted(counted.counted) == [0, 1]
+    np.testing.assert_array_equal(counted.output, emulated.output)  # output trains bit-exact
+    for index in (0, 1):
+        mine, theirs = counted.activity(index), emulated.activity(index)
+        assert int(theirs.per_neuron.sum()) > 0, "a silent layer would test nothing"
+        np.testing.assert_array_equal(mine.per_neuron, theirs.per_neuron)
+        np.testing.assert_array_equal(mine.per_step, theirs.per_step)
+        np.testing.assert_array_equal(mine.first, theirs.first)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -309,8 +310,11 @@ def validate_inputs(net: NetxNetwork, inputs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(inputs, dtype=np.uint8)
 
 
-def run_emulator(net: NetxNetwork, inputs: np.ndarray, *, engine: str = "auto") -> SpikeRun:
-    """Emulate ``net`` on ``inputs`` (N, n_in, T) 0/1 spikes; every layer recorded, bit-exact with Lava."""
+def run_emulator(net: NetxNetwork, inputs: np.ndarray, *, engine: str = "auto",
+                 progress: Callable[[int, int], None] | None = None) -> SpikeRun:
+    """Emulate ``net`` on ``inputs`` (N, n_in, T) 0/1 spikes; every layer recorded, bit-exact with Lava.
+
+    ``progress(done, total)`` is called after each chunk of samples."""
     inputs = validate_inputs(net, inputs)
     started = time.perf_counter()
     programs = compile_network(net)
@@ -324,6 +328,8 @@ def run_emulator(net: NetxNetwork, inputs: np.ndarray, *, engine: str = "auto") 
         for program, output in zip(programs, outputs):
             spikes = runner.neurons(program, runner.synaptic_input(program, spikes))
             output[first:first + chunk] = spikes
+        if progress is not None:
+            progress(min(first + chunk, n_samples), n_samples)
     return SpikeRun(
         inputs=inputs, layer_spikes=outputs, steps=steps, backend="emulator",
         wall_s=time.perf_counter() - started, metadata={"engine": runner.name},

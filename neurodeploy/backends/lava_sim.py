@@ -42,7 +42,7 @@ import numpy as np
 
 from neurodeploy import lava_compat
 from neurodeploy.backends.emulator import validate_inputs
-from neurodeploy.backends.spike_run import SpikeRun
+from neurodeploy.backends.spike_run import LayerActivity, SpikeRun
 from neurodeploy.deploy.netx import NetxNetwork, load_netx
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS
@@ -215,23 +215,57 @@ def warm_up_lava() -> None:
     _Lava.load()
 
 
+@dataclass(frozen=True)
+class _Counting:
+    """Layers counted inside Lava (SpikeCounter) in one run of ``samples`` samples, ``period`` steps apart."""
+
+    positions: tuple[int, ...]
+    samples: int
+    steps: int
+    period: int
+
+
 def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
               positions: list[int], schedule: _Schedule, timings: dict[str, float],
-              hardware: bool = False, readback: str = "file") -> list[np.ndarray]:
-    """One Lava run over ``data`` (n_in, total_steps); returns flat (n, total_steps) int arrays per layer.
+              hardware: bool = False, readback: str = "file",
+              counting: _Counting | None = None) -> tuple[list[np.ndarray], list[LayerActivity]]:
+    """One Lava run over ``data`` (n_in, total_steps); returns flat (n, total_steps) int arrays per recorded
+    layer and the activity of each counted layer.
 
     Adds the seconds spent in ``network.run`` and in reading the recordings back to ``timings``.
     """
     if readback == "file":
         with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as folder:
-            return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, Path(folder))
+            return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, Path(folder),
+                                 counting)
     return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, None)
+
+
+def _counter(lava: _Lava, out, folder: Path, position: int, counting: _Counting):
+    neurons = int(np.prod(out.shape))
+    path, first = folder / f"counts{position}.npy", folder / f"first{position}.npy"
+    lava.recorder.create_count_file(path, counting.samples, neurons, counting.steps)
+    lava.recorder.create_record_file(first, counting.steps, neurons)
+    return lava.recorder.SpikeCounter(shape=out.shape, path=path, first_path=first, period=counting.period,
+                                      steps=counting.steps)
+
+
+def _counted_activity(counter) -> LayerActivity:
+    """A SpikeCounter's files -> LayerActivity with neurons in (C, H, W) order."""
+    shape = counter.a_in.shape
+    neurons = int(np.prod(shape))
+    counts = np.load(counter.proc_params["path"])
+    per_neuron = _from_lava_layout(counts[:, :neurons].T.reshape(*shape, -1)).T
+    first = _from_record_file(np.load(counter.proc_params["first_path"]), shape)
+    return LayerActivity(np.ascontiguousarray(per_neuron), counts[:, neurons:].copy(), first.astype(np.uint8))
 
 
 def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
                   positions: list[int], schedule: _Schedule, timings: dict[str, float], hardware: bool,
-                  folder: Path | None) -> list[np.ndarray]:
-    """:func:`_run_once` with SpikeRecorders writing into ``folder``, or RingBuffer sinks when it is None."""
+                  folder: Path | None, counting: _Counting | None = None
+                  ) -> tuple[list[np.ndarray], list[LayerActivity]]:
+    """:func:`_run_once` with SpikeRecorders (and SpikeCounters) writing into ``folder``, or RingBuffer sinks
+    when it is None."""
     total_steps = data.shape[-1]
     kwargs = {"net_config": str(net.path), "num_layers": num_layers}
     if schedule.interval is not None:
@@ -258,6 +292,11 @@ def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: n
                 sink = lava.recorder.SpikeRecorder(shape=out.shape, path=path)
             out.connect(sink.a_in)
             sinks.append(sink)
+        counters = []
+        for position in counting.positions if counting is not None else ():
+            counter = _counter(lava, network.layers[position].out, folder, position, counting)
+            network.layers[position].out.connect(counter.a_in)
+            counters.append(counter)
         if schedule.interval is not None:
             for block, step in zip(network.layers, schedule.layer_reset_steps):
                 block.neuron.proc_params.overwrite("reset_offset", step)
@@ -281,13 +320,20 @@ def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: n
             recorded = [_from_lava_layout(np.asarray(sink.data.get())) for sink in sinks]
         else:
             recorded = [_from_record_file(np.load(sink.proc_params["path"]), sink.a_in.shape) for sink in sinks]
+        activities = [_counted_activity(counter) for counter in counters]
         timings["run_s"] += ran - started
         timings["readback_s"] += time.perf_counter() - ran
     except BaseException:  # errors and KeyboardInterrupt: stop the runtime, keep the original error
         _abort_runtime(network)
         raise
     network.stop()
-    return recorded
+    return recorded, activities
+
+
+def _concatenate(chunks: list[LayerActivity]) -> LayerActivity:
+    """One layer's activity over the Lava runs of a batch, samples in order."""
+    return LayerActivity(np.concatenate([c.per_neuron for c in chunks]), np.concatenate([c.per_step for c in chunks]),
+                         chunks[0].first)
 
 
 def _abort_runtime(network) -> None:
@@ -318,6 +364,7 @@ def run_lava(
     inputs: np.ndarray,
     *,
     record_layers: bool = True,
+    count_layers: bool = False,
     num_layers: int | None = None,
     batching: str = "auto",
     samples_per_run: int | None = None,
@@ -331,6 +378,10 @@ def run_lava(
 
     - ``record_layers=False`` records only the output layer; ``num_layers`` keeps the first file layers,
       as in netx.
+    - ``count_layers=True`` records the output layer's spike trains and counts every other layer inside
+      Lava with a :class:`~neurodeploy.lava_procs.recorder.SpikeCounter` (per neuron and per step of each
+      sample, plus the first sample's trains), returned in ``SpikeRun.counted``: per-layer reports of a big
+      network without reading every value back (file readback only).
     - ``readback="file"`` records each layer with a :class:`~neurodeploy.lava_procs.recorder.SpikeRecorder`
       writing to a memory-mapped file; ``"var"`` uses Lava's ``io.sink.RingBuffer`` and ``Var.get()``, which
       costs 14-40 us per recorded value (minutes for one conv layer) and is kept as the reference the
@@ -373,6 +424,8 @@ def run_lava(
             f"{net.path}: layer {blocker.index} ({blocker.kind}) has a bias or recurrence, which gap batching "
             "cannot separate between samples; use batching='reset'"
         )
+    if count_layers and (hardware or readback != "file"):
+        raise UserError("counting spikes inside Lava needs the simulator's file readback (not hardware or 'var')")
     if hardware:  # Lava's own sink, the documented way to read a board's spikes back (not run here)
         batching, readback = "separate", "var"
     elif batching == "auto":
@@ -380,8 +433,10 @@ def run_lava(
     started = time.perf_counter()
     lava = _Lava.load()
     n_samples, _, steps = inputs.shape
-    positions = list(range(len(net.layers))) if record_layers else [len(net.layers) - 1]
+    positions = list(range(len(net.layers))) if record_layers and not count_layers else [len(net.layers) - 1]
+    counted_positions = tuple(range(len(net.layers) - 1)) if count_layers else ()
     outputs = [np.empty((n_samples, net.layers[p].neurons, steps), dtype=np.uint8) for p in positions]
+    counted: list[list[LayerActivity]] = [[] for _ in counted_positions]
     if samples_per_run is None:
         neuron_steps = sum(layer.neurons for layer in net.layers) * steps
         samples_per_run = max(1, LAVA_RUN_NEURON_STEPS // max(neuron_steps, 1))
@@ -392,8 +447,12 @@ def run_lava(
         schedule = _schedule(net, steps, batching, len(batch))
         padded = np.concatenate([batch, np.zeros((len(batch), net.num_inputs, schedule.gap), np.uint8)], axis=2)
         data = padded.transpose(1, 0, 2).reshape(net.num_inputs, -1)  # samples back to back in time
-        recorded = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware, readback)
         period = steps + schedule.gap
+        counting = _Counting(counted_positions, len(batch), steps, period) if counted_positions else None
+        recorded, activities = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware,
+                                         readback, counting)
+        for chunks, activity in zip(counted, activities):
+            chunks.append(activity)
         for output, spikes in zip(outputs, recorded):
             per_sample = spikes.reshape(spikes.shape[0], len(batch), period)[:, :, :steps]
             output[first:first + len(batch)] = per_sample.transpose(1, 0, 2).astype(np.uint8)
@@ -403,6 +462,7 @@ def run_lava(
     return SpikeRun(
         inputs=inputs, layer_spikes=outputs, steps=steps, backend="lava",
         wall_s=time.perf_counter() - started, layer_indices=tuple(positions),
+        counted={p: _concatenate(chunks) for p, chunks in zip(counted_positions, counted)},
         metadata={"batching": batching, "readback": readback, "hardware": hardware, "lava": lava_compat.versions(),
                   **timings},
     )

@@ -43,7 +43,8 @@ class ChipBackend(Protocol):
     shows_progress: bool  # takes a progress(done, total) callback
 
     def run(self, net_path: Path, inputs: np.ndarray, *, require_hardware: bool,
-            progress: Progress | None) -> ChipExecution: ...
+            progress: Progress | None, count_layers: bool = False) -> ChipExecution:
+        """``count_layers``: the backend may keep only counts of the hidden layers (``SpikeRun.counted``)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,10 @@ class LavaBackend:
     latency_kind: str = "Lava CPU simulator wall time (build, compile, run, readback)"
     shows_progress: bool = True
 
-    def run(self, net_path, inputs, *, require_hardware, progress) -> ChipExecution:
-        return ChipExecution(lava_sim.run_lava(net_path, inputs, progress=progress), "simulated", self.name)
+    def run(self, net_path, inputs, *, require_hardware, progress, count_layers=False) -> ChipExecution:
+        """``count_layers``: hidden layers counted inside Lava, only the output's trains read back."""
+        return ChipExecution(lava_sim.run_lava(net_path, inputs, progress=progress, count_layers=count_layers),
+                             "simulated", self.name)
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,10 @@ class EmulatorBackend:
     name: str = "emulator"
     default_profile: str = "loihi2"  # hardware profile that prices its counts (hw_configs/)
     latency_kind: str = "emulator wall time on the host CPU"
-    shows_progress: bool = False
+    shows_progress: bool = True
 
-    def run(self, net_path, inputs, *, require_hardware, progress) -> ChipExecution:
-        return ChipExecution(run_emulator(load_netx(net_path), inputs), "emulated", self.name)
+    def run(self, net_path, inputs, *, require_hardware, progress, count_layers=False) -> ChipExecution:
+        return ChipExecution(run_emulator(load_netx(net_path), inputs, progress=progress), "emulated", self.name)
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,9 @@ class Loihi2Backend:
     name: str = "loihi2"
     default_profile: str = "loihi2"  # hardware profile that prices its counts (hw_configs/)
     latency_kind: str = "board wall time, or emulator wall time when emulated"
-    shows_progress: bool = False
+    shows_progress: bool = True
 
-    def run(self, net_path, inputs, *, require_hardware, progress) -> ChipExecution:
+    def run(self, net_path, inputs, *, require_hardware, progress, count_layers=False) -> ChipExecution:
         if lava_sim.loihi2_hardware_available():
             return ChipExecution(lava_sim.run_lava(net_path, inputs, hardware=True), "hardware", self.name)
         if require_hardware:
@@ -85,7 +88,8 @@ class Loihi2Backend:
                             "installed or no board answers); drop --require-hardware to run the bit-exact emulation")
         banner = ("no Loihi 2 hardware found: running the bit-exact fixed-point EMULATION (mode: emulated); "
                   "numbers are not measured on a chip")
-        return ChipExecution(run_emulator(load_netx(net_path), inputs), "emulated", self.name, banner)
+        return ChipExecution(run_emulator(load_netx(net_path), inputs, progress=progress), "emulated", self.name,
+                             banner)
 
 
 CHIP_BACKENDS: dict[str, ChipBackend] = {backend.name: backend

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.metrics.activity import LayerActivity
+
 
 @dataclass(frozen=True, eq=False)
 class SpikeRun:
@@ -27,6 +29,9 @@ class SpikeRun:
         Seconds the backend took for the whole batch (building and running; loading not included).
     layer_indices:
         Positions in ``NetxNetwork.layers`` of the entries of ``layer_spikes`` (all layers by default).
+    counted:
+        Layers whose spikes the backend counted instead of returning every value (Lava's ``SpikeCounter``):
+        position in ``NetxNetwork.layers`` -> :class:`LayerActivity`. :meth:`activity` serves both kinds.
 
     Time alignment
     --------------
@@ -46,6 +51,7 @@ class SpikeRun:
     wall_s: float
     layer_indices: tuple[int, ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    counted: dict[int, LayerActivity] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.inputs.ndim != 3 or self.inputs.dtype != np.uint8:
@@ -69,6 +75,12 @@ class SpikeRun:
         if len(indices) != len(self.layer_spikes):
             raise ValueError("layer_indices must name one layer per entry of layer_spikes")
         object.__setattr__(self, "layer_indices", tuple(int(i) for i in indices))
+
+    def activity(self, index: int) -> LayerActivity:
+        """Counts of layer ``index`` (a position in ``NetxNetwork.layers``), recorded or counted."""
+        if index in self.counted:
+            return self.counted[index]
+        return LayerActivity.of(self.layer_spikes[self.layer_indices.index(index)])
 
     @property
     def samples(self) -> int:

@@ -65,3 +65,54 @@ class PySpikeRecorderModel(_model.PyLoihiProcessModel):
         row = self.time_step - 1
         if row < self._rows.shape[0]:
             self._rows[row] = np.asarray(data).reshape(-1)
+
+
+def create_count_file(path: str | Path, samples: int, neurons: int, steps: int) -> None:
+    """Create the zeroed (samples, neurons + steps) int32 ``.npy`` a SpikeCounter fills."""
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.int32, shape=(samples, neurons + steps)).flush()
+
+
+class SpikeCounter(_process.AbstractProcess):
+    """Count the spikes arriving at ``a_in`` inside Lava, per sample, instead of keeping every value.
+
+    Samples run back to back, ``period`` steps apart, each ``steps`` long (the rest of a period is a gap whose
+    spikes belong to no sample). Into the int32 ``.npy`` at ``path`` (:func:`create_count_file`) row s gets
+    sample s's spikes per neuron summed over its steps (the first ``neurons`` columns) and per step summed
+    over the neurons (the last ``steps`` columns); the first sample's spike trains also go to the uint8
+    ``(steps, neurons)`` ``.npy`` at ``first_path`` (:func:`create_record_file`), for a raster.
+    """
+
+    def __init__(self, *, shape: tuple[int, ...], path: str | Path, first_path: str | Path, period: int,
+                 steps: int) -> None:
+        super().__init__(shape=shape, path=str(path), first_path=str(first_path), period=int(period),
+                         steps=int(steps))
+        self.a_in = _ports.InPort(shape=shape)
+
+
+@_decorator.implements(proc=SpikeCounter, protocol=_protocols.LoihiProtocol)
+@_decorator.requires(_resources.CPU)
+@_decorator.tag("fixed_pt")
+class PySpikeCounterModel(_model.PyLoihiProcessModel):
+    """Add each step's vector to its sample's counts in the memory-mapped files (opened in the worker)."""
+
+    a_in: _py_ports.PyInPort = _types.LavaPyType(_py_ports.PyInPort.VEC_DENSE, np.int32)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._counts = self._first = None
+
+    def run_spk(self) -> None:
+        data = self.a_in.recv()
+        if self._counts is None:
+            self._counts = np.load(self.proc_params["path"], mmap_mode="r+")
+            self._first = np.load(self.proc_params["first_path"], mmap_mode="r+")
+        sample, step = divmod(self.time_step - 1, self.proc_params["period"])
+        steps = self.proc_params["steps"]
+        if step >= steps or sample >= self._counts.shape[0]:
+            return
+        spikes = np.asarray(data).reshape(-1)
+        neurons = spikes.size
+        self._counts[sample, :neurons] += spikes
+        self._counts[sample, neurons + step] = int(spikes.sum())
+        if sample == 0:
+            self._first[step] = spikes

@@ -1,4 +1,5 @@
-"""Float model vs chip backend on the same samples: accuracy (eq. 7) and spike-train agreement."""
+"""Float model vs chip backend on the same samples: accuracy (eq. 7) and spike agreement, from full spike
+trains or from the counts a backend kept (:class:`~neurodeploy.metrics.activity.LayerActivity`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.activity import LayerActivity, count_over_time
 
 
 @dataclass(frozen=True)
@@ -14,8 +16,10 @@ class SpikeParity:
     """Float (SLAYER) model vs chip backend on the same samples.
 
     ``layer_count_agreement``: per layer, the fraction of (sample, neuron) pairs whose spike counts over the
-    run are equal; ``first_divergence``: the first layer (in network order) whose spike trains differ, and
-    the first step at which they do, or None when every spike of every layer is equal.
+    run are equal; ``first_divergence``: the first layer (in network order) whose spikes differ, and the
+    first step at which they do, or None when every layer is equal. A layer the chip backend only counted
+    (:class:`~neurodeploy.spike_run.LayerActivity`) is compared by its counts per neuron and per step and its
+    first sample's trains; a recorded layer spike for spike.
     """
 
     float_accuracy: float
@@ -25,30 +29,45 @@ class SpikeParity:
     first_divergence: dict | None
 
 
-def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray], labels: np.ndarray,
-                   names: list[str] | None = None) -> SpikeParity:
-    """Accuracies, per-layer spike-count agreement, and the first (layer, step) where spike trains differ."""
+def _first_difference(ours: np.ndarray, chip: np.ndarray | LayerActivity) -> tuple[float, int | None]:
+    """(count agreement, first differing step or None) of one layer."""
+    if isinstance(chip, LayerActivity):
+        mine = LayerActivity.of(ours)
+        agreement = float((mine.per_neuron == chip.per_neuron).mean())
+        steps = np.nonzero((mine.per_step != chip.per_step).any(axis=0) | (mine.first != chip.first).any(axis=0))[0]
+        if not len(steps) and not np.array_equal(mine.per_neuron, chip.per_neuron):
+            steps = np.array([0])  # cannot happen with equal per-step totals of 0/1 spikes, but never hide it
+        return agreement, int(steps[0]) if len(steps) else None
+    agreement = float((count_over_time(ours) == count_over_time(chip)).mean())
+    steps = np.nonzero((ours != chip).any(axis=(0, 1)))[0]
+    return agreement, int(steps[0]) if len(steps) else None
+
+
+def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray | LayerActivity],
+                   labels: np.ndarray, names: list[str] | None = None) -> SpikeParity:
+    """Accuracies, per-layer spike-count agreement, and the first (layer, step) where spikes differ."""
     first = None
     agreement = []
     for index, (ours, chip) in enumerate(zip(float_layers, chip_layers)):
-        if ours.shape != chip.shape:
-            raise UserError(f"layer {index}: float model gives {ours.shape} spikes but the chip {chip.shape}; "
+        neurons = chip.per_neuron.shape if isinstance(chip, LayerActivity) else chip.shape[:2]
+        if ours.shape[:2] != neurons:
+            raise UserError(f"layer {index}: float model gives {ours.shape} spikes but the chip {neurons}; "
                             "the .net does not match the trained run")
-        agreement.append(float((ours.sum(axis=2) == chip.sum(axis=2)).mean()))
-        differs = ours != chip
-        if first is None and differs.any():
-            name = names[index] if names else f"L{index}"
-            first = {"layer": name, "timestep": int(np.nonzero(differs.any(axis=(0, 1)))[0][0])}
+        fraction, step = _first_difference(ours, chip)
+        agreement.append(fraction)
+        if first is None and step is not None:
+            first = {"layer": names[index] if names else f"L{index}", "timestep": step}
+    output = chip_layers[-1]
     return SpikeParity(
-        float_accuracy=accuracy_of(float_layers[-1], labels),
-        chip_accuracy=accuracy_of(chip_layers[-1], labels),
+        float_accuracy=accuracy_of(count_over_time(float_layers[-1]), labels),
+        chip_accuracy=accuracy_of(output.per_neuron if isinstance(output, LayerActivity)
+                                  else count_over_time(output), labels),
         layer_count_agreement=agreement,
         identical=first is None,
         first_divergence=first,
     )
 
 
-def accuracy_of(output_spikes: np.ndarray, labels: np.ndarray) -> float:
-    """Eq. 7: argmax of the output spike count (ties to the lowest index, as torch.argmax)."""
-    predictions = output_spikes.sum(axis=2).argmax(axis=1)
-    return float((predictions == labels).mean())
+def accuracy_of(output_counts: np.ndarray, labels: np.ndarray) -> float:
+    """Eq. 7: argmax of the output spike counts (N, classes) (ties to the lowest index, as torch.argmax)."""
+    return float((output_counts.argmax(axis=1) == labels).mean())

@@ -155,6 +155,7 @@ class DatasetDefaults:
     dt_ms: float
     steps: int
     batch_size: int
+    micro_batch: int | None = None  # samples per forward/backward pass; gradients accumulate to batch_size
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def load_model_file(path: Path) -> ModelFile:
     if not isinstance(raw, dict) or "arch" not in raw:
         raise UserError(f"{path}: a model file needs an 'arch' key with the architecture string")
     datasets = {
-        name: DatasetDefaults(float(d["dt_ms"]), int(d["steps"]), int(d["batch_size"]))
+        name: DatasetDefaults(float(d["dt_ms"]), int(d["steps"]), int(d["batch_size"]),
+                              int(d["micro_batch"]) if d.get("micro_batch") else None)
         for name, d in (raw.get("datasets") or {}).items()
     }
     return ModelFile(

@@ -8,6 +8,8 @@ same weights and metrics as one that was not. Files (config, checkpoint, metrics
 
 from __future__ import annotations
 
+import math
+import resource
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +40,7 @@ class TrainConfig:
     loss: str = "rate"
     epochs: int = 100
     batch_size: int | None = None
+    micro_batch: int | None = None
     lr: float = 1e-4
     dt_ms: float | None = None
     steps: int | None = None
@@ -58,7 +61,7 @@ class TrainConfig:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
         if self.family == "snn" and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
-        for name in ("epochs", "batch_size", "steps", "limit", "test_limit"):
+        for name in ("epochs", "batch_size", "micro_batch", "steps", "limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
@@ -83,13 +86,17 @@ class TrainConfig:
 
 
 def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
-    """Fill unset dt / steps / batch size from the model file's per-dataset defaults (paper Table IV)."""
+    """Fill unset dt / steps / batch size from the model file's per-dataset defaults (paper Table IV), and
+    the micro-batch (memory) from the model file, else the whole batch."""
     defaults = model.datasets.get(config.dataset)
     fallback = {"nmnist": (10.0, 15, 50), "dvsgesture": (5.0, 60, 36)}.get(config.dataset, (5.0, 15, 32))
     dt, steps, batch = (defaults.dt_ms, defaults.steps, defaults.batch_size) if defaults else fallback
     config.dt_ms = config.dt_ms if config.dt_ms is not None else dt
     config.steps = config.steps if config.steps is not None else steps
     config.batch_size = config.batch_size if config.batch_size is not None else batch
+    if config.micro_batch is None:
+        config.micro_batch = defaults.micro_batch if defaults and defaults.micro_batch else config.batch_size
+    config.micro_batch = min(config.micro_batch, config.batch_size)
     if config.surrogate_width is None:
         # source paper: a = 0.25 for N-MNIST, 0.5 for the DVS Gesture CNN
         config.surrogate_width = 0.5 if config.dataset == "dvsgesture" and model.arch.is_convolutional else 0.25
@@ -98,13 +105,18 @@ def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
 
 @dataclass
 class EpochMetrics:
-    """One line of ``metrics.jsonl``."""
+    """One line of ``metrics.jsonl``.
+
+    ``seconds``: wall time of the epoch (training and test evaluation); ``peak_rss_bytes``: the training
+    process's peak resident memory so far (``getrusage`` max RSS; None in runs made before it was recorded).
+    """
 
     epoch: int
     loss: float
     train_accuracy: float
     test_accuracy: float
     seconds: float
+    peak_rss_bytes: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -197,6 +209,30 @@ def input_shape_of(sensor_size) -> tuple[int, int, int]:
     return (int(polarities), int(height), int(width))
 
 
+def batch_gradients(network: torch.nn.Module, criterion, x: torch.Tensor, targets: torch.Tensor,
+                    micro_batch: int) -> tuple[float, torch.Tensor]:
+    """Backpropagate the loss of batch ``x`` in micro-batches of at most ``micro_batch`` samples.
+
+    The batch loss is a mean over its n samples, L = sum_m (n_m / n) L_m over micro-batches m, so the
+    gradients of the scaled micro-batch losses add up in ``.grad`` to the whole batch's gradient (equal up
+    to float rounding) while only one micro-batch's activations are kept for backward at a time.
+    Returns L and the detached outputs of the whole batch.
+    """
+    total, outputs = 0.0, []
+    for start in range(0, len(x), micro_batch):
+        out = network(x[start:start + micro_batch])
+        loss = criterion(out, targets[start:start + micro_batch]) * (len(out) / len(x))
+        loss.backward()
+        total += float(loss.detach())
+        outputs.append(out.detach())
+    return total, torch.cat(outputs)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (``getrusage`` max RSS, reported in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def evaluate(network, split: SplitFrames, batch_size, device) -> float:
     """Test accuracy: the fraction of ``split`` whose predicted class (eq. 7) is the label."""
     network.eval()
@@ -222,15 +258,14 @@ def run_epoch(network, optimizer, criterion, split: SplitFrames, config: TrainCo
         for start in range(0, len(order), config.batch_size):
             index = order[start:start + config.batch_size]
             x, y = split.batch(index, config.device)
-            out = network(x)
-            loss = criterion(out, torch.nn.functional.one_hot(y, num_classes).float())
-            if not torch.isfinite(loss):
-                raise UserError(f"{run_dir}: loss became {loss.item()} at epoch {epoch + 1}; lower --lr")
             optimizer.zero_grad()
-            loss.backward()
+            loss, out = batch_gradients(network, criterion, x, torch.nn.functional.one_hot(y, num_classes).float(),
+                                        config.micro_batch)
+            if not math.isfinite(loss):
+                raise UserError(f"{run_dir}: loss became {loss} at epoch {epoch + 1}; lower --lr")
             optimizer.step()
-            total_loss += float(loss.detach()) * len(index)
-            correct += int((losses.predict(out.detach()) == y).sum())
+            total_loss += loss * len(index)
+            correct += int((losses.predict(out) == y).sum())
             seen += len(index)
             progress.update(task, advance=len(index), loss=total_loss / seen)
     return total_loss / seen, correct / seen

@@ -1,18 +1,33 @@
-"""Emulator-versus-Lava throughput on one netx network, plus the random networks and inputs it uses."""
+"""``neurodeploy bench`` workloads: emulator-versus-Lava throughput on one netx network (dense or conv, with
+the random networks and inputs they use) and a whole test set through ``run --backend emulator``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
+import math
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from rich.console import Console
 
 from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.backends.lava_sim import run_lava, warm_up_lava
-from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx
+from neurodeploy.data.synthetic_nmnist import generate_synthetic_nmnist
+from neurodeploy.deploy.export import export_run
+from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx, write_slayer_netx
+from neurodeploy.models.arch import parse_architecture
+from neurodeploy.models.snn import build_spiking_network
+from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.request import RunRequest
+from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import train
 
 # slayer's export range: weights quantized to 2/64 steps and clamped to [-256/64, 254/64], times 64
 SLAYER_WEIGHT_MIN, SLAYER_WEIGHT_MAX = -256, 254
@@ -146,3 +161,96 @@ def run_benchmark(
     for result in results:
         result["net"] = net_label
     return {"net": net_label, "results": results}
+
+
+WORKLOADS = ("backends", "testset", "conv")
+DVS_CNN = "Input-MP4-64C3-128C3-AP2-128C3-AP2-256FC-11"
+CALIBRATION_SAMPLES = 8
+
+
+@contextlib.contextmanager
+def _cache_in(folder: Path):
+    """Point neurodeploy's cache (frames, synthetic data) at ``folder`` for the duration of a benchmark."""
+    previous = os.environ.get("NEURODEPLOY_CACHE")
+    os.environ["NEURODEPLOY_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("NEURODEPLOY_CACHE", None)
+        else:
+            os.environ["NEURODEPLOY_CACHE"] = previous
+
+
+def run_testset_benchmark(samples: int = 10_000, *, data_dir: Path | None = None, train_samples: int = 100,
+                          seed: int = 0) -> dict[str, Any]:
+    """``bench --workload testset``: a whole N-MNIST-format test set through ``run --backend emulator``.
+
+    Without ``data_dir`` a synthetic N-MNIST-format set with ``samples`` test samples is generated (not
+    timed). An MLP SNN (``mlp``, T=15) is trained for one epoch on ``train_samples`` samples and exported
+    (not timed); then the run itself -- events to frames, the float SLAYER model, the Loihi 2 emulation,
+    parity and the report with its plots -- is timed twice in this process: first with an empty frame cache
+    (decoding every event file), then with the binned frames cached. Wall and CPU seconds of both; process
+    start-up and imports are not included (``time neurodeploy run ...`` shows them).
+    """
+    quiet = Console(file=io.StringIO())
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-bench-") as folder, _cache_in(Path(folder) / "cache"):
+        root = Path(data_dir) if data_dir is not None else generate_synthetic_nmnist(
+            Path(folder) / "nmnist", train_per_class=max(1, math.ceil(train_samples / 10)),
+            test_per_class=math.ceil(samples / 10), seed=seed)
+        run_dir = Path(folder) / "run"
+        train(TrainConfig(dataset="nmnist", family="snn", arch="mlp", epochs=1, lr=1e-3, limit=train_samples,
+                          test_limit=min(samples, 100), data_dir=str(root), seed=seed), run_dir, console=quiet)
+        export_run(run_dir)
+        request = RunRequest(target=run_dir, backend="emulator", samples=samples, data_dir=root,
+                             out=Path(folder) / "reports")
+        timings = []
+        for _ in ("first", "cached"):
+            wall, cpu = time.perf_counter(), time.process_time()
+            report = execute(request, console=quiet, err_console=quiet)
+            timings.append((time.perf_counter() - wall, time.process_time() - cpu))
+    parity = report["parity"]
+    return {
+        "workload": "testset",
+        "data": f"{report['data']['source']} {report['data']['dataset']}",
+        "samples": report["data"]["samples"],
+        "steps": report["data"]["steps"],
+        "backend": "emulator (Loihi 2 fixed-point emulation) + float SLAYER parity + report",
+        "first_run_s": timings[0][0],
+        "first_run_cpu_s": timings[0][1],
+        "cached_run_s": timings[1][0],
+        "cached_run_cpu_s": timings[1][1],
+        "accuracy": report["accuracy"],
+        "float_accuracy": parity["float_accuracy"],
+        "spike_trains_identical": parity["identical"],
+        "excludes": "process start-up, imports, data generation, training and export",
+    }
+
+
+def write_random_conv_netx(path: str | Path, arch: str = DVS_CNN, input_shape: tuple[int, int, int] = (2, 128, 128),
+                           *, density: float = 0.03, steps: int = 60, seed: int = 0) -> Path:
+    """An untrained SLAYER SNN of ``arch`` (PyTorch-default init, silent layers woken on random inputs whose
+    chip-side density is ``density``; :meth:`SpikingNetwork.wake_silent_layers`) exported as netx."""
+    torch.manual_seed(seed)
+    network = build_spiking_network(parse_architecture(arch), input_shape)
+    pooled = (network.input_pool or 1) ** 2  # events are max-pooled k x k before the chip
+    raw_density = 1 - (1 - density) ** (1 / pooled)
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.rand(CALIBRATION_SAMPLES, *input_shape, steps, generator=generator) < raw_density).float()
+    network.wake_silent_layers(x)
+    write_slayer_netx(network, Path(path))
+    return Path(path)
+
+
+def run_conv_benchmark(arch: str = DVS_CNN, input_shape: tuple[int, int, int] = (2, 128, 128), *,
+                       samples: int = 1, steps: int = 60, density: float = 0.03, emulator_samples: int = 10,
+                       seed: int = 0) -> dict[str, Any]:
+    """``bench --workload conv``: Lava vs emulator on a convolutional SNN (default the DVS Gesture CNN,
+    untrained, :func:`write_random_conv_netx`), every layer recorded and compared (:func:`benchmark_backends`)."""
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-bench-") as folder:
+        net = write_random_conv_netx(Path(folder) / "conv.net", arch, input_shape, density=density, steps=steps,
+                                     seed=seed)
+        result = benchmark_backends(net, steps=steps, samples=samples, density=density, seed=seed,
+                                    emulator_samples=emulator_samples, record_layers=True)
+    result.update(workload="conv", net=f"{arch} on {'x'.join(map(str, input_shape))} (untrained, woken init)")
+    return result

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy.atomic import check_writable_dir
-from neurodeploy.data.datasets import load_frames_array
+from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.training import resolve_data
@@ -50,7 +50,9 @@ class RunRequest:
             check_writable_dir(Path(self.save_output).parent, "--save-output")
 
 
-def load_test_frames(request: RunRequest, config, default_limit: int | None):
+def load_test_frames(request: RunRequest, config, default_limit: int | None, progress=None):
+    """The run's test set in RAM; the binned frames are cached (one packed file per selection of samples)
+    for later runs; ``progress(done, total)`` follows the event decoding."""
     if request.data_dir is not None:
         config.data_dir = str(request.data_dir)
     config.allow_synthetic = request.allow_synthetic
@@ -59,5 +61,6 @@ def load_test_frames(request: RunRequest, config, default_limit: int | None):
         raise UserError(f"{source.root}: sensor size {source.sensor_size} differs from the run's "
                         f"{config.resolved['sensor_size']}; point --data-dir at the dataset the run was trained on")
     limit = request.samples or default_limit
-    frames, labels = load_frames_array(source, "test", config.dt_ms, config.steps, limit, config.seed)
+    frames, labels = load_frames_array(source, "test", config.dt_ms, config.steps, limit, config.seed,
+                                       cache_dir=default_cache_dir(), progress=progress)
     return source, np.asarray(frames), np.asarray(labels)

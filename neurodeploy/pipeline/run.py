@@ -28,6 +28,7 @@ from neurodeploy.deploy.export import MODEL_FILE
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.activity import LayerActivity
 from neurodeploy.metrics.parity import compare_spikes
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import run_baseline
@@ -75,31 +76,36 @@ def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
 
 
 def run_chip(net_path: Path, inputs: np.ndarray, backend: str, *, require_hardware: bool = False,
-             console=None) -> ChipExecution:
-    """Run ``inputs`` (N, n_in, T) through the netx file on a chip backend (progress shown on ``console``)."""
+             console=None, count_layers: bool = False) -> ChipExecution:
+    """Run ``inputs`` (N, n_in, T) through the netx file on a chip backend (progress shown on ``console``).
+
+    ``count_layers``: on Lava, count the hidden layers' spikes inside Lava and read back only the output
+    layer's trains (``SpikeRun.counted``); the emulator records everything either way."""
     chip = chip_backend(backend)
-    with lava_progress(console if chip.shows_progress else None) as progress:
-        return chip.run(net_path, inputs, require_hardware=require_hardware, progress=progress)
+    with stage_progress(console if chip.shows_progress else None, backend) as progress:
+        return chip.run(net_path, inputs, require_hardware=require_hardware, progress=progress,
+                        count_layers=count_layers)
 
 
 @contextlib.contextmanager
-def lava_progress(console, every_s: float = 30.0):
-    """A ``progress(done, total)`` callback for :func:`lava_sim.run_lava`: a bar on a terminal, otherwise a
-    line at most every ``every_s`` seconds (long Lava runs, e.g. a minute per DVS Gesture CNN sample)."""
+def stage_progress(console, label: str, every_s: float = 30.0):
+    """A ``progress(done, total)`` callback for one stage of a run (decoding events, the float model, the
+    emulator, Lava): a bar on a terminal, otherwise a line at most every ``every_s`` seconds (long Lava
+    runs, e.g. a minute per DVS Gesture CNN sample)."""
     if console is None:
         yield None
         return
-    columns = (TextColumn("lava"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeElapsedColumn())
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeElapsedColumn())
     started = last = time.perf_counter()
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("lava", total=None)
+        task = bar.add_task(label, total=None)
 
         def report(done: int, total: int) -> None:
             nonlocal last
             bar.update(task, completed=done, total=total)
             now = time.perf_counter()
             if not console.is_terminal and done < total and now - last >= every_s:
-                console.print(f"lava: {done}/{total} samples after {now - started:.0f} s")
+                console.print(f"{label}: {done}/{total} samples after {now - started:.0f} s")
                 last = now
 
         yield report
@@ -135,10 +141,12 @@ def flatten_for_chip(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames.reshape(n, -1, steps))
 
 
-def synaptic_layer_spikes(net, spike_run) -> list[np.ndarray]:
-    """The recorded spikes of the layers behind a synapse (an ``input`` layer carries the input itself)."""
-    return [spikes for index, spikes in zip(spike_run.layer_indices, spike_run.layer_spikes)
-            if net.layers[index].kind != "input"]
+def synaptic_layers(net, spike_run) -> list[np.ndarray | LayerActivity]:
+    """Per layer behind a synapse (an ``input`` layer carries the input itself): its spike trains when the
+    backend recorded them, else the counts it kept (:class:`~neurodeploy.metrics.activity.LayerActivity`)."""
+    return [spike_run.counted[index] if index in spike_run.counted
+            else spike_run.layer_spikes[spike_run.layer_indices.index(index)]
+            for index, layer in enumerate(net.layers) if layer.kind != "input"]
 
 
 def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
@@ -150,32 +158,37 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     if chip and not net_path.exists():
         raise UserError(f"{net_path}: not exported yet; run `neurodeploy export {run_dir}` first")
     default_limit = LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
-    source, frames, labels = load_test_frames(request, config, default_limit)
+    with stage_progress(err_console, "events") as progress:
+        source, frames, labels = load_test_frames(request, config, default_limit, progress)
     net = load_netx(net_path) if chip else None
     started = time.perf_counter()
-    float_layers = float_layer_spikes(network, frames)
+    with stage_progress(err_console, "float model") as progress:
+        float_layers, _ = float_layer_spikes(network, frames, progress=progress)
     float_seconds = time.perf_counter() - started
     chip_frames = downsample_events(frames, network.input_pool)
     if chip:
         inputs = flatten_for_chip(chip_frames)
         execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware,
-                             console=err_console)
+                             console=err_console, count_layers=True)
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
-        layers = synaptic_layer_spikes(net, execution.spike_run)
-        parity = compare_spikes(float_layers, layers, labels, layer_names(network))
+        chip_layers = synaptic_layers(net, execution.spike_run)
+        parity = compare_spikes(float_layers, chip_layers, labels, layer_names(network))
+        layers = [c if isinstance(c, LayerActivity) else LayerActivity.of(c) for c in chip_layers]
         wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
     else:
-        layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
+        layers = [LayerActivity.of(spikes) for spikes in float_layers]
+        parity, wall_s, mode = None, float_seconds, "float"
         input_spikes = flatten_for_chip(chip_frames)
 
     report = build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
-        input_spikes=input_spikes, layer_spikes=layers, labels=labels, mode=mode, wall_s=wall_s, parity=parity,
+        inputs=LayerActivity.of(input_spikes), layers=layers, labels=labels, mode=mode, wall_s=wall_s,
+        parity=parity,
         profile_name=request.hw or default_profile(request.backend),
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
-    raster = {"input": input_spikes[0], **{name: spikes[0] for name, spikes in zip(layer_names(network), layers)}}
+    raster = {"input": input_spikes[0], **{name: layer.first for name, layer in zip(layer_names(network), layers)}}
     paths = write_run_report(report, out_dir, raster=raster)
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)

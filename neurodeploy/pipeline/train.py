@@ -34,6 +34,7 @@ from neurodeploy.models.training import (
     evaluate,
     input_shape_of,
     loss_function,
+    peak_rss_bytes,
     resolve_data,
     run_epoch,
     wake_silent_layers,
@@ -89,9 +90,9 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
         started = time.perf_counter()
         loss, train_accuracy = run_epoch(network, optimizer, criterion, train_split, config, epoch, num_classes,
                                          run_dir=run_dir, console=console)
-        test_accuracy = evaluate(network, test_split, config.batch_size, config.device)
+        test_accuracy = evaluate(network, test_split, config.micro_batch, config.device)
         record = EpochMetrics(epoch + 1, loss, train_accuracy, test_accuracy,
-                              round(time.perf_counter() - started, 3))
+                              round(time.perf_counter() - started, 3), peak_rss_bytes())
         metrics.append(record)
         save_checkpoint(run_dir, {
             "epoch": epoch, "model": network.state_dict(), "optimizer": optimizer.state_dict(),
@@ -99,5 +100,6 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
         })
         write_metrics(run_dir, metrics)
         console.print(f"epoch {record.epoch:3d}  loss {record.loss:.4f}  train {record.train_accuracy:6.2%}  "
-                      f"test {record.test_accuracy:6.2%}  {record.seconds:.1f} s")
+                      f"test {record.test_accuracy:6.2%}  {record.seconds:.1f} s  "
+                      f"peak {record.peak_rss_bytes / 2**30:.2f} GiB")
     return TrainResult(run_dir, metrics)

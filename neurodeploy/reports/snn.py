@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from neurodeploy.backends.spike_run import LayerActivity
 from neurodeploy.metrics.cost import layer_fan_out, layer_name, static_cost
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.metrics.parity import accuracy_of
@@ -41,13 +42,13 @@ def layer_names(network) -> list[str]:
     return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
 
 
-def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarray]) -> list[SNNLayerRecord]:
+def _records(network, net, inputs: LayerActivity, layers: list[LayerActivity]) -> list[SNNLayerRecord]:
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
     records = []
     names = layer_names(network)
-    previous = input_spikes
-    for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
+    previous = inputs
+    for index, (activity, (layer, (in_shape, out_shape))) in enumerate(zip(layers, zip(arch.layers, shapes))):
         if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
             netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
             fan_out, params = np.asarray(netx_layer.fan_out()), int(netx_layer.params)
@@ -56,17 +57,17 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarr
             params = int(fan_out.sum()) if layer.kind != "pool" else 0
         records.append(SNNLayerRecord(
             name=names[index], type=layer.kind, shape=tuple(out_shape), params=params,
-            fan_out=fan_out, input_spikes=previous.sum(axis=2), output_spikes=spikes.sum(axis=2),
+            fan_out=fan_out, input_spikes=previous.per_neuron, output_spikes=activity.per_neuron,
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
         ))
-        previous = spikes
+        previous = activity
     return records
 
 
-def _memory(network, layer_spikes, profile) -> tuple[MemoryBits, MemoryBits | None]:
+def _memory(network, layers: list[LayerActivity], profile) -> tuple[MemoryBits, MemoryBits | None]:
     arch, shape = deployed_architecture(network)
     cost = static_cost(arch, shape, "snn", profile=profile)
-    in_flight = sum(spikes.sum(axis=1) for spikes in layer_spikes)  # (N, T) spikes per step
+    in_flight = sum(layer.per_step for layer in layers)  # (N, T) spikes per step
     max_spikes = int(in_flight.max()) if in_flight.size else 0
     bits = dict(cost.memory_bits)
     bits["spikes"] = max_spikes * cost.spike_bits
@@ -88,16 +89,18 @@ def _parity(parity, names: list[str]) -> Parity | None:
                   first_divergence=parity.first_divergence, identical=parity.identical)
 
 
-def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes, labels,
-                     mode, wall_s, parity, profile_name) -> RunReport:
+def build_snn_report(*, request, config, model, network, net, source, inputs: LayerActivity,
+                     layers: list[LayerActivity], labels, mode, wall_s, parity, profile_name) -> RunReport:
+    """The report from per-layer counts (:class:`~neurodeploy.metrics.activity.LayerActivity`) of the chip input and
+    of every on-chip layer."""
     profile = load_profile(profile_name)
-    samples, _, steps = input_spikes.shape
+    samples, steps = inputs.per_step.shape
     latency_s = wall_s / samples if wall_s is not None else None
     chip_wall = wall_s / samples if mode == "hardware" else None  # only a chip's own time prices static power
-    build = build_snn_layer_reports(_records(network, net, input_spikes, layer_spikes), steps, profile,
+    build = build_snn_layer_reports(_records(network, net, inputs, layers), steps, profile,
                                     wall_time_s=chip_wall)
-    memory, memory_chip = _memory(network, layer_spikes, profile)
-    accuracy = accuracy_of(layer_spikes[-1], labels)
+    memory, memory_chip = _memory(network, layers, profile)
+    accuracy = accuracy_of(layers[-1].per_neuron, labels)
     return RunReport(
         tool=ToolInfo(),
         model=ModelInfo(family="snn", arch=model.arch.notation(),
