@@ -215,7 +215,7 @@ def _check_netx_file(path: Path) -> None:
     def load() -> None:
         net = load_netx(path)
         assert isinstance(net, NetxNetwork) and net.layers
-        net.to_table()
+        [layer.to_dict() for layer in net.layers]
         compile_network(net)
 
     _expect_user_error_or(load)

@@ -1,7 +1,7 @@
 """lava-dl netx HDF5: the one module that reads and writes it.
 
 :func:`load_netx` reads a netx file exactly as ``lava.lib.dl.netx.hdf5.Network`` interprets it
-(shared/REFERENCE.md section 4) and raises :class:`~neurodeploy.errors.UserError` naming the file for
+(docs/fixed_point.md) and raises :class:`~neurodeploy.errors.UserError` naming the file for
 anything netx would reject or misread. :func:`write_netx` writes records back in the same layout, and
 :func:`write_slayer_netx` writes a trained SLAYER network (lava-dl's block exporters, pooling as a grouped
 convolution). Reading and writing records never imports Lava; only the SLAYER writer does (via lava_compat).
@@ -272,10 +272,6 @@ class NetxNetwork:
     def synaptic_layers(self) -> int:
         """Layers that receive input through a synapse (each adds one step of lag)."""
         return sum(layer.kind != "input" for layer in self.layers)
-
-    def to_table(self) -> list[dict[str, Any]]:
-        """One summary row per layer (see :meth:`NetxLayer.to_dict`)."""
-        return [layer.to_dict() for layer in self.layers]
 
 
 # ----------------------------------------------------------------------------------------------- reading

@@ -1,4 +1,4 @@
-"""Estimated energy: operation counts x energy per operation from a hardware profile (SPEC 5.2).
+"""Estimated energy: operation counts x energy per operation from a hardware profile (docs/energy.md).
 
     E = sum_k N_k e_k + P_static t
 
@@ -12,7 +12,7 @@ than silently priced at zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -187,13 +187,3 @@ def estimate_static_energy(profile: HardwareProfile, *, steps: int | None = None
         return pricer.result()
     pricer.add("static", seconds, "static")
     return pricer.result()
-
-
-def estimate_network_energy(
-    layer_counts: Mapping[str, OpCounts], profile: HardwareProfile, *, steps: int | None = None,
-    wall_time_s: float | None = None,
-) -> tuple[dict[str, EnergyBreakdown], EnergyBreakdown]:
-    """Per-layer dynamic energy and the network total including static energy."""
-    per_layer = {name: estimate_layer_energy(counts, profile) for name, counts in layer_counts.items()}
-    static = estimate_static_energy(profile, steps=steps, wall_time_s=wall_time_s)
-    return per_layer, combine([*per_layer.values(), static])
