@@ -168,7 +168,7 @@ def cost(arch: Annotated[str, typer.Argument(help="model file name or architectu
          family: Annotated[str, typer.Option(help="snn | rnn | lstm | ann")] = "snn",
          dataset: Annotated[str, typer.Option(help="dataset whose model files to search")] = "nmnist",
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
-    """Static parameter, memory and per-step operation counts (SPEC 5.1)."""
+    """Static parameter, memory and per-step operation counts (conventions: docs/cost.md)."""
     report = static_cost(resolve_arch(arch, dataset).arch, parse_input_size(input),
                          _choice(family, ("snn", "rnn", "lstm", "ann"), "--family"))
     if as_json:
@@ -236,7 +236,7 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               data_dir: Annotated[Optional[Path], typer.Option(help="real dataset folder")] = None,
               no_synthetic: Annotated[bool, typer.Option("--no-synthetic")] = False,
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
-    """Sample counts, events per sample, frame density and temporal contrast (SPEC 2.4)."""
+    """Sample counts, events per sample, frame density and temporal contrast (source paper eq. 16-17)."""
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
     info = dataset_info(source, dt_ms=dt or defaults[0], steps=steps or defaults[1], limit=limit)

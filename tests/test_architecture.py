@@ -8,6 +8,7 @@ needs none of the heavy dependencies installed.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,16 @@ def test_torch_only_paths_do_not_import_lava_at_load(module):
     done = subprocess.run([sys.executable, "-c", script, module], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_code_and_profiles_cite_only_docs_that_ship_with_the_repo():
+    """Docstrings, help texts and hardware profiles cite docs/*.md (which must exist), not the team's notes."""
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "hw_configs").glob("*.yaml"), root / "README.md"]
+    foreign, missing = [], []
+    for path in files:
+        text = path.read_text()
+        foreign += [f"{path.name}: {m.group(0)}" for m in re.finditer(r"\bSPEC\b|\bREFERENCE\b|shared/", text)]
+        missing += [f"{path.name}: {doc}" for doc in re.findall(r"docs/[\w.-]+\.md", text) if not (root / doc).exists()]
+    assert not foreign, f"citations of notes outside the repo: {foreign}"
+    assert not missing, f"citations of docs that do not exist: {missing}"

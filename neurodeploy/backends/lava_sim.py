@@ -13,11 +13,11 @@ schedules are implemented (the tests check both against one run per sample):
   and an ``io.reset.Reset`` process zeroes each synapse's accumulation buffer (Dense/DelayDense ``a_buff``,
   Conv ``a_buf``, both synapses of a recurrent layer) in the management phase after each sample's last
   step. Nothing from one sample reaches the next, whatever the biases, delays or recurrence.
-- ``"gap"`` (no biases, no recurrence; no extra processes, ~20% faster): the trick of
-  shared/REFERENCE.md section 8, corrected. After each sample come G = sum over synaptic layers of
+- ``"gap"`` (no biases, no recurrence; no extra processes, ~20% faster): zero steps between samples, with
+  per-layer reset offsets computed here. After each sample come G = sum over synaptic layers of
   (1 + max delay) zero steps, and layer k is reset at global step ``s*(T+G) + 1 - sum_{j>k}(1 + dmax_j)``,
   once everything upstream is silent. netx's own offsets (+1 per layer) give this only for two layers with
-  ``reset_offset=-1``, which is why that setting worked in section 8; on three layers it is off. A
+  ``reset_offset=-1``, which is why that setting works for two-layer networks; on three layers it is off. A
   bias makes silent layers fire, so no gap separates samples then.
 
 ``"auto"`` picks ``"gap"`` when it is exact and ``"reset"`` otherwise; ``"separate"`` runs one Lava run per

@@ -2,8 +2,8 @@
 
 ``resolve_dataset`` never downloads: it looks in ``--data-dir``, and when the real data is not there it
 either generates the synthetic stand-in once (cached, announced by one loud banner line) or raises a
-``UserError``. ``FrameDataset`` bins events lazily per item (SPEC 2.3), optionally through an on-disk
-cache of packed binary frames.
+``UserError``. ``FrameDataset`` bins events lazily per item (frames of width dt, as in the source paper),
+optionally through an on-disk cache of packed binary frames.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``export_run(run_dir)`` writes ``run_dir/model.net`` atomically, reloads it with
 ``lava.lib.dl.netx.hdf5.Network`` and checks, layer by layer, against the trained SLAYER network:
 the number of layers, input/output sizes, and the CUBA parameters netx derives
-(``vth = vThMant``, ``du = iDecay - 1``, ``dv = vDecay``; REFERENCE §4.3).
+(``vth = vThMant``, ``du = iDecay - 1``, ``dv = vDecay``; docs/fixed_point.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Hardware profiles (``hw_configs/*.yaml``) and the mapping of a network onto neuromorphic cores.
 
 A profile is a cited data file: every coefficient is ``{value, unit, source[, note]}`` and lives in one of
-five sections (SPEC 5.2):
+five sections (docs/energy.md lists every coefficient and its source):
 
 - ``energy``: joules per operation -- ``synop``, ``neuron_update_active``, ``neuron_update_inactive``,
   ``spike_within_tile``, ``spike_hop``, ``mac``, ``add``, ``mul``;

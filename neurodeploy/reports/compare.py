@@ -1,4 +1,4 @@
-"""``neurodeploy compare``: several runs side by side (SPEC 5.3), from their ``run_report.json`` files.
+"""``neurodeploy compare``: several runs side by side (docs/report_schema.md), from their ``run_report.json`` files.
 
 One row per report: accuracy, parameters, memory, operations per sample (synops for the SNN, MACs for the
 RNN/LSTM), energy per sample with its kind (``measured`` by NVML on a GPU or on hardware, ``estimated`` from
@@ -29,7 +29,7 @@ PLOT_NAME = "accuracy_vs_energy.png"
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One run report reduced to the comparison columns (the SPEC 5.3 key of each field in comments)."""
+    """One run report reduced to the comparison columns (the run_report.json key of each field in comments)."""
 
     run: str
     report: str

@@ -22,6 +22,7 @@ OP_COLORS = {"synops": "#1f77b4", "neuron_updates": "#ff7f0e", "spike_routing": 
 
 
 def _pyplot():
+    # plotting only when a plot is written: matplotlib is slow to import and needs a headless backend
     try:
         import matplotlib
 
@@ -155,7 +156,7 @@ def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: st
     """One panel per layer: a black cell at (time step, neuron index) per spike. Layers with more than
     ``MAX_RASTER_ROWS`` neurons draw rows of k neurons shaded by the fraction of them that fired."""
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # plotting: see _pyplot
 
     names = list(raster)
     if not names:

@@ -278,8 +278,8 @@ _OPTIONAL_SECTIONS = {"memory_bits_chip": MemoryBits, "parity": Parity, "provena
 
 @dataclass(frozen=True)
 class RunReport:
-    """Everything ``run_report.json`` holds (SPEC 5.3 minimum keys plus chip memory, parity, resources,
-    provenance). ``accuracy`` is a fraction in [0, 1]."""
+    """Everything ``run_report.json`` holds (docs/report_schema.md: the minimum keys plus chip memory, parity,
+    resources, provenance). ``accuracy`` is a fraction in [0, 1]."""
 
     tool: ToolInfo
     model: ModelInfo

@@ -1,4 +1,4 @@
-"""Assemble the RunReport of an SNN run from measured per-layer spikes (SPEC 5.2-5.3).
+"""Assemble the RunReport of an SNN run from measured per-layer spikes (docs/report_schema.md).
 
 Per layer and per sample: spikes, spike rate, synops = sum over steps of input spikes x fan-out, neuron
 updates = neurons x steps, energy estimated from a hardware profile. Memory (companion paper eq. 8):
