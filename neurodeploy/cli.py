@@ -26,7 +26,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
-from neurodeploy.models.training import TrainConfig
+from neurodeploy.models.training import TrainConfig, input_shape_of
 from neurodeploy.pipeline.bench import run_benchmark
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.request import RunRequest
@@ -98,6 +98,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
 ):
     """Train an SNN (lava-dl SLAYER CUBA) or an RNN/LSTM baseline."""
+    dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
     config = TrainConfig(dataset=dataset, family=_choice(model, ("snn", "rnn", "lstm"), "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, dt_ms=dt, steps=steps, limit=limit,
                          test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
@@ -143,11 +144,14 @@ def run(
     save_output: Annotated[Optional[Path], typer.Option(help="save the output spikes (neurons x T) as .npy")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="real dataset folder (overrides the run's)")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
+    score_on_synthetic: Annotated[bool, typer.Option(
+        "--score-on-synthetic", help="allow scoring a run trained on real data on synthetic data")] = False,
 ):
     """Run a trained/exported network on a backend and write the per-layer report."""
     request = RunRequest(target=target, backend=_choice(backend, BACKENDS, "--backend"), samples=samples, out=out,
                          hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
-                         save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic)
+                         save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
+                         score_on_synthetic=score_on_synthetic)
     execute(request, console=console, err_console=err_console)
 
 
@@ -162,15 +166,29 @@ def compare(targets: Annotated[list[Path], typer.Argument(help="run directories 
         console.print(f"wrote {path}")
 
 
+INPUT_HELP = "input size HxWxC (default: the sensor of the model file's dataset, else of --dataset)"
+DATASET_HELP = "dataset whose model files to search (default: nmnist)"
+
+
+def resolve_arch_and_input(arch: str, input: str | None, dataset: str | None):
+    """The architecture of ``arch`` and its input shape (C, H, W): ``--input`` when given, else the sensor of
+    the dataset the model file is written for (its first), else of ``--dataset`` (default nmnist)."""
+    model = resolve_arch(arch, dataset or "nmnist")
+    if input is not None:
+        return model.arch, parse_input_size(input)
+    source = dataset or next(iter(model.datasets), "nmnist")
+    return model.arch, input_shape_of(dataset_kind(source).sensor_size)
+
+
 @app.command()
 def cost(arch: Annotated[str, typer.Argument(help="model file name or architecture string")],
-         input: Annotated[str, typer.Option("--input", help="input size HxWxC")] = "34x34x2",
+         input: Annotated[Optional[str], typer.Option("--input", help=INPUT_HELP)] = None,
          family: Annotated[str, typer.Option(help="snn | rnn | lstm | ann")] = "snn",
-         dataset: Annotated[str, typer.Option(help="dataset whose model files to search")] = "nmnist",
+         dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Static parameter, memory and per-step operation counts (conventions: docs/cost.md)."""
-    report = static_cost(resolve_arch(arch, dataset).arch, parse_input_size(input),
-                         _choice(family, ("snn", "rnn", "lstm", "ann"), "--family"))
+    architecture, shape = resolve_arch_and_input(arch, input, dataset)
+    report = static_cost(architecture, shape, _choice(family, ("snn", "rnn", "lstm", "ann"), "--family"))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -190,11 +208,12 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
 
 @app.command()
 def lint(arch: Annotated[str, typer.Argument(help="model file name or architecture string")],
-         input: Annotated[str, typer.Option("--input", help="input size HxWxC")] = "34x34x2",
+         input: Annotated[Optional[str], typer.Option("--input", help=INPUT_HELP)] = None,
          hw: Annotated[str, typer.Option(help="hardware profile")] = "loihi2",
-         dataset: Annotated[str, typer.Option(help="dataset whose model files to search")] = "nmnist"):
+         dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None):
     """Check that an SNN architecture maps onto netx/Lava and fits the chip, before training."""
-    result = lint_architecture(resolve_arch(arch, dataset).arch, parse_input_size(input), hw)
+    architecture, shape = resolve_arch_and_input(arch, input, dataset)
+    result = lint_architecture(architecture, shape, hw)
     print_lint(result, console)
     if not result.ok:
         raise UserError(result.first_problem())

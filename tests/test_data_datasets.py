@@ -76,10 +76,18 @@ def test_broken_real_copy_is_an_error_not_a_fallback(tmp_path):
 
 def test_missing_without_fallback_names_the_folder_and_the_fix(tmp_path):
     with pytest.raises(UserError) as info:
-        resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=False)
+        resolve_dataset("nmnist", None, allow_synthetic=False)
     message = str(info.value)
-    assert str(tmp_path / "nowhere") in message and "--data-dir" in message and "--no-synthetic" in message
+    assert "--data-dir" in message and "--no-synthetic" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_an_explicit_data_dir_without_the_dataset_is_an_error_never_synthetic(tmp_path, allow):
+    with pytest.raises(UserError) as info:
+        resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=allow, cache_dir=tmp_path)
+    assert str(info.value).startswith(f"--data-dir {tmp_path / 'nowhere'}: N-MNIST not found there")
+    assert not (tmp_path / "synthetic").exists()
 
 
 def test_unknown_dataset_is_a_user_error():
@@ -88,8 +96,8 @@ def test_unknown_dataset_is_a_user_error():
 
 
 def test_synthetic_fallback_prints_one_banner_once(tmp_path, capsys):
-    first = resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=True, cache_dir=tmp_path)
-    second = resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=True, cache_dir=tmp_path)
+    first = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
+    second = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
     err = capsys.readouterr().err
     assert first == second and first.source == "synthetic"
     assert first.root == tmp_path / "synthetic" / "nmnist-seed0"
@@ -194,7 +202,7 @@ def test_dvsgesture_real_copy_in_tonics_folder(tmp_path):
 
 
 def test_dvsgesture_synthetic_fallback_banner(tmp_path, capsys):
-    source = resolve_dataset("dvsgesture", tmp_path / "none", allow_synthetic=True, cache_dir=tmp_path)
+    source = resolve_dataset("dvsgesture", None, allow_synthetic=True, cache_dir=tmp_path)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert source.source == "synthetic" and len(lines) == 1
     assert "SYNTHETIC DVS Gesture-format" in lines[0] and "not DVS Gesture" in lines[0]

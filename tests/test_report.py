@@ -210,7 +210,7 @@ def test_markdown_is_rendered_from_json_with_layer_table_first():
 
 def test_write_run_report(tmp_path):
     raster = {"fc0": np.random.default_rng(0).random((4, 10)) < 0.2, "fc1": np.zeros((2, 10), bool)}
-    paths = write_run_report(_report(), tmp_path / "run", raster=raster)
+    paths = write_run_report(_report(), tmp_path / "run", raster=raster, raster_sample=(0, 1, 1))
     names = {p.name for p in paths}
     assert names == {"run_report.json", "run_report.md", "spike_rate.png", "energy_breakdown.png",
                      "raster.npz", "raster.png"}

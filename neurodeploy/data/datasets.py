@@ -118,13 +118,13 @@ def _make_source(name: str, root: Path, source: str) -> DatasetSource:
     return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes)
 
 
-def _print_banner(name: str, data_dir: Path | None, root: Path) -> None:
+def _print_banner(name: str, root: Path) -> None:
     """One loud line on stderr, once per process and dataset folder."""
     if (name, str(root)) in _BANNERS_SHOWN:
         return
     _BANNERS_SHOWN.add((name, str(root)))
     kind = DATASETS[name]
-    where = f"in {data_dir}" if data_dir is not None else "(no --data-dir given)"
+    where = "(no --data-dir given)"
     Console(stderr=True, soft_wrap=True).print(
         f"{kind.title} not found {where}: using SYNTHETIC {kind.title}-format data generated from "
         f"{kind.synthetic_origin} (not {kind.title}) at {root}",
@@ -142,7 +142,8 @@ def resolve_dataset(
     cache_dir: Path | None = None,
     seed: int = 0,
 ) -> DatasetSource:
-    """Locate ``name`` in ``data_dir`` or fall back to its synthetic stand-in; never downloads.
+    """Locate ``name`` in ``data_dir``; only without a ``data_dir`` fall back to its synthetic stand-in (an
+    explicit folder without the dataset is an error); never downloads.
 
     A copy found in ``data_dir`` is validated (a broken copy is an error, not a reason to fall back).
     A folder written by ``neurodeploy data generate`` is reported as ``synthetic``.
@@ -153,14 +154,16 @@ def resolve_dataset(
         kind.check_root(root)
         synthetic = (root / kind.manifest_name).exists()
         return _make_source(name, root, "synthetic" if synthetic else "real")
+    if data_dir is not None:  # asked for this folder: never silently replaced by synthetic data
+        raise UserError(f"--data-dir {data_dir}: {kind.title} not found there; point --data-dir at the folder "
+                        f"holding your copy of {kind.title}, or leave --data-dir out to use the synthetic "
+                        "stand-in")
     if not allow_synthetic:
-        where = f"{data_dir}: {kind.title} not found there" if data_dir is not None else (
-            f"{kind.title}: no --data-dir given")
-        raise UserError(f"{where}; pass --data-dir pointing at your copy of {kind.title}, "
-                        "or drop --no-synthetic to use the synthetic stand-in")
+        raise UserError(f"{kind.title}: no --data-dir given; pass --data-dir pointing at your copy of "
+                        f"{kind.title}, or drop --no-synthetic to use the synthetic stand-in")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     root = cache_root / "synthetic" / f"{name}-seed{seed}"
-    _print_banner(name, data_dir, root)  # before generating: the first time takes a while
+    _print_banner(name, root)  # before generating: the first time takes a while
     return _make_source(name, kind.generate(root, seed=seed), "synthetic")
 
 

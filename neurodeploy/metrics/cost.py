@@ -86,14 +86,20 @@ class LayerCost:
             if getattr(self, name) < 0:
                 raise ValueError(f"{self.name}: {name} must be >= 0")
 
+    @property
+    def activations(self) -> int:
+        """Values this layer outputs per step, pooling outputs included (companion paper Table 6)."""
+        return math.prod(self.out_shape)
+
     def to_dict(self) -> dict[str, Any]:
         out = dict(vars(self))
         out["in_shape"], out["out_shape"] = list(self.in_shape), list(self.out_shape)
         out["memory_bits"] = dict(self.memory_bits)
+        out["activations"] = self.activations
         return out
 
 
-_TOTALS = ("weights", "params", "neurons", "macs_per_step", "muls_per_step", "adds_per_step",
+_TOTALS = ("weights", "params", "neurons", "activations", "macs_per_step", "muls_per_step", "adds_per_step",
            "comparisons_per_step", "neuron_updates_per_step")
 
 
@@ -117,6 +123,7 @@ class CostReport:
     weights = property(lambda self: self._sum("weights"))
     params = property(lambda self: self._sum("params"))
     neurons = property(lambda self: self._sum("neurons"))
+    activations = property(lambda self: self._sum("activations"))
     macs_per_step = property(lambda self: self._sum("macs_per_step"))
     muls_per_step = property(lambda self: self._sum("muls_per_step"))
     adds_per_step = property(lambda self: self._sum("adds_per_step"))

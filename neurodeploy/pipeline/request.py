@@ -29,6 +29,7 @@ class RunRequest:
     save_output: Path | None = None
     data_dir: Path | None = None
     allow_synthetic: bool = True
+    score_on_synthetic: bool = False  # a run trained on real data may be scored on synthetic data
 
     def validate(self) -> None:
         if self.samples is not None and self.samples < 1:
@@ -51,10 +52,14 @@ class RunRequest:
 
 
 def load_test_frames(request: RunRequest, config, default_limit: int | None):
+    trained_on = config.resolved.get("data_source")
     if request.data_dir is not None:
         config.data_dir = str(request.data_dir)
     config.allow_synthetic = request.allow_synthetic
     source = resolve_data(config)
+    if trained_on == "real" and source.source == "synthetic" and not request.score_on_synthetic:
+        raise UserError(f"{source.root}: synthetic data, but the run was trained on real {config.dataset}; point "
+                        "--data-dir at the real dataset, or pass --score-on-synthetic to score it anyway")
     if list(source.sensor_size) != list(config.resolved.get("sensor_size", source.sensor_size)):
         raise UserError(f"{source.root}: sensor size {source.sensor_size} differs from the run's "
                         f"{config.resolved['sensor_size']}; point --data-dir at the dataset the run was trained on")

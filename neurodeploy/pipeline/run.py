@@ -15,6 +15,7 @@ Lava's synapses do (docs/fixed_point.md), so spike trains are compared index for
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.parity import compare_spikes
+from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
@@ -49,6 +51,8 @@ def execute(request: RunRequest, *, console, err_console):
             raise UserError(f"{target}: running a bare .net file needs --input X.npy (neurons x T spikes); "
                             "or pass the run directory to evaluate on its dataset")
         return run_external_input(request, console=console, err_console=err_console)
+    if request.input_npy is not None or request.save_output is not None:
+        return run_folder_input(request, console=console, err_console=err_console)
     config = load_run_config(target)
     if config.family != "snn":
         if request.backend != "torch":
@@ -56,6 +60,20 @@ def execute(request: RunRequest, *, console, err_console):
                             "chip backends run spiking networks")
         return run_baseline(request, config, console=console, err_console=err_console)
     return run_snn(request, config, console=console, err_console=err_console)
+
+
+def run_folder_input(request: RunRequest, *, console, err_console) -> np.ndarray:
+    """``run RUN --input X.npy [--save-output Y.npy]``: feed X to the run's exported ``model.net``."""
+    run_dir = Path(request.target)
+    if request.input_npy is None:
+        raise UserError(f"--save-output on {run_dir} needs --input X.npy (neurons x T spikes) to run; without "
+                        "--input the run is evaluated on its dataset and writes reports only")
+    net_path = run_dir / MODEL_FILE
+    if not net_path.is_file():
+        raise UserError(f"{net_path}: --input runs the run's exported model, which does not exist; run "
+                        f"`neurodeploy export {run_dir}` first")
+    return run_external_input(dataclasses.replace(request, target=net_path), console=console,
+                              err_console=err_console)
 
 
 def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
@@ -172,11 +190,12 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     report = build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
         input_spikes=input_spikes, layer_spikes=layers, labels=labels, mode=mode, wall_s=wall_s, parity=parity,
-        profile_name=request.hw or default_profile(request.backend),
+        profile_name=request.hw or default_profile(request.backend), sample_set=sample_set_digest(frames, labels),
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
     raster = {"input": input_spikes[0], **{name: spikes[0] for name, spikes in zip(layer_names(network), layers)}}
-    paths = write_run_report(report, out_dir, raster=raster)
+    prediction = int(layers[-1][0].sum(axis=1).argmax())
+    paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, int(labels[0]), prediction))
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)
     print_summary(report_dict, console)

@@ -165,11 +165,12 @@ def print_layer_table(report: Mapping[str, Any], console=None) -> None:
 
 
 def write_run_report(report: RunReport, out_dir: Path | str, *,
-                     raster: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+                     raster: Mapping[str, np.ndarray] | None = None,
+                     raster_sample: tuple[int, int, int] | None = None) -> list[Path]:
     """Write ``run_report.json`` (atomic), ``run_report.md`` and the PNG plots; returns the paths written.
 
-    ``raster`` maps layer name -> (neurons, T) spikes of one sample; it is saved as ``raster.npz`` and
-    plotted as ``raster.png``.
+    ``raster`` maps layer name -> (neurons, T) spikes of one sample, ``raster_sample`` says which
+    (index, label, prediction); it is saved as ``raster.npz`` and plotted as ``raster.png`` (time in ms).
     """
     out_dir = Path(out_dir)
     data = report.to_dict()
@@ -180,8 +181,14 @@ def write_run_report(report: RunReport, out_dir: Path | str, *,
     if any(layer.get("energy_by_op_j") for layer in data["layers"]):
         paths.append(plots.plot_energy_breakdown(data, out_dir / "energy_breakdown.png"))
     if raster:
-        paths.append(plots.save_raster(raster, out_dir / "raster.npz"))
-        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=_raster_title(data)))
+        if raster_sample is None:
+            raise ValueError("a raster needs the (index, label, prediction) of its sample")
+        index, label, prediction = raster_sample
+        dt_ms = float(data["data"]["dt_ms"])
+        paths.append(plots.save_raster(raster, out_dir / "raster.npz", sample_index=index, label=label,
+                                       prediction=prediction, dt_ms=dt_ms))
+        title = f"{_raster_title(data)}\nsample {index}: label {label}, prediction {prediction}"
+        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=title, dt_ms=dt_ms))
     return paths
 
 

@@ -11,9 +11,21 @@ import math
 
 import numpy as np
 
+from neurodeploy.backends.chip_model import Placement, estimate_chip, layer_cores, routing_hops, synapse_matrix
+from neurodeploy.backends.neuron_activity import active_neuron_updates
+from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_fan_out, layer_name, static_cost
-from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
+from neurodeploy.metrics.run_metrics import (
+    AccuracyInterval,
+    EnergySplit,
+    Latency,
+    NeuroBenchMetrics,
+    activation_sparsity,
+    connection_sparsity,
+    firing_stats,
+)
 from neurodeploy.models.arch import Architecture
 from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
@@ -26,6 +38,10 @@ from neurodeploy.reports.schema import (
     ToolInfo,
     collect_provenance,
 )
+
+CHIP_MODEL_SAMPLES = 16  # samples SANA-FE simulates per run (its figures are means over them)
+# what the op-count estimate of a chip run does not price, whatever the profile
+CHIP_LEAVES_OUT = ("barrier synchronisation", "axon messages (SANA-FE prices them)", "off-chip input and output")
 
 
 def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
@@ -41,23 +57,41 @@ def layer_names(network) -> list[str]:
     return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
 
 
-def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarray]) -> list[SNNLayerRecord]:
+def _chip_activity(net, profile: HardwareProfile, input_spikes, layer_spikes) -> tuple[list, list]:
+    """Active neuron updates and tile hops per layer and sample, exact for the emulated (= Lava) run.
+
+    Hops follow the profile's core mapping on one chip; a network that needs more than one chip has no
+    hop count (None). The last layer's spikes leave the chip: no hops.
+    """
+    active = active_neuron_updates(net, input_spikes, layer_spikes)
+    try:
+        placement = Placement.plan(net, layer_cores(net, profile), int(profile.si("neurons_per_core")))
+    except UserError:
+        return active, [None] * len(layer_spikes)
+    per_spike = routing_hops(net, placement)
+    hops = [(spikes.sum(axis=2) * per_spike[index + 1]).sum(axis=1) for index, spikes in enumerate(layer_spikes[:-1])]
+    return active, [*hops, np.zeros(len(layer_spikes[-1]))]
+
+
+def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[np.ndarray],
+             activity: tuple[list, list] | None = None) -> list[SNNLayerRecord]:
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
+    trainable = {layer.name: layer.params for layer in static_cost(network.arch, network.input_shape, "snn").layers}
     records = []
     names = layer_names(network)
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
         if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
-            netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
-            fan_out, params = np.asarray(netx_layer.fan_out()), int(netx_layer.params)
+            fan_out = np.asarray([layer for layer in net.layers if layer.kind != "input"][index].fan_out())
         else:
             fan_out = layer_fan_out(layer, in_shape)
-            params = int(fan_out.sum()) if layer.kind != "pool" else 0
         records.append(SNNLayerRecord(
-            name=names[index], type=layer.kind, shape=tuple(out_shape), params=params,
+            name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[names[index]]),
             fan_out=fan_out, input_spikes=previous.sum(axis=2), output_spikes=spikes.sum(axis=2),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
+            active_neuron_updates=None if activity is None else activity[0][index],
+            spike_hops=None if activity is None else activity[1][index],
         ))
         previous = spikes
     return records
@@ -88,30 +122,108 @@ def _parity(parity, names: list[str]) -> Parity | None:
                   first_divergence=parity.first_divergence, identical=parity.identical)
 
 
+def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBenchMetrics | None:
+    """NeuroBench's metrics of a chip run from the exported weights (spiking input: every op is an AC).
+
+    effective ACs = sum over layers of input spikes x non-zero feed-forward fan-out, per sample;
+    dense = every synapse every step; connection sparsity over the stored weight tensors.
+    """
+    if net is None:
+        return None
+    layers = [layer for layer in net.layers if layer.kind != "input"]
+    matrices = [synapse_matrix(layer) for layer in layers]
+    effective, previous = 0.0, input_spikes
+    for matrix, spikes in zip(matrices, layer_spikes):
+        nonzero_fan_out = np.asarray((matrix != 0).sum(axis=1)).ravel()
+        effective += float((previous.sum(axis=2) * nonzero_fan_out).sum()) / len(previous)
+        previous = spikes
+    total = sum(layer.synapses for layer in layers)
+    weights = [w for layer in layers for w in (layer.weight, layer.weight_rec) if w is not None]
+    footprint = sum(t.numel() * t.element_size() for t in [*network.parameters(), *network.buffers()])
+    return NeuroBenchMetrics(activation_sparsity=activation_sparsity(layer_spikes),
+                             connection_sparsity=connection_sparsity(weights), effective_macs=0.0,
+                             effective_acs=effective, dense=float(total * steps),
+                             footprint_bytes=int(footprint))
+
+
+def _chip_latency_and_static(net, profile, input_spikes, layer_spikes):
+    """SANA-FE's estimate for a chip run, or (None, reason) when it cannot simulate the network."""
+    try:
+        return estimate_chip(net, input_spikes, layer_spikes, profile, max_samples=CHIP_MODEL_SAMPLES), None
+    except UserError as exc:
+        return None, str(exc)
+
+
 def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes, labels,
-                     mode, wall_s, parity, profile_name) -> RunReport:
+                     mode, wall_s, parity, profile_name, sample_set=None) -> RunReport:
     profile = load_profile(profile_name)
     samples, _, steps = input_spikes.shape
-    latency_s = wall_s / samples if wall_s is not None else None
+    chip = net is not None
+    estimate, no_estimate = (None, "float run: no chip") if not chip else _chip_latency_and_static(
+        net, profile, input_spikes, layer_spikes)
     chip_wall = wall_s / samples if mode == "hardware" else None  # only a chip's own time prices static power
-    build = build_snn_layer_reports(_records(network, net, input_spikes, layer_spikes), steps, profile,
-                                    wall_time_s=chip_wall)
+    activity = _chip_activity(net, profile, input_spikes, layer_spikes) if chip else None
+    build = build_snn_layer_reports(
+        _records(network, net, input_spikes, layer_spikes, activity), steps, profile, wall_time_s=chip_wall,
+        chip_time_s=None if estimate is None else estimate.latency_per_sample_s,
+        chip_time_source="SANA-FE (Loihi 1 calibration)")
     memory, memory_chip = _memory(network, layer_spikes, profile)
     accuracy = accuracy_of(layer_spikes[-1], labels)
+    host_latency = wall_s / samples if wall_s is not None else None
+    if chip:
+        latency = Latency("chip_estimate", None if estimate is None else estimate.latency_per_sample_s,
+                          "SANA-FE" if estimate is None else estimate.model,
+                          0 if estimate is None else estimate.samples,
+                          per_step_s=None if estimate is None else estimate.latency_per_sample_s / steps,
+                          device="Loihi (SANA-FE model)",
+                          notes=(no_estimate,) if estimate is None else estimate.notes)
+        host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
+                            "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
+                            device="cpu")
+    else:
+        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass "
+                          "(not warmed up)", int(samples), device="cpu")
+        host_wall = None
+    per_sample = build.per_sample(latency.per_sample_s)
+    energy_info = build.energy_info()
+    energy_split = None
+    if build.energy is not None:
+        static_j = build.energy.joules.get("static")
+        static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
+                         if static_j is not None else "not counted: " + "; ".join(
+                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+        leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
+        energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
+                                   f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
+    correct = int(round(accuracy * samples))
+    firing = {name: firing_stats(spikes).to_dict() for name, spikes in zip(layer_names(network), layer_spikes)}
+    neurobench = _neurobench(net, network, input_spikes, layer_spikes, steps)
     return RunReport(
         tool=ToolInfo(),
-        model=ModelInfo(family="snn", arch=model.arch.notation(),
-                        params=int(sum(layer.params for layer in build.layers))),
+        model=ModelInfo(family="snn", arch=model.arch.notation(), params=trainable_params(network),
+                        synapses=int(sum(layer.synapses for layer in build.layers))),
         data=DataInfo(dataset=config.dataset, source=source.source, split="test", samples=int(samples),
-                      dt_ms=float(config.dt_ms), steps=int(steps)),
+                      dt_ms=float(config.dt_ms), steps=int(steps), sample_set=sample_set),
         backend=BackendInfo(name=request.backend, mode=mode, hw_config=profile.name, device="cpu"),
         accuracy=accuracy,
-        per_sample=build.per_sample(latency_s),
-        energy=build.energy_info(),
+        per_sample=per_sample,
+        energy=energy_info,
         memory_bits=memory,
         memory_bits_chip=memory_chip,
         layers=tuple(build.layers),
         parity=_parity(parity, layer_names(network)),
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
+        latency=latency,
+        host_wall=host_wall,
+        energy_split=energy_split,
+        accuracy_interval=AccuracyInterval.of(correct, int(samples)),
+        chip_model=None if estimate is None else estimate.to_dict(),
+        neurobench=None if neurobench is None else neurobench.to_dict(),
+        firing=firing,
     )
+
+
+def trainable_params(network) -> int:
+    """Trainable weights and biases of the trained model: the one parameter count of every report."""
+    return int(sum(p.numel() for p in network.parameters() if p.requires_grad))
