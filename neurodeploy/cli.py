@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic
+from neurodeploy import atomic, options, signals
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
@@ -33,13 +33,26 @@ from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
+from neurodeploy.safe_files import check_regular_file
+
+try:  # typer >= 0.20 vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # older typer uses click itself
+    from click import exceptions as click_exceptions
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
+_HELP_ON_NO_ARGS = getattr(click_exceptions, "NoArgsIsHelpError", ())
+
+
+def _print_error(text: str) -> None:
+    message = escape(" ".join(text.split("\n")))  # one line, and no rich markup from file contents
+    err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
 
 
 class _UserErrorsExit2(typer.core.TyperGroup):
-    """Turns UserError (and Ctrl-C) into a one-line message and an exit code."""
+    """Turns UserError, a usage error (an unknown or non-numeric option) and Ctrl-C into a one-line message
+    and an exit code."""
 
     def invoke(self, ctx):
         try:
@@ -47,12 +60,17 @@ class _UserErrorsExit2(typer.core.TyperGroup):
         except UserError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            message = escape(" ".join(str(exc).split("\n")))  # one line, and no rich markup from file contents
-            err_console.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+            _print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from None
+        except click_exceptions.UsageError as exc:
+            if isinstance(exc, _HELP_ON_NO_ARGS) or (ctx.obj or {}).get("debug"):
+                raise
+            command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            _print_error(f"{exc.format_message().rstrip('.')}; see `{command} --help`")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, and SIGTERM / SIGHUP (neurodeploy.signals)
+            err_console.print(signals.describe(interrupt), highlight=False)
+            raise typer.Exit(signals.exit_code(interrupt)) from None
 
 
 app = typer.Typer(cls=_UserErrorsExit2, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -63,6 +81,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(hw_app, name="hw")
 
 BACKENDS = (*CHIP_BACKENDS, "torch")
+MAX_INPUT_SIDE = 4096  # event cameras today: up to 1280x720
+MAX_INPUT_CHANNELS = 64
 
 
 @app.callback()
@@ -109,22 +129,27 @@ def train(
         lint_for_training(config, console=err_console)
     try:
         result = run_training(config, run_dir, resume=resume, console=err_console)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        what = signals.describe(interrupt)
         if (Path(run_dir) / CHECKPOINT).exists():
-            err_console.print(f"interrupted: {run_dir} keeps the checkpoint of the last finished epoch; continue "
+            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue "
                               f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
         else:
-            err_console.print("interrupted before the first epoch finished; nothing to resume, start again",
+            err_console.print(f"{what} before the first epoch finished; nothing to resume, start again",
                               highlight=False)
-        raise typer.Exit(130) from None
+        raise typer.Exit(signals.exit_code(interrupt)) from None
     console.print(f"run directory: {result.run_dir}")
 
 
 @app.command()
 def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by `train --model snn`")],
-           out: Annotated[Optional[Path], typer.Option(help="output file (default RUN/model.net)")] = None):
+           out: Annotated[Optional[Path], typer.Option(help="output file (default RUN/model.net)")] = None,
+           accept_quantization_loss: Annotated[bool, typer.Option(
+               "--accept-quantization-loss",
+               help="export even if a layer loses >1% of its weights to clipping or >50% to rounding to zero")]
+           = False):
     """Export an SNN run to lava-dl netx HDF5, reload it with netx and check it."""
-    result = export_run(run_dir, out)
+    result = export_run(run_dir, out, accept_quantization_loss=accept_quantization_loss)
     print_export_table(result, console)
     console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
 
@@ -203,6 +228,9 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
         raise UserError(f"--input '{text}' is not HxWxC, e.g. 34x34x2") from None
     if min(height, width, channels) < 1:
         raise UserError(f"--input '{text}' has a zero size")
+    if max(height, width) > MAX_INPUT_SIDE or channels > MAX_INPUT_CHANNELS:
+        raise UserError(f"--input '{text}' is too large; sides up to {MAX_INPUT_SIDE}, channels up to "
+                        f"{MAX_INPUT_CHANNELS}")
     return (channels, height, width)
 
 
@@ -226,7 +254,17 @@ def bench(net: Annotated[Optional[Path], typer.Option(help="netx file (default: 
           density: Annotated[float, typer.Option(help="input spike probability per step")] = 0.03,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Emulator vs Lava samples/s on the same inputs, with a bit-exactness check."""
-    result = run_benchmark(net, samples=samples, steps=[int(s) for s in steps.split(",")], density=density)
+    options.check("--samples", samples)
+    options.check("--density", density)
+    try:
+        step_values = [int(s) for s in steps.split(",")]
+    except ValueError:
+        raise UserError(f"--steps '{steps}' is not a comma-separated list of whole numbers, e.g. 15,300") from None
+    for value in step_values:
+        options.check_binning(None, value)
+    if net is not None:
+        check_regular_file(net, "--net")
+    result = run_benchmark(net, samples=samples, steps=step_values, density=density)
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -240,9 +278,12 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
                   train_per_class: Annotated[Optional[int], typer.Option(help="training samples per class")] = None,
                   test_per_class: Annotated[Optional[int], typer.Option(help="test samples per class")] = None):
     """Write a synthetic dataset in the real on-disk format (it is labelled synthetic everywhere)."""
-    sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class)) if v}
-    if any(v < 1 for v in sizes.values()):
-        raise UserError("--train-per-class and --test-per-class must be at least 1")
+    options.check("--seed", seed)
+    options.check("--train-per-class", train_per_class)
+    options.check("--test-per-class", test_per_class)
+    atomic.check_writable_dir(out)
+    sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class))
+             if v is not None}
     path = dataset_kind(dataset).generate(out, seed=seed, **sizes)
     console.print(f"wrote synthetic {dataset}-format data to {path}")
 
@@ -256,9 +297,13 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               no_synthetic: Annotated[bool, typer.Option("--no-synthetic")] = False,
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
     """Sample counts, events per sample, frame density and temporal contrast (source paper eq. 16-17)."""
+    options.check_binning(dt, steps)
+    options.check("--limit", limit)
+    atomic.check_writable_dir(out)
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
-    info = dataset_info(source, dt_ms=dt or defaults[0], steps=steps or defaults[1], limit=limit)
+    info = dataset_info(source, dt_ms=defaults[0] if dt is None else dt, steps=defaults[1] if steps is None else steps,
+                        limit=limit)
     data = info.to_dict()
     path = plot_contrast(info.contrast.matrix, Path(out) / f"{dataset}_temporal_contrast.png",
                          title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")
@@ -289,6 +334,7 @@ def demo(out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/d
 
 def main() -> None:
     """Entry point of the ``neurodeploy`` script."""
+    signals.install()
     app(prog_name="neurodeploy")
 
 

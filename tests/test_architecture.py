@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "neurodeploy"
 
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = (
-    ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat"),
+    ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat", "neurodeploy.safe_files",
+     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock"),
     ("neurodeploy.kernels",),
     ("neurodeploy.data",),
     ("neurodeploy.models",),

@@ -29,6 +29,23 @@ SOURCES = ("real", "synthetic")
 SPLITS = ("train", "test")
 FRAME_CACHE_VERSION = 1
 MAX_ARRAY_BYTES = 4 * 2**30  # load_frames_array refuses to build more than this in RAM
+def check_frames_use_time(frames: np.ndarray, dt_ms: float, steps: int, what: str) -> None:
+    """UserError when binned frames (N, ..., T) show that dt x T misses the recordings.
+
+    Refused: no event of any sample lands in the T frames, or (T > 1) every event lands in frame 0, as a
+    very small or very large --dt does; the network would see no temporal structure and the results would
+    look valid.
+    """
+    if len(frames) == 0:
+        return
+    active = frames.reshape(len(frames), -1, frames.shape[-1]).any(axis=1)  # (N, T): frame holds an event
+    covered = f"dt {dt_ms:g} ms x T {steps} = {dt_ms * steps:g} ms"
+    if not active.any():
+        raise UserError(f"{what}: no event of the {len(frames)} samples falls in the frames ({covered} from the "
+                        "first event); use a --dt that fits the recordings")
+    if steps > 1 and not active[:, 1:].any():
+        raise UserError(f"{what}: every event of the {len(frames)} samples falls in frame 0 of {steps} ({covered});"
+                        " use a --dt that spreads the recording over the frames")
 
 
 @dataclass(frozen=True)
@@ -288,4 +305,5 @@ def load_frames_array(
     frames = np.empty(shape, dtype=np.uint8)
     for item in range(len(dataset)):
         frames[item] = dataset.frames(item)
+    check_frames_use_time(frames, dt_ms, dataset.steps, f"{source.root} ({split})")
     return frames, np.asarray(dataset.labels, dtype=np.int64)

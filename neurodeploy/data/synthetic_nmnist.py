@@ -11,7 +11,6 @@ from disjoint source digits.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from neurodeploy.atomic import write_json
 from neurodeploy.data.dvs_model import DVSParameters, DVSSensor
 from neurodeploy.data.nmnist import NMNIST_CLASSES, NMNIST_SENSOR, NMNIST_SPLIT_FOLDERS, write_nmnist_file
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import load_json
 
 GENERATOR = "neurodeploy.data.synthetic_nmnist"
 GENERATOR_VERSION = 1
@@ -158,10 +158,14 @@ def _generate_split(root: Path, split: str, images: np.ndarray, plan: list[tuple
 
 def read_manifest(root: Path | str) -> dict | None:
     """The manifest of a finished synthetic dataset in ``root``, or None."""
-    try:
-        return json.loads((Path(root) / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
+    path = Path(root) / MANIFEST_NAME
+    if not path.exists():
         return None
+    try:
+        manifest = load_json(path, "synthetic-data manifest", "regenerate it")
+    except UserError:
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def is_finished(root: Path, wanted: dict) -> bool:

@@ -34,6 +34,7 @@ from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import ConvGeometry
 from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS, MAX_DELAY
+from neurodeploy.safe_files import check_regular_file
 
 SUPPORTED_LAYER_TYPES = ("input", "flatten", "dense", "dense_rec", "conv")
 NEURON_TYPES = ("CUBA", "LOIHI")
@@ -399,8 +400,9 @@ def load_netx(path: str | Path, num_layers: int | None = None) -> NetxNetwork:
     type or neuron type netx cannot run, missing keys, NaN/inf values, and shapes that do not connect.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such file; give the path of a netx .net/.h5 file")
+    check_regular_file(path, "netx network")
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:

@@ -8,6 +8,7 @@ same weights and metrics as one that was not. Files (config, checkpoint, metrics
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy.data.datasets import FrameDataset, default_cache_dir, resolve_dataset
+from neurodeploy import options
+from neurodeploy.data.datasets import FrameDataset, check_frames_use_time, default_cache_dir, resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
 from neurodeploy.models.arch import ModelFile
@@ -26,6 +28,7 @@ from neurodeploy.models.snn import LIFMapping, build_spiking_network
 SCHEMA_VERSION = 1
 FAMILIES = ("snn", "rnn", "lstm")
 LOSSES = ("rate", "last")
+MAX_LR = 1.0  # Adam steps of more than 1 per update only diverge
 
 
 @dataclass
@@ -51,22 +54,24 @@ class TrainConfig:
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
-    def validate(self) -> None:
+    def validate(self, *, device_present: bool = True) -> None:
+        """Every setting in its declared range (:mod:`neurodeploy.options`); with ``device_present`` also
+        that a CUDA device exists when one is asked for."""
         if self.family not in FAMILIES:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
         if self.family == "snn" and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
-        for name in ("epochs", "batch_size", "steps", "limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        if self.dt_ms is not None and self.dt_ms <= 0:
-            raise UserError(f"--dt must be positive (got {self.dt_ms})")
-        if self.lr <= 0:
-            raise UserError(f"--lr must be positive (got {self.lr})")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        for name in ("epochs", "batch_size", "limit", "test_limit", "seed"):
+            options.check(f"--{name.replace('_', '-')}", getattr(self, name))
+        options.check_binning(self.dt_ms, self.steps)
+        if not 0 < self.lr <= MAX_LR:  # also False for NaN
+            raise UserError(f"--lr {self.lr} is out of range; give a learning rate in (0, {MAX_LR:g}] (paper: 1e-4)")
+        options.check_device(self.device)
+        if self.surrogate_width is not None and not 0 < self.surrogate_width < 100:
+            raise UserError(f"surrogate_width {self.surrogate_width} is out of range; give a value in (0, 100)")
+        if device_present and self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
 
     def to_dict(self) -> dict:
@@ -79,7 +84,35 @@ class TrainConfig:
             raise UserError(f"config schema {version} is newer than this neurodeploy ({SCHEMA_VERSION}); "
                             "upgrade neurodeploy to read this run")
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        for name, value in known.items():
+            declared = cls.__dataclass_fields__[name].type
+            allowed = _FIELD_TYPES[declared]
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise UserError(f"'{name}' is {json.dumps(value)[:40]}, expected {declared}; restore the file or "
+                                "retrain into a new --out")
+        config = cls(**known)
+        config.validate(device_present=False)
+        _check_resolved(config.resolved)
+        return config
+
+
+# the annotation of each TrainConfig field -> the JSON types config.json may hold for it
+_FIELD_TYPES = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
+                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,)}
+
+
+def _check_resolved(resolved: dict) -> None:
+    """The data facts a trained run records: sensor size (W, H, P) and class count, when present."""
+    sensor = resolved.get("sensor_size")
+    if sensor is not None and not (isinstance(sensor, list) and len(sensor) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65_536 for v in sensor)):
+        raise UserError(f"resolved.sensor_size is {json.dumps(sensor)[:40]}, expected [W, H, P] positive integers; "
+                        "restore the file or retrain into a new --out")
+    classes = resolved.get("num_classes")
+    if classes is not None and not (isinstance(classes, int) and not isinstance(classes, bool) and
+                                    1 <= classes <= 1_000_000):
+        raise UserError(f"resolved.num_classes is {json.dumps(classes)[:40]}, expected a positive integer; "
+                        "restore the file or retrain into a new --out")
 
 
 def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
@@ -145,6 +178,7 @@ def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor],
 
 
 IN_MEMORY_LIMIT_BYTES = 512 * 2**20
+FRAME_PROBE_SAMPLES = 8  # streamed splits: samples whose frames are checked to use time
 
 
 class SplitFrames:
@@ -163,6 +197,9 @@ class SplitFrames:
             self.frames = torch.from_numpy(np.stack([self.dataset.frames(i) for i in range(len(self.labels))])
                                            if len(self.labels) else np.zeros((0, polarities, height, width,
                                                                                 config.steps), np.uint8))
+        probe = self.frames.numpy() if self.frames is not None else np.stack(
+            [self.dataset.frames(i) for i in range(min(FRAME_PROBE_SAMPLES, len(self.labels)))])
+        check_frames_use_time(probe, config.dt_ms, config.steps, f"{source.root} ({split})")
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy import options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.data.datasets import load_frames_array
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.training import resolve_data
+from neurodeploy.safe_files import check_output_file
 
 
 @dataclass
@@ -32,8 +34,8 @@ class RunRequest:
     score_on_synthetic: bool = False  # a run trained on real data may be scored on synthetic data
 
     def validate(self) -> None:
-        if self.samples is not None and self.samples < 1:
-            raise UserError(f"--samples must be at least 1 (got {self.samples})")
+        options.check("--samples", self.samples)
+        options.check_device(self.device)
         if not Path(self.target).exists():
             raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
         if self.input_npy is not None and self.backend == "torch":
@@ -48,6 +50,7 @@ class RunRequest:
         elif Path(self.target).is_dir():
             check_writable_dir(Path(self.target) / "reports", "--out")
         if self.save_output is not None:
+            check_output_file(self.save_output, "--save-output")
             check_writable_dir(Path(self.save_output).parent, "--save-output")
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy import atomic
+from neurodeploy import atomic, run_lock
 from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_backend, default_profile
 from neurodeploy.backends.torch_float import float_layer_spikes
-from neurodeploy.deploy.export import MODEL_FILE
+from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
@@ -36,6 +36,7 @@ from neurodeploy.pipeline.baseline import run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
 from neurodeploy.reports.snn import build_snn_report, layer_names
+from neurodeploy.safe_files import load_npy
 
 LAVA_DEFAULT_SAMPLES = 500
 
@@ -44,15 +45,20 @@ def execute(request: RunRequest, *, console, err_console):
     """Run ``request`` and write/print its report; returns the report dict (or the output array for --input)."""
     request.validate()
     target = Path(request.target)
-    if target.is_file():
+    if not target.is_dir():  # a .net file (or a special file, which load_netx refuses)
         if target.suffix != ".net" and request.input_npy is None:
             raise UserError(f"{target}: expected a run directory or a netx .net file")
         if request.input_npy is None:
             raise UserError(f"{target}: running a bare .net file needs --input X.npy (neurons x T spikes); "
                             "or pass the run directory to evaluate on its dataset")
         return run_external_input(request, console=console, err_console=err_console)
-    if request.input_npy is not None or request.save_output is not None:
-        return run_folder_input(request, console=console, err_console=err_console)
+    with run_lock.hold(target, "run folder"):
+        if request.input_npy is not None or request.save_output is not None:
+            return run_folder_input(request, console=console, err_console=err_console)
+        return _execute_run_dir(request, target, console=console, err_console=err_console)
+
+
+def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
     if config.family != "snn":
         if request.backend != "torch":
@@ -72,16 +78,17 @@ def run_folder_input(request: RunRequest, *, console, err_console) -> np.ndarray
     if not net_path.is_file():
         raise UserError(f"{net_path}: --input runs the run's exported model, which does not exist; run "
                         f"`neurodeploy export {run_dir}` first")
+    check_export_is_current(net_path, run_dir)
     return run_external_input(dataclasses.replace(request, target=net_path), console=console,
                               err_console=err_console)
 
 
 def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
     """--input file: (neurons, T) or (N, neurons, T) spikes -> (N, neurons, T) uint8."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read as .npy ({exc}); save with numpy.save") from exc
+    array = load_npy(path, "--input", "save a (neurons, T) 0/1 array with numpy.save")
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{path}: --input holds {array.dtype} values, not numbers; save a (neurons, T) 0/1 array "
+                        "with numpy.save")
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[1] != num_inputs:
@@ -170,6 +177,8 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     default_limit = LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
     source, frames, labels = load_test_frames(request, config, default_limit)
     net = load_netx(net_path) if chip else None
+    if chip:
+        check_export_is_current(net_path, run_dir)
     started = time.perf_counter()
     float_layers = float_layer_spikes(network, frames)
     float_seconds = time.perf_counter() - started

@@ -8,7 +8,6 @@ its energy kind (estimated / measured) and its data source (real / synthetic).
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import sys
@@ -26,6 +25,7 @@ from neurodeploy.metrics.energy import (
     EnergyBreakdown,
 )
 from neurodeploy.metrics.run_metrics import AccuracyInterval, EnergySplit, Latency
+from neurodeploy.safe_files import load_json
 
 SCHEMA_VERSION = 1
 MODES = ("hardware", "simulated", "emulated", "float")
@@ -398,10 +398,7 @@ def load_run_report(path: Path | str) -> RunReport:
     path = Path(path)
     if path.is_dir():
         path = path / "run_report.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read run report ({exc}); rerun `neurodeploy run`") from exc
+    raw = load_json(path, "run report", "rerun `neurodeploy run`")
     try:
         return RunReport.from_dict(raw)
     except UserError as exc:
