@@ -56,6 +56,9 @@ def export_run(run_dir: Path, out: Path | None = None) -> ExportResult:
     if config.family != "snn":
         raise UserError(f"{run_dir}: a {config.family} run cannot be exported to netx (only spiking networks run "
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")
+    if not config.reset:
+        raise UserError(f"{run_dir}: an SNN trained without reset cannot run on the chip (Lava's CUBA neuron always "
+                        "resets after a spike); evaluate it in float with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
     atomic.check_writable_dir(target.parent)
     _, _, network = load_trained_network(run_dir)

@@ -48,6 +48,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     surrogate_width: float | None = None
+    # SNN variants (neurodeploy.models.snn): leak off -> k = 1; reset off (float only); hidden dense layers
+    # recurrent; adaptive leakage k = exp(-dt / leak_tau_ms) with a fixed time constant
+    leak: bool = True
+    reset: bool = True
+    recurrent: bool = False
+    leak_tau_ms: float | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -66,8 +72,18 @@ class TrainConfig:
             raise UserError(f"--dt must be positive (got {self.dt_ms})")
         if self.lr <= 0:
             raise UserError(f"--lr must be positive (got {self.lr})")
+        if self.family != "snn" and self.is_snn_variant:
+            raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
+                            "for --model snn (rnn/lstm have their own recurrence)")
+        if self.leak_tau_ms is not None and (self.leak_tau_ms <= 0 or not self.leak):
+            raise UserError(f"--leak-tau must be positive and needs the leak on (got {self.leak_tau_ms} ms, "
+                            f"leak {'on' if self.leak else 'off'})")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
+
+    @property
+    def is_snn_variant(self) -> bool:
+        return not self.leak or not self.reset or self.recurrent or self.leak_tau_ms is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,8 +135,14 @@ class TrainResult:
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
     """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER, via lava_compat)."""
     if config.family == "snn":
-        return build_spiking_network(model.arch, input_shape, LIFMapping(surrogate_width=config.surrogate_width))
+        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
     return build_recurrent_network(config.family, model.arch, input_shape)
+
+
+def lif_mapping(config: TrainConfig) -> LIFMapping:
+    """The SNN's neuron mapping for the run's dt and variant."""
+    return LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
+                              reset=config.reset, surrogate_width=config.surrogate_width)
 
 
 CALIBRATION_SAMPLES = 8
