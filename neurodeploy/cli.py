@@ -39,6 +39,9 @@ try:  # typer >= 0.20 vendors click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older typer uses click itself
     from click import exceptions as click_exceptions
+from neurodeploy.study.results import plan_lines, write_results
+from neurodeploy.study.runner import RunOptions, prepare_study_dir, run_study
+from neurodeploy.study.spec import load_study
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -116,13 +119,19 @@ def train(
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<dataset>-<model>-<arch>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
+    no_leak: Annotated[bool, typer.Option("--no-leak", help="snn: no leakage (voltage decay 0, k = 1)")] = False,
+    no_reset: Annotated[bool, typer.Option("--no-reset", help="snn: no reset after a spike (float only)")] = False,
+    recurrent: Annotated[bool, typer.Option("--recurrent", help="snn: trainable recurrence in hidden dense "
+                                                                "layers (netx dense_rec)")] = False,
+    leak_tau: Annotated[Optional[float], typer.Option(help="snn: adaptive leakage k = exp(-dt/tau), tau in ms")] = None,
 ):
     """Train an SNN (lava-dl SLAYER CUBA) or an RNN/LSTM baseline."""
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
     config = TrainConfig(dataset=dataset, family=_choice(model, ("snn", "rnn", "lstm"), "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, lr=lr, dt_ms=dt, steps=steps, limit=limit,
                          test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
-                         allow_synthetic=not no_synthetic, seed=seed, device=device)
+                         allow_synthetic=not no_synthetic, seed=seed, device=device, leak=not no_leak,
+                         reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau)
     config.validate()
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     if config.family == "snn":
@@ -139,6 +148,49 @@ def train(
                               highlight=False)
         raise typer.Exit(signals.exit_code(interrupt)) from None
     console.print(f"run directory: {result.run_dir}")
+
+
+@app.command()
+def study(
+    study_file: Annotated[Path, typer.Argument(help="study file, e.g. studies/table12.yaml")],
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or ray://HOST:10001 (default: start "
+                                                        "Ray inside this process)")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per cell (also its torch threads)")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per cell (fractions share a GPU)")] = 0.0,
+    num_cpus: Annotated[Optional[int], typer.Option(help="embedded Ray: CPUs it may use (default: all)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the cells and the work, run nothing")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the study in --out; only unfinished cells "
+                                                          "run")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="study folder (default runs/study-<name>)")] = None,
+):
+    """Run a comparison grid (the paper's tables) on Ray Tune; write study.csv, study.md and plots."""
+    spec = load_study(study_file)
+    if dry_run:
+        for line in plan_lines(spec):
+            console.print(line, highlight=False, soft_wrap=True)
+        return
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise UserError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got {cpus_per_trial}, "
+                        f"{gpus_per_trial})")
+    if num_cpus is not None and (num_cpus < 1 or address):
+        raise UserError("--num-cpus is for the embedded Ray (no --address) and must be at least 1")
+    out = out or Path("runs") / f"study-{spec.name}"
+    prepare_study_dir(spec, out, resume)
+    outcome = run_study(spec, out, RunOptions(address=address, cpus_per_trial=cpus_per_trial,
+                                              gpus_per_trial=gpus_per_trial, resume=resume, num_cpus=num_cpus))
+    for path in write_results(spec, outcome, out):
+        console.print(f"wrote {path}")
+    cells = len(spec.cells())
+    console.print(f"study {spec.name}: {cells - len(outcome.failed) - len(outcome.unfinished)}/{cells} cells "
+                  f"finished in {outcome.wall_s:.0f} s", highlight=False)
+    for failure in outcome.failed:
+        err_console.print(f"failed cell {failure.cell}: {failure.error}", highlight=False, soft_wrap=True)
+    if outcome.unfinished:
+        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with `neurodeploy "
+                          f"study {study_file} --resume --out {out}`", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+    if outcome.failed:
+        raise typer.Exit(1)
 
 
 @app.command()

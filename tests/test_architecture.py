@@ -29,14 +29,16 @@ LAYERS = (
     ("neurodeploy.backends", "neurodeploy.lava_procs"),
     ("neurodeploy.reports",),
     ("neurodeploy.pipeline",),
+    ("neurodeploy.study",),
     ("neurodeploy.cli", "neurodeploy.__main__"),
 )
 
 # Optional, heavy or platform-bound dependencies that may be imported inside a function (each such import
 # carries a comment saying why): Lava / lava-dl, our Lava processes (their module imports Lava), CUDA's NVML,
 # plotting, numba, and two slow imports used by one data path each (tonic's readers, scikit-learn's digits),
-# and POSIX file locks.
-LAZY_ALLOWED = ("lava", "neurodeploy.lava_procs", "pynvml", "matplotlib", "numba", "tonic", "sklearn", "fcntl")
+# POSIX file locks, and Ray (the optional `study` extra, needed only to run a study).
+LAZY_ALLOWED = ("lava", "neurodeploy.lava_procs", "pynvml", "matplotlib", "numba", "tonic", "sklearn", "fcntl",
+                "ray")
 
 
 def _module_name(path: Path, package: Path) -> str:

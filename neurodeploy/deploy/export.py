@@ -80,6 +80,9 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
     if config.family != "snn":
         raise UserError(f"{run_dir}: a {config.family} run cannot be exported to netx (only spiking networks run "
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")
+    if not config.reset:
+        raise UserError(f"{run_dir}: an SNN trained without reset cannot run on the chip (Lava's CUBA neuron always "
+                        "resets after a spike); evaluate it in float with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
     safe_files.check_output_file(target, "--out")
     atomic.check_writable_dir(target.parent)

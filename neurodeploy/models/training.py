@@ -51,6 +51,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     surrogate_width: float | None = None
+    # SNN variants (neurodeploy.models.snn): leak off -> k = 1; reset off (float only); hidden dense layers
+    # recurrent; adaptive leakage k = exp(-dt / leak_tau_ms) with a fixed time constant
+    leak: bool = True
+    reset: bool = True
+    recurrent: bool = False
+    leak_tau_ms: float | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -71,8 +77,18 @@ class TrainConfig:
         options.check_device(self.device)
         if self.surrogate_width is not None and not 0 < self.surrogate_width < 100:
             raise UserError(f"surrogate_width {self.surrogate_width} is out of range; give a value in (0, 100)")
+        if self.family != "snn" and self.is_snn_variant:
+            raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
+                            "for --model snn (rnn/lstm have their own recurrence)")
+        if self.leak_tau_ms is not None and (not 0 < self.leak_tau_ms < float("inf") or not self.leak):
+            raise UserError(f"--leak-tau must be positive and finite and needs the leak on (got {self.leak_tau_ms} ms, "
+                            f"leak {'on' if self.leak else 'off'})")
         if device_present and self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
+
+    @property
+    def is_snn_variant(self) -> bool:
+        return not self.leak or not self.reset or self.recurrent or self.leak_tau_ms is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,8 +168,14 @@ class TrainResult:
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
     """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER, via lava_compat)."""
     if config.family == "snn":
-        return build_spiking_network(model.arch, input_shape, LIFMapping(surrogate_width=config.surrogate_width))
+        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
     return build_recurrent_network(config.family, model.arch, input_shape)
+
+
+def lif_mapping(config: TrainConfig) -> LIFMapping:
+    """The SNN's neuron mapping for the run's dt and variant."""
+    return LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
+                              reset=config.reset, surrogate_width=config.surrogate_width)
 
 
 CALIBRATION_SAMPLES = 8

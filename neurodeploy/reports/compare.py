@@ -32,6 +32,7 @@ REPORT_NAME = "run_report.json"
 MARKDOWN_NAME = "comparison.md"
 CSV_NAME = "comparison.csv"
 PLOT_NAME = "accuracy_vs_energy.png"
+STUDY_RECORD = "study.json"  # marks a folder made by `neurodeploy study` (neurodeploy.study.runner)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class ComparisonRow:
 
 
 def find_reports(path: Path) -> list[Path]:
-    """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down."""
+    """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down, and in
+    a study folder every report under ``cells/``."""
     path = Path(path)
     if path.is_file():
         return [path]
@@ -88,6 +90,8 @@ def find_reports(path: Path) -> list[Path]:
     found = [path / REPORT_NAME] if (path / REPORT_NAME).is_file() else []
     for pattern in (f"*/{REPORT_NAME}", f"*/*/{REPORT_NAME}"):  # e.g. reports/<backend>/run_report.json
         found.extend(sorted(p for p in path.glob(pattern) if p.is_file()))
+    if (path / STUDY_RECORD).is_file():  # a study folder: every cell's and test variant's report
+        found.extend(sorted(p for p in path.glob(f"cells/**/{REPORT_NAME}") if p.is_file()))
     if not found:
         raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; run "
                         f"`neurodeploy run {path} --backend {_backend_for(path)}` first")
