@@ -31,9 +31,9 @@ from neurodeploy import atomic, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.netx import write_slayer_netx
 from neurodeploy.deploy.run_folder import checkpoint_sha256, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
 
 MODEL_FILE = "model.net"
-SLAYER_WEIGHT_SCALE = 64  # SLAYER's fixed-point weight scale: 8-bit weights in steps of 2/64
 MAX_CLIPPED_FRACTION = 0.01
 MAX_ZEROED_FRACTION = 0.5
 CHECKPOINT_ATTR = "neurodeploy_checkpoint_sha256"
@@ -120,6 +120,19 @@ def quantization_loss(weight, exported: np.ndarray) -> tuple[float, float]:
     return float(clipped.mean()), float(zeroed.mean())
 
 
+def _block_quantization_loss(block, group) -> tuple[float, float]:
+    """:func:`quantization_loss` over every synapse of a block: a recurrent block (netx ``dense_rec``) has an
+    input synapse (``weight``) and a recurrent one (``weight_rec``); the fractions are over all its weights."""
+    if hasattr(block, "recurrent_synapse"):
+        pairs = [(block.input_synapse.weight, np.asarray(group["weight"])),
+                 (block.recurrent_synapse.weight, np.asarray(group["weight_rec"]))]
+    else:
+        pairs = [(block.synapse.weight, np.asarray(group["weight"]))]
+    sizes = [exported.size for _, exported in pairs]
+    losses = [quantization_loss(trained, exported) for trained, exported in pairs]
+    return tuple(float(np.average([loss[k] for loss in losses], weights=sizes)) for k in (0, 1))
+
+
 def check_export_is_current(net_path: Path, run_dir: Path) -> None:
     """UserError unless ``net_path`` was exported from ``run_dir``'s current checkpoint."""
     fix = f"run `neurodeploy export {run_dir}` to export this run's checkpoint"
@@ -177,7 +190,7 @@ def verify_export(path: Path, network) -> list[ExportedLayer]:
             if not np.all(np.isfinite(weight)):
                 raise UserError(f"{path}: layer {index} ({name}) has non-finite weights; the training diverged")
             pool = isinstance(block, lava_compat.slayer().block.cuba.Pool)
-            clipped, zeroed = (None, None) if pool else quantization_loss(block.synapse.weight, weight)
+            clipped, zeroed = (None, None) if pool else _block_quantization_loss(block, group)
             rows.append(ExportedLayer(
                 index=index, name=name, kind=_kind_label(group), in_size=int(np.prod(lava_block.inp.shape)),
                 out_size=out_size, i_decay=int(params["iDecay"]), v_decay=int(params["vDecay"]),

@@ -41,6 +41,7 @@ from torch import nn
 
 from neurodeploy import lava_compat
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.lava_limits import SLAYER_MAX_WEIGHT
 from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 
 # SLAYER's cuba.Neuron multiplies tau_grad by threshold * TAU_RHO_MULT and scale_grad by SCALE_RHO_MULT
@@ -245,8 +246,9 @@ class SpikingNetwork(nn.Module):
         (spikes per neuron per step) to ``target_rate``. A layer that is silent at init passes no gradient
         through its surrogate, and nothing behind it learns: with PyTorch's default init, the DVS Gesture CNN's
         fc6 (8192 inputs at ~0.4% rate, weights quantised to 2/64) never reaches threshold. Layers with
-        activity are left alone, so shallow networks (the N-MNIST MLP) are unchanged. Returns one record per
-        scaled layer.
+        activity are left alone, so shallow networks (the N-MNIST MLP) are unchanged. The gain also stops
+        before the largest weight would pass SLAYER's exportable range (|w| <= 254/64): a woken layer must still
+        export to the chip's 8-bit weights without clipping. Returns one record per scaled layer.
         """
         pool_type = lava_compat.slayer().block.cuba.Pool
         flatten_type = lava_compat.slayer().block.cuba.Flatten
@@ -261,7 +263,9 @@ class SpikingNetwork(nn.Module):
                     weight = feedforward_synapse(block).weight
                     original = weight.detach().clone()
                     before_rate, gain = float(out.mean()), 1.0
-                    while float(out.mean()) < target_rate and gain * math.sqrt(2) <= max_gain * (1 + 1e-9):
+                    largest = float(original.abs().max())
+                    gain_limit = min(max_gain, SLAYER_MAX_WEIGHT / largest if largest > 0 else max_gain)
+                    while float(out.mean()) < target_rate and gain * math.sqrt(2) <= gain_limit * (1 + 1e-9):
                         gain *= math.sqrt(2)
                         weight.copy_(original * gain)
                         out = self._block_forward(block, h)
