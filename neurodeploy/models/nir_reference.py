@@ -188,7 +188,7 @@ def _conv_padding(padding, dims: int):
     return int(flat[0]) if dims == 1 else (int(flat[0]), int(flat[-1]))
 
 
-def _static_forward(name: str, node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
+def static_forward(name: str, node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
     """One step of a stateless node on a batch ``x`` (B, *shape)."""
     if isinstance(node, (nir.Input, nir.Output)):
         return x
@@ -338,7 +338,7 @@ def _simulate_batch(graph: FlatGraph, frames: np.ndarray, dt_s: float, keep: set
                             i=torch.zeros_like(value) if isinstance(node, (nir.CubaLI, nir.CubaLIF)) else None)
                     value = _neuron_step(node, states[name], value, dt_s, reset_by_subtraction)
                 else:
-                    value = _static_forward(name, node, value)
+                    value = static_forward(name, node, value)
             current[name] = value
             if name in traces:
                 traces[name].append(value.numpy())
