@@ -7,14 +7,18 @@ import json
 
 import nir
 import numpy as np
+import torch
 from typer.testing import CliRunner
 
+from neurodeploy.arch import resolve_arch
 from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.cli import app
-from neurodeploy.deploy.nir_import import load_import, read_graph
+from neurodeploy.deploy.nir_export import network_to_nir
+from neurodeploy.deploy.nir_import import import_nir, load_import, read_graph
 from neurodeploy.evaluation import _float_layer_spikes, flatten_for_chip
 from neurodeploy.netx_model import load_netx
 from neurodeploy.nir_run import reference_layer_spikes
+from neurodeploy.snn import build_spiking_network
 from neurodeploy.training import load_run_config, load_trained_network
 
 runner = CliRunner()
@@ -89,3 +93,25 @@ def test_nir_reference_reproduces_slayer_float_spikes(trained_snn_run, tiny_nmni
         assert np.mean(ours != theirs) < 0.005
     same = reference[-1].sum(axis=2).argmax(axis=1) == slayer[-1].sum(axis=2).argmax(axis=1)
     assert same.mean() >= 0.9
+
+
+def test_conv_pool_network_round_trips_to_the_same_netx_layers(tmp_path):
+    """Conv, average-pool (SLAYER Pool -> SumPool2d + Scale) and dense blocks: import gives back exactly the
+    netx layers the netx export writes (the pool as a grouped, channel-diagonal convolution)."""
+    torch.manual_seed(0)
+    network = build_spiking_network(resolve_arch("Input-4C3-AP2-6C3-12FC-5", "nmnist").arch, (2, 8, 8))
+    network.export_netx(tmp_path / "direct.net")
+    graph = network_to_nir(network, dt_ms=2.0)
+    assert type(graph.nodes["pool1_sum"]).__name__ == "SumPool2d"
+    nir.write(tmp_path / "model.nir", graph)
+    import_nir(tmp_path / "model.nir", tmp_path / "imp", dt_ms=2.0)
+    direct, imported = load_netx(tmp_path / "direct.net"), load_netx(tmp_path / "imp" / "model.net")
+    assert direct.input_shape == imported.input_shape == (2, 8, 8)
+    assert [layer.kind for layer in imported.layers] == ["conv", "conv", "conv", "dense", "dense"]
+    for ours, theirs in zip(direct.layers, imported.layers, strict=True):
+        assert ours.neuron == theirs.neuron and ours.in_shape == theirs.in_shape
+        assert ours.out_shape == theirs.out_shape and ours.flatten_before == theirs.flatten_before
+        assert np.array_equal(ours.weight, theirs.weight)
+        if ours.kind == "conv":
+            assert (ours.kernel, ours.stride, ours.padding, ours.groups) == \
+                (theirs.kernel, theirs.stride, theirs.padding, theirs.groups)
