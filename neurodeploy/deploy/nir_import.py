@@ -49,6 +49,7 @@ NIR; the graph, the reference and the chip all reset to ``v_reset``.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from dataclasses import asdict, dataclass
@@ -165,8 +166,6 @@ def read_graph(path: Path) -> nir.NIRGraph:
 
 def load_import(run_dir: Path) -> NirImport:
     """The import record of an imported run folder."""
-    import json
-
     path = Path(run_dir) / IMPORT_RECORD
     try:
         raw = json.loads(path.read_text())
@@ -453,6 +452,8 @@ def map_neuron(name: str, node: nir.NIRNode, dt_s: float) -> NeuronMapping:
     if isinstance(node, nir.IF):
         i_decay, v_decay, alpha_i, alpha_v = DECAY_UNIT, 0, 1.0, 0.0
         gain, bias_gain, drive = r, r, np.zeros(shape)
+        notes.append("reset: to v_reset, as the graph and Loihi do; Sinabs' IAF, the usual writer of IF nodes, "
+                     "resets by subtracting the threshold, which NIR cannot express")
     elif isinstance(node, nir.LIF):
         v_decay, alpha_v = _decay(name, node, "tau", _uniform(name, node, "tau"), dt_s, notes)
         i_decay, alpha_i = DECAY_UNIT, 1.0
