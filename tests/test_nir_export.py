@@ -10,24 +10,24 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from neurodeploy.arch import resolve_arch
 from neurodeploy.backends.emulator import run_emulator
+from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.cli import app
+from neurodeploy.data.datasets import load_frames_array
+from neurodeploy.deploy.netx import load_netx, write_slayer_netx
 from neurodeploy.deploy.nir_export import network_to_nir
 from neurodeploy.deploy.nir_import import import_nir, load_import, read_graph
-from neurodeploy.evaluation import _float_layer_spikes, flatten_for_chip
-from neurodeploy.netx_model import load_netx
-from neurodeploy.nir_run import reference_layer_spikes
-from neurodeploy.snn import build_spiking_network
-from neurodeploy.training import load_run_config, load_trained_network
+from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
+from neurodeploy.models.arch import resolve_arch
+from neurodeploy.models.snn import build_spiking_network
+from neurodeploy.models.training import resolve_data
+from neurodeploy.pipeline.nir_run import reference_layer_spikes
+from neurodeploy.pipeline.run import flatten_for_chip
 
 runner = CliRunner()
 
 
 def _frames(run_dir, tiny_nmnist):
-    from neurodeploy.data.datasets import load_frames_array
-    from neurodeploy.training import resolve_data
-
     config = load_run_config(run_dir)
     frames, labels = load_frames_array(resolve_data(config), "test", config.dt_ms, config.steps)
     return np.asarray(frames), np.asarray(labels)
@@ -86,7 +86,7 @@ def test_nir_reference_reproduces_slayer_float_spikes(trained_snn_run, tiny_nmni
                                "--steps", "12"]).exit_code == 0
     frames, labels = _frames(trained_snn_run, tiny_nmnist)
     _, _, network = load_trained_network(trained_snn_run)
-    slayer = _float_layer_spikes(network, frames)
+    slayer = float_layer_spikes(network, frames)
     reference = reference_layer_spikes(load_import(tmp_path / "imp"), read_graph(tmp_path / "m.nir"), frames)
     for ours, theirs in zip(reference, slayer, strict=True):
         assert ours.shape == theirs.shape and theirs.sum() > 0
@@ -100,7 +100,7 @@ def test_conv_pool_network_round_trips_to_the_same_netx_layers(tmp_path):
     netx layers the netx export writes (the pool as a grouped, channel-diagonal convolution)."""
     torch.manual_seed(0)
     network = build_spiking_network(resolve_arch("Input-4C3-AP2-6C3-12FC-5", "nmnist").arch, (2, 8, 8))
-    network.export_netx(tmp_path / "direct.net")
+    write_slayer_netx(network, tmp_path / "direct.net")
     graph = network_to_nir(network, dt_ms=2.0)
     assert type(graph.nodes["pool1_sum"]).__name__ == "SumPool2d"
     nir.write(tmp_path / "model.nir", graph)

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from neurodeploy.cli import app
+from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.nir_import import choose_scale, import_nir, load_import, map_neuron, plan_import
-from neurodeploy.evaluation import run_chip
-from neurodeploy.netx_model import load_netx
+from neurodeploy.pipeline.run import run_chip
 
 NIR_DATA = Path(__file__).parent / "data" / "nir"
 runner = CliRunner()

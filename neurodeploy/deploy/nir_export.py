@@ -29,6 +29,7 @@ from pathlib import Path
 import nir
 import numpy as np
 import torch
+from rich.table import Table
 
 from neurodeploy import atomic, lava_compat
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
@@ -179,8 +180,6 @@ def export_nir_run(run_dir: Path, out: Path | None = None) -> NirExport:
 
 
 def print_nir_export(result: NirExport, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"NIR export: {result.path} (dt {result.dt_ms:g} ms)")
     for column in ("node", "type", "shape", "parameters"):
         table.add_column(column)

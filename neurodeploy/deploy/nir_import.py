@@ -59,10 +59,11 @@ from typing import Any
 import nir
 import numpy as np
 import torch
+from rich.table import Table
 
 from neurodeploy import atomic
-from neurodeploy.errors import UserError
 from neurodeploy.deploy.netx import CubaParams, NetxLayer, pool_conv_groups, write_netx
+from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import ConvGeometry
 from neurodeploy.models.nir_reference import FlatGraph, flatten_graph, static_forward
 
@@ -649,8 +650,6 @@ def import_nir(path: Path, out_dir: Path, *, dt_ms: float | None = None,
 
 
 def print_import_table(record: NirImport, out_dir: Path, console) -> None:
-    from rich.table import Table
-
     table = Table(title=f"NIR import: {record.source} -> {out_dir} (dt {record.dt_ms:g} ms)")
     for column in ("layer", "type", "NIR nodes", "neurons", "iDecay", "vDecay", "vThMant", "scale", "weights",
                    "clipped", "vanished", "differences from the graph"):
