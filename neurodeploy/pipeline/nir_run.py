@@ -26,6 +26,7 @@ from neurodeploy.deploy.nir_import import GRAPH_FILE, IMPORT_RECORD, NET_FILE, N
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.metrics.parity import accuracy_of, compare_spikes
+from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.nir_reference import simulate_nir
 from neurodeploy.models.training import TrainConfig
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
@@ -170,7 +171,9 @@ def run_imported(request: RunRequest, *, console, err_console) -> dict:
         tool=ToolInfo(),
         model=ModelInfo(family="snn", arch=_arch_label(record), params=int(sum(row.params for row in build.layers))),
         data=DataInfo(dataset=inputs.dataset, source=inputs.source, split=inputs.split, samples=int(samples),
-                      dt_ms=float(record.dt_ms), steps=int(steps)),
+                      dt_ms=float(record.dt_ms), steps=int(steps),
+                      sample_set=sample_set_digest(inputs.frames, np.zeros(0) if inputs.labels is None
+                                                   else inputs.labels)),
         backend=BackendInfo(name=request.backend, mode=mode, hw_config=profile.name, device="cpu"),
         accuracy=None if inputs.labels is None else accuracy_of(layers[-1], inputs.labels),
         per_sample=build.per_sample(wall_s / samples),
@@ -184,7 +187,9 @@ def run_imported(request: RunRequest, *, console, err_console) -> dict:
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
     raster = {"input": chip_input[0], **{name: spikes[0] for name, spikes in zip(names, layers)}}
-    paths = write_run_report(report, out_dir, raster=raster)
+    label = -1 if inputs.labels is None else int(inputs.labels[0])  # -1: the --input file has no labels
+    prediction = int(layers[-1][0].sum(axis=1).argmax())
+    paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, label, prediction))
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)
     print_fidelity(report_dict, console)
