@@ -21,6 +21,8 @@ from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
 from neurodeploy.deploy.export import export_run, print_export_table
 from neurodeploy.deploy.lint import lint_architecture, lint_for_training, print_lint
+from neurodeploy.deploy.nir_export import export_nir_run, print_nir_export
+from neurodeploy.deploy.nir_import import import_nir, print_import_table
 from neurodeploy.deploy.run_folder import CHECKPOINT
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import print_cost_table, static_cost
@@ -29,6 +31,7 @@ from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.training import TrainConfig, input_shape_of
 from neurodeploy.pipeline.bench import run_benchmark
 from neurodeploy.pipeline.demo import run_demo
+from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import train as run_training
@@ -195,20 +198,46 @@ def study(
 
 @app.command()
 def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by `train --model snn`")],
-           out: Annotated[Optional[Path], typer.Option(help="output file (default RUN/model.net)")] = None,
+           out: Annotated[Optional[Path], typer.Option(help="output file (default RUN/model.net or RUN/model.nir)")]
+           = None,
            accept_quantization_loss: Annotated[bool, typer.Option(
                "--accept-quantization-loss",
                help="export even if a layer loses >1% of its weights to clipping or >50% to rounding to zero")]
-           = False):
-    """Export an SNN run to lava-dl netx HDF5, reload it with netx and check it."""
+           = False,
+           fmt: Annotated[str, typer.Option("--format", help="netx (Lava, Loihi 2) or nir (any NIR tool)")]
+           = "netx"):
+    """Export an SNN run to lava-dl netx HDF5 (reloaded with netx and checked) or to a NIR graph."""
+    if _choice(fmt, ("netx", "nir"), "--format") == "nir":
+        nir_result = export_nir_run(run_dir, out)
+        print_nir_export(nir_result, console)
+        return
     result = export_run(run_dir, out, accept_quantization_loss=accept_quantization_loss)
     print_export_table(result, console)
     console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
 
 
+@app.command("import")
+def import_graph(
+    graph: Annotated[Path, typer.Argument(help="a NIR graph (.nir) written by snnTorch, Sinabs, Norse, ...")],
+    out: Annotated[Path, typer.Option(help="run folder to create (model.net, model.nir, nir_import.json)")],
+    dt: Annotated[Optional[float], typer.Option(help="time step dt in ms that maps time constants to decays "
+                                                     "(default 1)")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", help="input size HxWxC when the graph's Input is "
+                                                                 "flat (e.g. 34x34x2 for N-MNIST)")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="time steps T per sample for `run` (default 300 ms / dt)")]
+    = None,
+):
+    """Deploy a NIR graph from any framework: netx for Lava / emulator / Loihi 2, with the graph as float
+    reference; `run OUT` then reports the fixed-point network's fidelity to it."""
+    record = import_nir(graph, out, dt_ms=dt, input_shape=parse_input_size(input) if input else None, steps=steps)
+    print_import_table(record, out, console)
+    console.print(f"wrote {out} (model.net, model.nir, nir_import.json); run it with "
+                  f"`neurodeploy run {out} --backend emulator`")
+
+
 @app.command()
 def run(
-    target: Annotated[Path, typer.Argument(help="run directory, or a netx .net file")],
+    target: Annotated[Path, typer.Argument(help="run directory (trained or imported), or a netx .net file")],
     backend: Annotated[str, typer.Option(help="lava | loihi2 | emulator | torch")] = "lava",
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
@@ -216,8 +245,9 @@ def run(
     device: Annotated[str, typer.Option(help="torch backend: cpu or cuda")] = "cpu",
     require_hardware: Annotated[bool, typer.Option("--require-hardware",
                                                    help="loihi2: fail unless a board answers")] = False,
-    input_npy: Annotated[Optional[Path], typer.Option("--input",
-                                                      help="spike tensor (neurons x T) .npy to feed a .net")] = None,
+    input_npy: Annotated[Optional[Path], typer.Option("--input", help="spike tensor (neurons x T or N x neurons x "
+                                                                      "T) .npy to feed a .net or an imported run")]
+    = None,
     save_output: Annotated[Optional[Path], typer.Option(help="save the output spikes (neurons x T) as .npy")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="real dataset folder (overrides the run's)")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
@@ -229,7 +259,10 @@ def run(
                          hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
                          save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
                          score_on_synthetic=score_on_synthetic)
-    execute(request, console=console, err_console=err_console)
+    if is_imported_run(target):
+        run_imported(request, console=console, err_console=err_console)
+    else:
+        execute(request, console=console, err_console=err_console)
 
 
 @app.command()

@@ -362,3 +362,16 @@ def print_cost_table(cost: CostReport, console=None) -> None:
         console.print(f"memory at {cost.chip_profile} bit widths: {cost.memory_bits_chip['total']:,} bit")
     for note in cost.notes:
         console.print(f"- {note}")
+
+
+def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
+    """The on-chip part of the architecture (input downsampling removed) and its input shape."""
+    layers = network.arch.layers[1:] if network.input_pool else network.arch.layers
+    return Architecture(tuple(layers)), network.chip_input_shape
+
+
+def layer_names(network) -> list[str]:
+    """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
+    offset = 1 if network.input_pool else 0
+    arch, _ = deployed_architecture(network)
+    return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]

@@ -29,13 +29,14 @@ from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.cost import layer_names
 from neurodeploy.metrics.parity import compare_spikes
 from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
-from neurodeploy.reports.snn import build_snn_report, layer_names
+from neurodeploy.reports.snn import build_snn_report
 from neurodeploy.safe_files import load_npy
 
 LAVA_DEFAULT_SAMPLES = 500

@@ -104,6 +104,8 @@ def _accuracy_lines(report: Mapping[str, Any]) -> list[str]:
             where = f"layer {first['layer']} at time step {first['timestep']}"
         summary = (f"Parity: float {_percent(parity['float_accuracy'])}, "
                    f"chip {_percent(parity['chip_accuracy'])}; first divergence: {where}")
+        if parity.get("prediction_agreement") is not None:
+            summary += f"; same predicted class on {_percent(parity['prediction_agreement'])} of the samples"
         lines += [summary, ""]
         lines += _table(("layer", "spike-count agreement"), list(parity["layer_spike_agreement"].items()))
     return lines

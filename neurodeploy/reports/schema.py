@@ -3,7 +3,8 @@
 The numbers are made in :mod:`neurodeploy.reports.build`; the JSON is written from these records, and the
 Markdown, the rich table and the PNGs are rendered from the JSON dict (:mod:`neurodeploy.reports.render`)
 and never recompute a number. Every report says its mode (hardware / simulated / emulated / float),
-its energy kind (estimated / measured) and its data source (real / synthetic).
+its energy kind (estimated / measured) and its data source (real / synthetic / file: spikes from a user's
+``--input`` file, whose origin neurodeploy cannot vouch for).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from neurodeploy.safe_files import load_json
 SCHEMA_VERSION = 1
 MODES = ("hardware", "simulated", "emulated", "float")
 ENERGY_KINDS = ("estimated", "measured")
-DATA_SOURCES = ("real", "synthetic")
+DATA_SOURCES = ("real", "synthetic", "file")
 PROVENANCE_PACKAGES = ("neurodeploy", "numpy", "torch", "lava-nc", "lava-dl", "h5py", "tonic")
 
 
@@ -238,16 +239,18 @@ class MemoryBits(_Record):
 @dataclass(frozen=True)
 class Parity(_Record):
     """Float model vs chip execution: accuracies, per-layer spike-count agreement (fraction of equal
-    counts), and where they first diverge (``{"layer": name, "timestep": t}``, None when identical)."""
+    counts), where they first diverge (``{"layer": name, "timestep": t}``, None when identical), and the
+    fraction of samples both predict the same class for (also without labels)."""
 
     float_accuracy: float | None
     chip_accuracy: float | None
     layer_spike_agreement: dict[str, float] = field(default_factory=dict)
     first_divergence: dict[str, Any] | None = None
     identical: bool | None = None  # every spike of every layer equal; None when not compared
+    prediction_agreement: float | None = None
 
     def __post_init__(self):
-        for name in ("float_accuracy", "chip_accuracy"):
+        for name in ("float_accuracy", "chip_accuracy", "prediction_agreement"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"parity: {name} {value} must be in [0, 1]")

@@ -14,7 +14,7 @@ import numpy as np
 from neurodeploy.backends.chip_model import Placement, estimate_chip, layer_cores, routing_hops, synapse_matrix
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
-from neurodeploy.metrics.cost import layer_fan_out, layer_name, static_cost
+from neurodeploy.metrics.cost import deployed_architecture, layer_fan_out, layer_names, static_cost
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
 from neurodeploy.metrics.run_metrics import (
@@ -26,7 +26,6 @@ from neurodeploy.metrics.run_metrics import (
     connection_sparsity,
     firing_stats,
 )
-from neurodeploy.models.arch import Architecture
 from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -42,19 +41,6 @@ from neurodeploy.reports.schema import (
 CHIP_MODEL_SAMPLES = 16  # samples SANA-FE simulates per run (its figures are means over them)
 # what the op-count estimate of a chip run does not price, whatever the profile
 CHIP_LEAVES_OUT = ("barrier synchronisation", "axon messages (SANA-FE prices them)", "off-chip input and output")
-
-
-def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
-    """The on-chip part of the architecture (input downsampling removed) and its input shape."""
-    layers = network.arch.layers[1:] if network.input_pool else network.arch.layers
-    return Architecture(tuple(layers)), network.chip_input_shape
-
-
-def layer_names(network) -> list[str]:
-    """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
-    offset = 1 if network.input_pool else 0
-    arch, _ = deployed_architecture(network)
-    return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
 
 
 def _chip_activity(net, profile: HardwareProfile, input_spikes, layer_spikes) -> tuple[list, list]:
@@ -114,12 +100,14 @@ def _memory(network, layer_spikes, profile) -> tuple[MemoryBits, MemoryBits | No
     return memory, chip
 
 
-def _parity(parity, names: list[str]) -> Parity | None:
+def parity_record(parity, names: list[str]) -> Parity | None:
+    """The report's Parity section from a :class:`~neurodeploy.metrics.parity.SpikeParity` (None: not compared)."""
     if parity is None:
         return None
     return Parity(float_accuracy=parity.float_accuracy, chip_accuracy=parity.chip_accuracy,
                   layer_spike_agreement=dict(zip(names, parity.layer_count_agreement)),
-                  first_divergence=parity.first_divergence, identical=parity.identical)
+                  first_divergence=parity.first_divergence, identical=parity.identical,
+                  prediction_agreement=parity.prediction_agreement)
 
 
 def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBenchMetrics | None:
@@ -211,7 +199,7 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         memory_bits=memory,
         memory_bits_chip=memory_chip,
         layers=tuple(build.layers),
-        parity=_parity(parity, layer_names(network)),
+        parity=parity_record(parity, layer_names(network)),
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
         latency=latency,
