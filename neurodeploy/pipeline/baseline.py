@@ -77,7 +77,8 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     report = RunReport(
         tool=ToolInfo(),
         model=ModelInfo(family=config.family, arch=model.arch.notation(), params=int(cost.params)),
-        data=DataInfo(dataset=config.dataset, source=source.source, split="test", samples=int(len(labels)),
+        data=DataInfo(dataset=config.dataset, source=source.source, synthetic_source=source.synthetic_source,
+                      split="test", samples=int(len(labels)),
                       dt_ms=float(config.dt_ms), steps=int(config.steps)),
         backend=BackendInfo(name="torch", mode="float", hw_config=profile.name, device=measurement.device_name),
         accuracy=accuracy,

@@ -143,6 +143,7 @@ class DataInfo(_Record):
     samples: int
     dt_ms: float
     steps: int
+    synthetic_source: str | None = None  # what synthetic data was made from, e.g. "mnist-digits"
 
     def __post_init__(self):
         _check_choice("data", "source", self.source, DATA_SOURCES)
