@@ -230,7 +230,8 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
         raise UserError("--train-per-class and --test-per-class must be at least 1")
     if source is not None:
         if dataset != "nmnist":
-            raise UserError(f"--source {source}: only the synthetic nmnist has a choice of source digits")
+            raise UserError(f"--source {source}: only the synthetic nmnist has a choice of source digits; "
+                            "drop --source")
         options["source"] = source
     path = kind.generate(out, seed=seed, **options)
     console.print(f"wrote synthetic {dataset}-format data to {path}")
