@@ -361,15 +361,23 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
                   out: Annotated[Path, typer.Option(help="output folder")],
                   seed: Annotated[int, typer.Option(help="random seed")] = 0,
                   train_per_class: Annotated[Optional[int], typer.Option(help="training samples per class")] = None,
-                  test_per_class: Annotated[Optional[int], typer.Option(help="test samples per class")] = None):
+                  test_per_class: Annotated[Optional[int], typer.Option(help="test samples per class")] = None,
+                  source: Annotated[Optional[str], typer.Option(
+                      help="nmnist only: digits shown, mnist-digits (default) or sklearn-digits")] = None):
     """Write a synthetic dataset in the real on-disk format (it is labelled synthetic everywhere)."""
     options.check("--seed", seed)
     options.check("--train-per-class", train_per_class)
     options.check("--test-per-class", test_per_class)
     atomic.check_writable_dir(out)
+    kind = dataset_kind(dataset)
     sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class))
              if v is not None}
-    path = dataset_kind(dataset).generate(out, seed=seed, **sizes)
+    if source is not None:
+        if dataset != "nmnist":
+            raise UserError(f"--source {source}: only the synthetic nmnist has a choice of source digits; "
+                            "drop --source")
+        sizes["source"] = source
+    path = kind.generate(out, seed=seed, **sizes)
     console.print(f"wrote synthetic {dataset}-format data to {path}")
 
 

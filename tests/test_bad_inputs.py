@@ -574,6 +574,12 @@ CASES = [
     Case("run: a corrupt model.net inside a run directory",
          lambda ws: _run(ws, ws.run(lambda r: _truncate(r / "model.net", 1000))), "model.net: not an HDF5 file",
          "exported by lava-dl"),
+    Case("data generate: unknown --source",
+         lambda ws: ["data", "generate", "nmnist", "--out", str(ws.root / "syn"), "--source", "emnist"],
+         "--source emnist", "choose one of mnist-digits, sklearn-digits"),
+    Case("data generate: --source for a dataset without one",
+         lambda ws: ["data", "generate", "dvsgesture", "--out", str(ws.root / "syn"), "--source", "mnist-digits"],
+         "--source mnist-digits", "drop --source"),
 ]
 
 

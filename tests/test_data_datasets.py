@@ -161,6 +161,15 @@ def test_frame_cache_gives_identical_frames(tmp_path):
         np.testing.assert_array_equal(again.frames(item), plain.frames(item))
 
 
+def test_frame_cache_key_follows_a_regenerated_synthetic_set(tmp_path):
+    root = generate_synthetic_nmnist(tmp_path / "syn", train_per_class=1, test_per_class=1, seed=0)
+    source = resolve_dataset("nmnist", root, allow_synthetic=False)
+    before = FrameDataset(source, "test", dt_ms=5, steps=20, frame_cache_dir=tmp_path / "fc").cache.folder
+    generate_synthetic_nmnist(root, train_per_class=1, test_per_class=1, seed=1)  # same folder, new data
+    after = FrameDataset(source, "test", dt_ms=5, steps=20, frame_cache_dir=tmp_path / "fc").cache.folder
+    assert before != after
+
+
 def test_load_frames_array_matches_dataset(tmp_path):
     source = resolve_dataset("nmnist", fake_nmnist(tmp_path), allow_synthetic=False)
     frames, labels = load_frames_array(source, "test", 3.0, 15, limit=10, seed=4)
@@ -172,6 +181,7 @@ def test_load_frames_array_matches_dataset(tmp_path):
 
 def test_synthetic_data_trains_through_the_same_reader(tmp_path):
     source = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
+    assert source.source == "synthetic" and source.synthetic_source == "mnist-digits"
     frames, labels = load_frames_array(source, "train", 10, 15, limit=None)
     assert frames.shape == (30, 2, 34, 34, 15) and 0.005 < frames.mean() < 0.3
     assert np.bincount(labels).tolist() == [3] * 10

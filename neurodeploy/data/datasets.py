@@ -27,7 +27,7 @@ from neurodeploy.errors import UserError
 
 SOURCES = ("real", "synthetic")
 SPLITS = ("train", "test")
-FRAME_CACHE_VERSION = 1
+FRAME_CACHE_VERSION = 2  # 2: the key also hashes the synthetic manifest (a regenerated set is not reused)
 MAX_ARRAY_BYTES = 4 * 2**30  # load_frames_array refuses to build more than this in RAM
 def check_frames_use_time(frames: np.ndarray, dt_ms: float, steps: int, what: str) -> None:
     """UserError when binned frames (N, ..., T) show that dt x T misses the recordings.
@@ -58,6 +58,7 @@ class DatasetSource:
     sensor_size: tuple[int, int, int]
     num_classes: int
     classes: tuple[str, ...]
+    synthetic_source: str | None = None  # what a synthetic set was made from (its manifest's field)
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
@@ -100,7 +101,7 @@ DATASETS: dict[str, DatasetKind] = {
         read=nmnist.read_nmnist_file,
         generate=synthetic_nmnist.generate_synthetic_nmnist,
         manifest_name=synthetic_nmnist.MANIFEST_NAME,
-        synthetic_origin="scikit-learn digits",
+        synthetic_origin="MNIST digits",
     ),
     "dvsgesture": DatasetKind(
         title="DVS Gesture",
@@ -132,7 +133,10 @@ def dataset_kind(name: str) -> DatasetKind:
 
 def _make_source(name: str, root: Path, source: str) -> DatasetSource:
     kind = DATASETS[name]
-    return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes)
+    manifest = synthetic_nmnist.read_manifest(root) if source == "synthetic" else None
+    made_from = manifest.get("synthetic_source") if manifest else None
+    return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes,
+                         made_from if isinstance(made_from, str) else None)
 
 
 def _print_banner(name: str, root: Path) -> None:
@@ -202,12 +206,18 @@ def balanced_subset(labels: list[int] | np.ndarray, limit: int | None, seed: int
 class FrameCache:
     """Binned frames of one dataset split at one (dt, T), stored as packed bits, one ``.npy`` per sample.
 
-    The key folder name holds the dataset, source, split, dt, T and a hash of the data folder; delete
-    the cache folder when the underlying data changes.
+    The key folder name holds the dataset, source, split, dt, T and a hash of the data folder's path and
+    of its synthetic manifest (so a regenerated synthetic set gets a fresh key); delete the cache folder
+    when a real dataset's files change.
     """
 
     def __init__(self, cache_dir: Path, source: DatasetSource, split: str, dt_ms: float, steps: int):
-        digest = hashlib.sha1(str(Path(source.root).resolve()).encode()).hexdigest()[:10]
+        root = Path(source.root).resolve()
+        try:
+            manifest = (root / DATASETS[source.name].manifest_name).read_bytes()
+        except OSError:
+            manifest = b""
+        digest = hashlib.sha1(str(root).encode() + b"\0" + manifest).hexdigest()[:10]
         key = f"{source.name}-{source.source}-{digest}/v{FRAME_CACHE_VERSION}-{split}-dt{dt_ms:g}ms-T{steps}"
         self.folder = Path(cache_dir) / "frames" / key
         width, height, polarities = source.sensor_size

@@ -243,6 +243,7 @@ def resolve_data(config: TrainConfig):
     config.resolved.update({
         "source_obj": source,
         "data_source": source.source,
+        "data_synthetic_source": source.synthetic_source,
         "data_root": str(source.root),
         "sensor_size": list(source.sensor_size),
         "num_classes": int(source.num_classes),

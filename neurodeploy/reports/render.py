@@ -122,13 +122,17 @@ def _provenance_lines(report: Mapping[str, Any]) -> list[str]:
     return lines + ["```", ""]
 
 
+def _made_from(data: Mapping[str, Any]) -> str:
+    return f" from {data['synthetic_source']}" if data.get("synthetic_source") else ""
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """``run_report.md`` from the JSON dict: per-layer table first, then totals, accuracy / parity, energy
     (kind, coefficients and their sources), memory at paper and chip bit widths, resources, provenance."""
     model, data, backend, energy = report["model"], report["data"], report["backend"], report["energy"]
     banner = (f"Mode **{backend['mode']}** (backend {backend['name']}, device {backend['device']}, "
               f"hw config {backend['hw_config'] or '-'}); energy **{energy['kind']}**; "
-              f"data **{data['source']}** ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
+              f"data **{data['source']}**{_made_from(data)} ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
               f"{data['steps']} steps). "
               "All layer figures are averages per sample.")
     lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",

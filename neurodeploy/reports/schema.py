@@ -152,6 +152,7 @@ class DataInfo(_Record):
     dt_ms: float
     steps: int
     sample_set: str | None = None  # digest of the samples' inputs and labels: equal digests, same samples
+    synthetic_source: str | None = None  # what synthetic data was made from, e.g. "mnist-digits"
 
     def __post_init__(self):
         _check_choice("data", "source", self.source, DATA_SOURCES)
