@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import check_output_file
 
 
 @contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on success it replaces ``target`` in one rename."""
+    """Yield a temporary path next to ``target``; on success it replaces ``target`` in one rename.
+
+    An existing ``target`` that is not a regular file (a folder, FIFO, device node) is refused first: the
+    rename would replace a FIFO or device by a plain file.
+    """
     target = Path(target)
+    check_output_file(target, "the output")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -40,7 +46,8 @@ def check_writable_dir(folder: Path | str, option: str = "--out") -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise UserError(f"{folder}: cannot write here ({existing} is a file, not a folder); choose another {option}")
+        kind = "a file" if existing.is_file() else "a special file"
+        raise UserError(f"{folder}: cannot write here ({existing} is {kind}, not a folder); choose another {option}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{folder}: cannot write here (no write permission on {existing}); choose a writable "
                         f"{option}")

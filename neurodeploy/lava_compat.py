@@ -178,15 +178,6 @@ def lava_module(name: str) -> types.ModuleType:
     return _import(name)
 
 
-def lava_available() -> bool:
-    """True when lava-nc and lava-dl import (with the fixes)."""
-    try:
-        netx()
-    except UserError:
-        return False
-    return True
-
-
 def versions() -> dict[str, str]:
     """Installed versions of the Lava packages, for provenance."""
     found = {}

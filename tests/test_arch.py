@@ -38,7 +38,7 @@ def test_every_model_file_loads_and_resolves_by_short_name():
     models = available_models()
     assert {"nmnist_mlp", "nmnist_cnn", "dvsgesture_mlp", "dvsgesture_cnn"} <= set(models)
     assert resolve_arch("mlp", "nmnist").arch.notation() == "Input-512FC-10"
-    assert resolve_arch("cnn", "dvsgesture").datasets["dvsgesture"].steps == 60
+    assert resolve_arch("cnn", "dvsgesture").name == "dvsgesture_cnn"
     assert resolve_arch("Input-64FC-10", "nmnist").arch.layers == (DenseLayer(64), DenseLayer(10))
     with pytest.raises(UserError, match="unknown architecture"):
         resolve_arch("resnet", "nmnist")

@@ -58,3 +58,39 @@ def test_external_input_round_trip(trained_snn_run, tmp_path):
                                  str(tmp_path / "x.npy"), "--save-output", str(tmp_path / "y.npy")])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "y.npy").shape == (10, 10)
+
+
+def test_cost_json_counts_activations_including_pooling_outputs():
+    data = json.loads(runner.invoke(app, ["cost", "Input-MP2-4C3-AP2-16FC-10", "--family", "rnn", "--json"]).output)
+    # pooling outputs 2x17x17 and 4x8x8 are activations, not neurons; neurons stays as it was
+    assert data["activations"] == 578 + 1156 + 256 + 16 + 10
+    assert data["neurons"] == 1156 + 16 + 10
+    assert [layer["activations"] for layer in data["layers"]] == [578, 1156, 256, 16, 10]
+
+
+def test_lint_and_cost_take_the_input_size_from_the_model_file_dataset():
+    lint = runner.invoke(app, ["lint", "dvsgesture_cnn"], terminal_width=160)
+    assert "601 cores" in lint.output and "fits one chip: False" in lint.output
+    cost = json.loads(runner.invoke(app, ["cost", "dvsgesture_cnn", "--json"]).output)
+    assert cost["input_shape"] == [2, 128, 128]
+    assert json.loads(runner.invoke(app, ["cost", "nmnist_mlp", "--json"]).output)["input_shape"] == [2, 34, 34]
+
+
+def test_messages_name_the_real_problem_and_a_command_that_works(tmp_path):
+    unknown = runner.invoke(app, ["train", "mnist", "--epochs", "1"])
+    assert unknown.exit_code == 2 and "mnist: unknown dataset; choose one of dvsgesture, nmnist" in unknown.output
+    for family, backend in (("rnn", "torch"), ("snn", "emulator")):
+        run = tmp_path / family
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"family": family}))
+        result = runner.invoke(app, ["compare", str(run), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and f"--backend {backend}` first" in result.output
+
+
+def test_help_texts_cite_nothing_outside_the_repo():
+    import re
+
+    for command in ([], ["train"], ["run"], ["compare"], ["cost"], ["lint"], ["bench"], ["data", "info"],
+                    ["data", "generate"], ["hw", "show"], ["export"]):
+        text = runner.invoke(app, [*command, "--help"], terminal_width=200).output
+        assert not re.search(r"SPEC|REFERENCE|shared/", text), (command, text)

@@ -73,7 +73,11 @@ def test_rows_from_run_dirs_and_files(runs):
     assert (lstm.energy_j_per_sample, lstm.energy_kind) == (4e-4, "measured")
     assert lstm.device == "cuda:0" and snn.params == 1_188_864 and snn.memory_bits == 38_045_696
     assert (rnn.energy_j_per_sample, rnn.energy_kind) == (None, None)
-    assert snn.accuracy == 0.9712 and snn.latency_s_per_sample == 2.5e-3 and snn.data_source == "synthetic"
+    assert snn.accuracy == 0.9712 and snn.data_source == "synthetic"
+    # an old emulated report's latency_s was the host's wall time: kept, never shown as a latency
+    assert snn.latency_s_per_sample is None and snn.host_wall_s_per_sample == 2.5e-3
+    assert (lstm.latency_s_per_sample, lstm.latency_kind) == (2.5e-3, "measured")
+    assert snn.accuracy_low < 0.9712 < snn.accuracy_high and snn.samples == 100
 
 
 def test_same_report_twice_is_one_row(runs):
@@ -87,10 +91,9 @@ def test_energy_always_carries_its_kind(runs):
     assert energy_cell(rows[2]) == "400 µJ (measured)"
     assert energy_cell(rows[3]) == "—"
     markdown = comparison_markdown(rows)
-    assert "1.5 µJ (estimated, loihi1)" in markdown and "400 µJ (measured)" in markdown
-    assert ("| lstm_run | lstm | Input-512FC-10 | nmnist (synthetic) | torch | float | cuda:0 | 97.12% | "
-            "1,188,864 | 4.54 MiB | 2.18e+07 MACs | 400 µJ (measured) | 2.5 ms |") in markdown
-    assert "| 123,456 synops | 1.5 µJ (estimated, loihi1) |" in markdown
+    assert "| 3 | lstm_run | lstm | float | loihi2 | synthetic | 100 | 1,188,864 | 97.1% [92-99] |" in markdown
+    assert "| 3 | 2.18e+07 MACs | — | — | 400 µJ | meas. | 2.5 ms meas |" in markdown
+    assert "| 1 | 123,456 synops | — | — | 1.5 µJ | est. loihi1 | — |" in markdown
 
 
 def test_write_comparison(runs, tmp_path):
@@ -120,7 +123,7 @@ def test_rich_table(runs):
 
     console = Console(record=True, width=300)
     print_comparison(load_comparison_rows(runs[1]), console)
-    assert "(measured)" in console.export_text()
+    assert "meas." in console.export_text()
 
 
 @pytest.mark.parametrize("content,message", [
@@ -151,3 +154,60 @@ def test_missing_paths(tmp_path):
         load_comparison_rows([tmp_path / "empty"])
     with pytest.raises(UserError, match="nothing to compare"):
         load_comparison_rows([])
+
+
+def _like_for_like(tmp_path, **overrides):
+    full = report(backend="emulator", **overrides)
+    full["latency"] = {"kind": "chip_estimate", "per_sample_s": 1.2e-5, "per_step_s": 8e-7, "source": "SANA-FE",
+                       "samples": 16, "device": "Loihi (SANA-FE model)", "notes": []}
+    full["host_wall"] = {"kind": "host_wall", "per_sample_s": 0.8, "source": "host", "samples": 100}
+    full["energy_split"] = {"kind": "estimated", "dynamic_j": 1.0e-6, "static_j": 0.5e-6, "total_j": 1.5e-6,
+                            "dynamic_source": "op counts x loihi2", "static_source": "static power x chip time",
+                            "leaves_out": ["barrier synchronisation"]}
+    full["accuracy_interval"] = {"correct": 97, "samples": 100, "low": 0.915, "high": 0.99}
+    return write(tmp_path / "chip" / "run_report.json", full)
+
+
+def test_rows_show_kinds_intervals_and_energy_split(runs, tmp_path):
+    rows = load_comparison_rows([_like_for_like(tmp_path), runs[1][1]])
+    chip = rows[0]
+    assert (chip.latency_s_per_sample, chip.latency_kind, chip.host_wall_s_per_sample) == (1.2e-5, "chip_estimate",
+                                                                                           0.8)
+    assert (chip.energy_dynamic_j, chip.energy_static_j, chip.accuracy_low) == (1.0e-6, 0.5e-6, 0.915)
+    markdown = comparison_markdown(rows)
+    assert "| 1 | 123,456 synops | 1 µJ | 500 nJ | 1.5 µJ | est. loihi1 | 12 µs chip |" in markdown
+    assert "800 ms" not in markdown  # the host's wall time is never a latency
+    assert "- 1 chip: energy leaves out barrier synchronisation" in markdown
+    assert "warning" not in markdown  # same sample set, source and dt/T
+
+
+def test_one_warning_line_when_rows_differ(tmp_path):
+    a = write(tmp_path / "a" / "run_report.json", report(data__sample_set="aaaa"))
+    b = write(tmp_path / "b" / "run_report.json", report(data__sample_set="bbbb", data__source="real",
+                                                         data__dt_ms=5))
+    markdown = comparison_markdown(load_comparison_rows([a, b]))
+    warnings = [line for line in markdown.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert "sample sets" in warnings[0] and "data sources" in warnings[0] and "dt/T" in warnings[0]
+
+
+def test_points_left_out_of_the_plot_are_listed_with_the_reason(runs, tmp_path):
+    rows = load_comparison_rows(runs[1])
+    paths = write_comparison(rows, tmp_path / "out")
+    markdown = paths[0].read_text()
+    assert "Left out of accuracy_vs_energy.png:" in markdown
+    assert "- elsewhere: no energy figure" in markdown
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_tables_fit_the_terminal_without_cutting_numbers(runs, tmp_path, width):
+    from rich.console import Console
+
+    rows = load_comparison_rows([_like_for_like(tmp_path), *runs[1]])
+    console = Console(record=True, width=width)
+    print_comparison(rows, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    for cell in ("1,188,864", "123,456 synops", "2.18e+07 MACs", "97.1% [92-99]", "12 µs chip", "1.5 µJ",
+                 "500 nJ", "est. loihi1"):
+        assert cell in text, cell

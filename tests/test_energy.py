@@ -7,7 +7,6 @@ from neurodeploy.metrics.energy import (
     OpCounts,
     combine,
     estimate_layer_energy,
-    estimate_network_energy,
     estimate_static_energy,
 )
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
@@ -73,14 +72,13 @@ def test_static_energy_from_time_per_step():
 
 def test_network_energy_sums_layers_and_static():
     profile = load_profile("loihi1")
-    per_layer, total = estimate_network_energy(
-        {"fc0": OpCounts(synops=100),
-         "fc1": OpCounts(synops=50, neuron_updates=10, neuron_updates_active=10)},
-        profile, wall_time_s=1e-3)
-    assert per_layer["fc0"].total_j == pytest.approx(100 * 23.6 * PJ)
-    expected = (150 * 23.6 + 10 * 81) * PJ + 0.104 * 1e-3
-    assert total.total_j == pytest.approx(expected)
-    assert total.to_dict()["by_op_j"]["static"] == pytest.approx(0.104e-3)
+    fc0 = estimate_layer_energy(OpCounts(synops=100), profile)
+    fc1 = estimate_layer_energy(OpCounts(synops=50, neuron_updates=10, neuron_updates_active=10), profile)
+    total = combine([fc0, fc1, estimate_static_energy(profile, wall_time_s=1e-3)])
+    synop, update, static = profile.si("synop"), profile.si("neuron_update_active"), profile.si("static")
+    assert fc0.total_j == pytest.approx(100 * synop)
+    assert total.total_j == pytest.approx(150 * synop + 10 * update + static * 1e-3)
+    assert total.to_dict()["by_op_j"]["static"] == pytest.approx(static * 1e-3)
 
 
 def test_combine_refuses_mixed_profiles():

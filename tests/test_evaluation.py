@@ -7,6 +7,7 @@ import pytest
 from rich.console import Console
 
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.activity import LayerActivity
 from neurodeploy.metrics.parity import compare_spikes
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute, stage_progress
@@ -115,3 +116,38 @@ def test_stage_progress_prints_lines_when_not_on_a_terminal():
     assert "3/3" not in buffer.getvalue()
     with stage_progress(None, "lava") as progress:
         assert progress is None
+
+
+def test_compare_spikes_from_counts_finds_the_first_divergence():
+    """A layer the chip only counted is compared by its counts per neuron and per step."""
+    a = [np.zeros((2, 3, 5), np.uint8), np.zeros((2, 2, 5), np.uint8)]
+    b = [x.copy() for x in a]
+    b[1][1, 0, 3] = 1
+    counted = [LayerActivity.of(b[0]), b[1]]
+    assert compare_spikes(a, [LayerActivity.of(x) for x in a], np.array([0, 1])).identical
+    parity = compare_spikes(a, counted, np.array([0, 1]), ["fc0", "fc1"])
+    assert not parity.identical and parity.first_divergence == {"layer": "fc1", "timestep": 3}
+    b[0][1, 2, 4] = 1
+    parity = compare_spikes(a, [LayerActivity.of(b[0]), b[1]], None, ["fc0", "fc1"])
+    assert parity.first_divergence == {"layer": "fc0", "timestep": 4} and parity.float_accuracy is None
+    assert parity.layer_count_agreement[0] == pytest.approx(5 / 6)
+
+
+@pytest.mark.lava
+def test_count_only_lava_run_reports_counts_and_says_what_is_absent(trained_snn_run, tmp_path):
+    """--count-only: hidden layers counted inside Lava; the counts, firing statistics and NeuroBench figures
+    equal the emulator's full-train report; the SANA-FE estimate and active updates are absent, with why."""
+    counted = _run(trained_snn_run, "lava", tmp_path, count_only=True)
+    emulator = _run(trained_snn_run, "emulator", tmp_path)
+    assert counted["parity"]["identical"] and counted["accuracy"] == emulator["accuracy"]
+    assert [layer["spikes"] for layer in counted["layers"]] == [layer["spikes"] for layer in emulator["layers"]]
+    assert counted["firing"] == emulator["firing"] and counted["neurobench"] == emulator["neurobench"]
+    assert emulator["chip_model"] is not None and counted["chip_model"] is None
+    assert counted["latency"]["per_sample_s"] is None
+    assert any("count-only" in note for note in counted["latency"]["notes"])
+    assert counted["memory_bits"] == emulator["memory_bits"]
+
+
+def test_count_only_needs_the_lava_backend(trained_snn_run, tmp_path):
+    with pytest.raises(UserError, match="--count-only"):
+        _run(trained_snn_run, "emulator", tmp_path, count_only=True)

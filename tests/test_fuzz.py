@@ -11,6 +11,7 @@ Set ``NEURODEPLOY_FUZZ_LONG_EXAMPLES`` to change the long count.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -37,7 +39,13 @@ from neurodeploy.data.dvsgesture import (
 from neurodeploy.data.events import EVENT_DTYPE
 from neurodeploy.data.nmnist import NMNIST_SENSOR, read_nmnist_file
 from neurodeploy.deploy.netx import CubaParams, NetxLayer, NetxNetwork, load_netx, write_netx
+from neurodeploy.deploy.run_folder import load_run_config
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.hardware import HardwareProfile, load_profile
+from neurodeploy.models.arch import ModelFile, load_model_file
+from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.run import load_spike_input
+from neurodeploy.safe_files import load_npy
 
 FUZZ_EXAMPLES = 50
 LONG_EXAMPLES = int(os.environ.get("NEURODEPLOY_FUZZ_LONG_EXAMPLES", "2000"))
@@ -215,7 +223,7 @@ def _check_netx_file(path: Path) -> None:
     def load() -> None:
         net = load_netx(path)
         assert isinstance(net, NetxNetwork) and net.layers
-        net.to_table()
+        [layer.to_dict() for layer in net.layers]
         compile_network(net)
 
     _expect_user_error_or(load)
@@ -244,6 +252,109 @@ def _check_netx_flips(flips, folder: Path) -> None:
 
 
 NETX_SEEDS: list[bytes] = []
+LOIHI2_YAML = (Path(__file__).resolve().parent.parent / "hw_configs" / "loihi2.yaml").read_text()
+NMNIST_MLP_YAML = (Path(__file__).resolve().parent.parent / "models" / "nmnist_mlp.yaml").read_text()
+
+
+# untrusted YAML, config.json and .npy headers (issue 12): random text, random documents, mutated real files
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                     st.text(max_size=12), st.sampled_from(["pJ", "W", "bit", "neurons", "dense", "Input-16FC-10",
+                                                           "nmnist", "cpu", "snn", "rate", 10.0, 4, 1e400, 10**400,
+                                                           -(10**400)]))
+_documents = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.one_of(st.text(max_size=10), st.sampled_from(
+        ["name", "kind", "energy", "limits", "bits", "value", "unit", "source", "arch", "datasets", "dt_ms",
+         "steps", "batch_size", "synop", "neurons_per_core", "weight"])), inner, max_size=5)), max_leaves=20)
+_yaml_specials = st.sampled_from(["&a [1]", "*a", "<<: *a", "!!python/object:os.system ls", "!!binary AAAA",
+                                  "[" * 50, "{a: " * 40, "? [1, 2]\n: 3", "a: !!float nan", "%YAML 1.1\n---",
+                                  "\t", "--- !!set {a, b}", "a: 1e400", "a: 0x" + "f" * 400])
+
+
+def _mutated_yaml(text: str):
+    """Lines of a real file with some replaced by random documents or YAML syntax."""
+    lines = text.splitlines()
+    return st.lists(st.tuples(st.integers(0, len(lines) - 1), st.one_of(
+        _yaml_specials, _scalars.map(lambda v: f"  value: {v!r}"), _documents.map(
+            lambda d: yaml.safe_dump(d, default_flow_style=True).strip()))), min_size=1, max_size=4).map(
+        lambda edits: "\n".join(_apply_line_edits(lines, edits)))
+
+
+def _apply_line_edits(lines: list[str], edits) -> list[str]:
+    lines = list(lines)
+    for index, replacement in edits:
+        lines[index] = replacement
+    return lines
+
+
+def _yaml_text(seed_text: str) -> st.SearchStrategy:
+    return st.one_of(st.text(max_size=300), _documents.map(yaml.safe_dump), _yaml_specials, _mutated_yaml(seed_text))
+
+
+def _check_hw_profile(text: str, folder: Path) -> None:
+    path = folder / "profile.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _expect_user_error_or(lambda: isinstance(load_profile(path), HardwareProfile) or pytest.fail("not a profile"))
+
+
+def _check_model_file(text: str, folder: Path) -> None:
+    path = folder / "model.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+
+    def read() -> None:
+        model = load_model_file(path)
+        assert isinstance(model, ModelFile) and model.arch.layers
+        for defaults in model.datasets.values():
+            assert defaults.dt_ms > 0 and defaults.steps >= 1 and defaults.batch_size >= 1
+
+    _expect_user_error_or(read)
+
+
+_VALID_CONFIG = {"dataset": "nmnist", "family": "snn", "arch": "Input-16FC-10", "loss": "rate", "epochs": 2,
+                 "batch_size": 8, "lr": 0.001, "dt_ms": 10.0, "steps": 4, "limit": None, "test_limit": None,
+                 "data_dir": None, "allow_synthetic": True, "seed": 0, "device": "cpu", "surrogate_width": 0.25,
+                 "schema_version": 1, "resolved": {"sensor_size": [34, 34, 2], "num_classes": 10}}
+_config_text = st.one_of(
+    st.text(max_size=200),
+    _documents.map(lambda d: json.dumps(d, default=str)),
+    st.lists(st.tuples(st.sampled_from(sorted(_VALID_CONFIG)), _documents), min_size=1, max_size=3).map(
+        lambda edits: json.dumps({**_VALID_CONFIG, **dict(edits)}, default=str)),
+    st.sampled_from(["[" * 100_000, '{"lr": NaN}', '{"epochs": 1e999}', "\ud800", '{"a": 1, "a": 2}']),
+)
+
+
+def _check_config_json(text: str, folder: Path) -> None:
+    (folder / "config.json").write_text(text, encoding="utf-8", errors="surrogatepass")
+    _expect_user_error_or(lambda: isinstance(load_run_config(folder), TrainConfig) or pytest.fail("not a config"))
+
+
+_descr = st.one_of(st.sampled_from(["<u1", "|u1", "<f8", ">i4", "|b1", "<U3", "|O", "<c8", "|V4", "<M8[s]",
+                                    "[('a', '<u1')]", "xyz", "", "<u0", "|S0"]), st.text(max_size=6).map(repr))
+_shape = st.one_of(st.lists(st.integers(-3, 2**40), max_size=4).map(tuple), st.text(max_size=8))
+_npy_header = st.tuples(st.sampled_from([1, 2, 3, 9]), _descr, st.sampled_from(["False", "True", "1", "'no'"]),
+                        _shape, st.binary(max_size=80), st.sampled_from(["", "'extra': 1, ", "}{"]))
+
+
+def _npy_bytes(parts) -> bytes:
+    major, descr, fortran, shape, data, extra = parts
+    header = f"{{'descr': {descr if descr.startswith(('[', chr(39))) else repr(descr)}, 'fortran_order': " \
+             f"{fortran}, 'shape': {shape!r}, {extra}}}".encode("latin1", "replace")
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    length = len(header).to_bytes(2 if major == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes([major, 0]) + length + header + data
+
+
+def _check_npy(content: bytes, folder: Path) -> None:
+    path = _write(folder / "x.npy", content)
+
+    def read() -> None:
+        array = load_npy(path, "--input", "save it with numpy.save", max_bytes=1 << 20)
+        assert isinstance(array, np.ndarray) and not array.dtype.hasobject and array.nbytes <= 1 << 20
+        load_spike_input(path, 16)
+
+    _expect_user_error_or(read)
+
+
+HOSTILE_READERS = ("hardware profile yaml", "model file yaml", "run config.json", "npy header")
 
 TARGETS = {
     "nmnist .bin": Target(_nmnist_bytes, _check_nmnist),
@@ -254,6 +365,11 @@ TARGETS = {
         lambda b: b"\x89HDF\r\n\x1a\n" + b)), _check_netx_bytes),
     "netx structural edits": Target(_netx_mutation, _check_netx_mutation),
     "netx byte flips": Target(_byte_flips, _check_netx_flips),
+    "hardware profile yaml": Target(st.deferred(lambda: _yaml_text(LOIHI2_YAML)), _check_hw_profile),
+    "model file yaml": Target(st.deferred(lambda: _yaml_text(NMNIST_MLP_YAML)), _check_model_file),
+    "run config.json": Target(_config_text, _check_config_json),
+    "npy header": Target(st.one_of(_npy_header.map(_npy_bytes), _arrays.map(_npy), st.binary(max_size=200)),
+                         _check_npy),
 }
 
 
@@ -293,6 +409,20 @@ def test_long_fuzz_run(fuzz_dir):
         print(f"fuzz {name}: {count} cases in {time.perf_counter() - target_started:.1f} s")
     print(f"fuzz total: {total} cases in {time.perf_counter() - started:.1f} s")
     assert total >= 10_000 or LONG_EXAMPLES * len(TARGETS) < 10_000
+
+
+@pytest.mark.slow
+def test_long_fuzz_run_of_the_hostile_file_readers(fuzz_dir):
+    """Only the readers of untrusted YAML, config.json and .npy headers: at least 10,000 cases among them
+    with ``NEURODEPLOY_FUZZ_LONG_EXAMPLES`` >= 2500."""
+    total, started = 0, time.perf_counter()
+    for name in HOSTILE_READERS:
+        target_started = time.perf_counter()
+        count = _fuzz(name, fuzz_dir, "neurodeploy-fuzz-long")
+        total += count
+        print(f"fuzz {name}: {count} cases in {time.perf_counter() - target_started:.1f} s")
+    print(f"fuzz hostile readers total: {total} cases in {time.perf_counter() - started:.1f} s")
+    assert total >= 10_000 or LONG_EXAMPLES * len(HOSTILE_READERS) < 10_000
 
 
 def test_a_labels_file_with_a_non_bmp_character_is_a_user_error_not_a_segfault(tmp_path):

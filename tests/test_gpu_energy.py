@@ -140,3 +140,18 @@ def test_cuda_asked_without_cuda():
 def test_no_batches():
     with pytest.raises(UserError, match="no batches"):
         measure_inference(tiny_model(), [], "cpu")
+
+
+def test_idle_power_before_the_run_splits_board_energy(monkeypatch):
+    module = fake_pynvml([0, 0, 50_000])  # 50 J over the run
+    module.nvmlDeviceGetPowerUsage = lambda handle: 2_000  # mW before the run: 2 W idle
+    monkeypatch.setitem(sys.modules, "pynvml", module)
+    result = measure_inference(tiny_model(), BATCHES, "cpu", warmup_batches=0, min_duration_s=0.05,
+                               counter=NvmlEnergyCounter(index=0))
+    idle_j = 2.0 * result.wall_s
+    assert result.idle_energy_j_per_sample == pytest.approx(idle_j / result.samples)
+    assert result.idle_energy_j_per_sample < result.energy_j_per_sample
+    without = fake_pynvml([0, 0, 50_000])  # no power reading: no split, never a made-up idle figure
+    monkeypatch.setitem(sys.modules, "pynvml", without)
+    result = measure_inference(tiny_model(), BATCHES, "cpu", min_duration_s=0, counter=NvmlEnergyCounter(index=0))
+    assert result.energy_kind == "measured" and result.idle_energy_j_per_sample is None

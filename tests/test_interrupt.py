@@ -119,3 +119,15 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tiny_nmnist, 
     (out / f".{CHECKPOINT}.x1y2z3.tmp").write_bytes(b"half a checkpoint")
     _resume_and_compare(tiny_nmnist, out, uninterrupted)
 
+
+
+def test_sigterm_mid_epoch_exits_143_with_the_resume_hint_and_resume_equals_an_uninterrupted_run(
+        tiny_nmnist, tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    code, stderr = _train_and_signal(tiny_nmnist, out, signal.SIGTERM)
+    assert code == 143, stderr
+    assert "Traceback" not in stderr
+    assert f"terminated by SIGTERM: {out} keeps the checkpoint of the last finished epoch" in stderr
+    _assert_stopped_inside_epoch_2(out)
+    assert not list(out.glob(".*.tmp")) and not (out / ".neurodeploy.lock").exists(), "SIGTERM left files behind"
+    _resume_and_compare(tiny_nmnist, out, uninterrupted)

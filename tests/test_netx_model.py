@@ -60,7 +60,7 @@ def test_ntidigits_first_five_layers(lava_dl_netx_dir):
     first = net.layers[0]
     assert first.flatten_before and first.delay.shape == (256, 1) and first.delay.max() == 62
     assert net.layers[2].delay is None
-    rows = net.to_table()
+    rows = [layer.to_dict() for layer in net.layers]
     assert rows[0]["kind"] == "dense" and rows[0]["delay"] and rows[2]["neurons"] == 242
 
 

@@ -44,12 +44,16 @@ def test_energy_plot(tmp_path, spread):
 def test_raster_saved_and_plotted(tmp_path):
     rng = np.random.default_rng(1)
     raster = {"fc0": rng.random((3000, 15)) < 0.05, "fc1": rng.random((10, 15)) < 0.3}
-    npz = plots.save_raster(raster, tmp_path / "raster.npz")
+    npz = plots.save_raster(raster, tmp_path / "raster.npz", sample_index=7, label=3, prediction=5, dt_ms=10)
     with np.load(npz) as saved:
-        assert set(saved.files) == {"fc0", "fc1"} and np.array_equal(saved["fc1"], raster["fc1"])
-    assert _is_png(plots.plot_raster(raster, tmp_path / "raster.png", title="one sample"))
+        assert set(saved.files) == {"fc0", "fc1", "sample_index", "label", "prediction", "time_ms"}
+        assert np.array_equal(saved["fc1"], raster["fc1"])
+        assert (int(saved["sample_index"]), int(saved["label"]), int(saved["prediction"])) == (7, 3, 5)
+        assert saved["time_ms"][0] == 10 and saved["time_ms"][-1] == 150  # the time axis is in ms
+    assert _is_png(plots.plot_raster(raster, tmp_path / "raster.png", title="one sample", dt_ms=10))
     with pytest.raises(ValueError, match="neurons, T"):
-        plots.save_raster({"bad": np.zeros(5)}, tmp_path / "bad.npz")
+        plots.save_raster({"bad": np.zeros(5)}, tmp_path / "bad.npz", sample_index=0, label=0, prediction=0,
+                          dt_ms=1)
 
 
 def test_accuracy_vs_energy(tmp_path):

@@ -208,9 +208,20 @@ def test_markdown_is_rendered_from_json_with_layer_table_first():
     assert "123,456" in render_markdown(data)
 
 
+def test_synthetic_source_is_reported_and_older_reports_still_load():
+    made_from = _report(data=DataInfo("nmnist", "synthetic", "test", 2, 1.0, 10, synthetic_source="mnist-digits"))
+    data = made_from.to_dict()
+    assert data["data"]["synthetic_source"] == "mnist-digits"
+    assert "data **synthetic** from mnist-digits" in render_markdown(data)
+    older = _report().to_dict()
+    del older["data"]["synthetic_source"]  # reports written before the field existed
+    assert RunReport.from_dict(older).data.synthetic_source is None
+    assert "data **synthetic** (" in render_markdown(older)
+
+
 def test_write_run_report(tmp_path):
     raster = {"fc0": np.random.default_rng(0).random((4, 10)) < 0.2, "fc1": np.zeros((2, 10), bool)}
-    paths = write_run_report(_report(), tmp_path / "run", raster=raster)
+    paths = write_run_report(_report(), tmp_path / "run", raster=raster, raster_sample=(0, 1, 1))
     names = {p.name for p in paths}
     assert names == {"run_report.json", "run_report.md", "spike_rate.png", "energy_breakdown.png",
                      "raster.npz", "raster.png"}

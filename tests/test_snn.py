@@ -16,7 +16,7 @@ def test_lif_mapping_gives_the_papers_leak_and_threshold_in_loihi_units():
     params = mapping.cuba_params()
     assert params["current_decay"] == 1.0  # the current follows the input: i[t] = W s[t]
     assert round(params["voltage_decay"] * 4096) == 2867  # 1 - k, k = 0.3
-    assert 1 - 2867 / 4096 == pytest.approx(0.3, abs=1e-3)
+    assert 1 - params["voltage_decay"] == pytest.approx(mapping.leak, abs=1e-3)
     assert mapping.scale * mapping.threshold == pytest.approx(params["threshold"])
     # surrogate: area 1 (scale_grad x 0.1) and std equal to the rectangle's (a s / sqrt(12))
     tau = params["tau_grad"] * params["threshold"] * 100

@@ -13,11 +13,11 @@ schedules are implemented (the tests check both against one run per sample):
   and an ``io.reset.Reset`` process zeroes each synapse's accumulation buffer (Dense/DelayDense ``a_buff``,
   Conv ``a_buf``, both synapses of a recurrent layer) in the management phase after each sample's last
   step. Nothing from one sample reaches the next, whatever the biases, delays or recurrence.
-- ``"gap"`` (no biases, no recurrence; no extra processes, ~20% faster): the trick of
-  shared/REFERENCE.md section 8, corrected. After each sample come G = sum over synaptic layers of
+- ``"gap"`` (no biases, no recurrence; no extra processes, ~20% faster): zero steps between samples, with
+  per-layer reset offsets computed here. After each sample come G = sum over synaptic layers of
   (1 + max delay) zero steps, and layer k is reset at global step ``s*(T+G) + 1 - sum_{j>k}(1 + dmax_j)``,
   once everything upstream is silent. netx's own offsets (+1 per layer) give this only for two layers with
-  ``reset_offset=-1``, which is why that setting worked in section 8; on three layers it is off. A
+  ``reset_offset=-1``, which is why that setting works for two-layer networks; on three layers it is off. A
   bias makes silent layers fire, so no gap separates samples then.
 
 ``"auto"`` picks ``"gap"`` when it is exact and ``"reset"`` otherwise; ``"separate"`` runs one Lava run per
@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import lava_compat
+from neurodeploy import lava_compat, signals
 from neurodeploy.backends.emulator import validate_inputs
 from neurodeploy.backends.spike_run import LayerActivity, SpikeRun
 from neurodeploy.deploy.netx import NetxNetwork, load_netx
@@ -56,14 +55,14 @@ LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessin
 _FORKING_LAVA_WORKERS = threading.Event()
 
 
-def _ignore_ctrl_c_in_lava_worker() -> None:
-    # Ctrl-C reaches the whole process group; the parent stops the workers (_abort_runtime), so they
-    # ignore it rather than each dying with a KeyboardInterrupt traceback.
+def _lava_worker_signals() -> None:
+    # Ctrl-C, SIGTERM and a hang-up may reach the whole process group; the parent stops the workers
+    # (_abort_runtime), so they leave every terminating signal to it (and die with it).
     if _FORKING_LAVA_WORKERS.is_set():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signals.leave_to_parent()
 
 
-os.register_at_fork(after_in_child=_ignore_ctrl_c_in_lava_worker)
+os.register_at_fork(after_in_child=_lava_worker_signals)
 
 
 def loihi2_hardware_available() -> bool:
@@ -107,6 +106,7 @@ class _Lava:
     @classmethod
     def load(cls) -> _Lava:
         _import_lava_multiprocessing()
+        signals.start_resource_tracker()
         from neurodeploy.lava_procs import recorder  # Lava: the module defines Lava Process classes at load
 
         return cls(
@@ -348,14 +348,14 @@ def _abort_runtime(network) -> None:
         with contextlib.suppress(Exception):
             network.stop()
         return
-    for actor in workers.actors:
+    for actor in workers.actors:  # they ignore SIGTERM (signals.leave_to_parent) and hold no resource
         with contextlib.suppress(ValueError):  # ValueError: Lava already joined and closed it
-            actor.terminate()
+            actor.kill()
             multiprocessing.Process.join(actor, timeout=10)
     with contextlib.suppress(Exception):
         runtime.join()  # the parent's channel threads
     with contextlib.suppress(Exception):
-        workers.smm.shutdown()  # the shared-memory manager's server process
+        workers.smm.shutdown()  # the shared-memory manager's server: unlinks every segment, then exits
     runtime._is_started = False  # or Runtime.__del__ calls the blocking stop() again
 
 

@@ -1,4 +1,4 @@
-"""Temporal contrast of binned event frames (source paper eq. 16-17; SPEC 2.4). Pure numpy.
+"""Temporal contrast of binned event frames (source paper eq. 16-17). Pure numpy.
 
 For a window of k consecutive frames S[t], ..., S[t+k-1] the contrast between two of its frames is the
 cross-entropy

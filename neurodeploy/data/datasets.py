@@ -2,8 +2,8 @@
 
 ``resolve_dataset`` never downloads: it looks in ``--data-dir``, and when the real data is not there it
 either generates the synthetic stand-in once (cached, announced by one loud banner line) or raises a
-``UserError``. ``FrameDataset`` bins events lazily per item (SPEC 2.3), optionally through an on-disk
-cache of packed binary frames.
+``UserError``. ``FrameDataset`` bins events lazily per item (frames of width dt, as in the source paper),
+optionally through an on-disk cache of packed binary frames.
 """
 
 from __future__ import annotations
@@ -27,8 +27,25 @@ from neurodeploy.errors import UserError
 
 SOURCES = ("real", "synthetic")
 SPLITS = ("train", "test")
-FRAME_CACHE_VERSION = 1
+FRAME_CACHE_VERSION = 2  # 2: the key also hashes the synthetic manifest (a regenerated set is not reused)
 MAX_ARRAY_BYTES = 4 * 2**30  # load_frames_array refuses to build more than this in RAM
+def check_frames_use_time(frames: np.ndarray, dt_ms: float, steps: int, what: str) -> None:
+    """UserError when binned frames (N, ..., T) show that dt x T misses the recordings.
+
+    Refused: no event of any sample lands in the T frames, or (T > 1) every event lands in frame 0, as a
+    very small or very large --dt does; the network would see no temporal structure and the results would
+    look valid.
+    """
+    if len(frames) == 0:
+        return
+    active = frames.reshape(len(frames), -1, frames.shape[-1]).any(axis=1)  # (N, T): frame holds an event
+    covered = f"dt {dt_ms:g} ms x T {steps} = {dt_ms * steps:g} ms"
+    if not active.any():
+        raise UserError(f"{what}: no event of the {len(frames)} samples falls in the frames ({covered} from the "
+                        "first event); use a --dt that fits the recordings")
+    if steps > 1 and not active[:, 1:].any():
+        raise UserError(f"{what}: every event of the {len(frames)} samples falls in frame 0 of {steps} ({covered});"
+                        " use a --dt that spreads the recording over the frames")
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,7 @@ class DatasetSource:
     sensor_size: tuple[int, int, int]
     num_classes: int
     classes: tuple[str, ...]
+    synthetic_source: str | None = None  # what a synthetic set was made from (its manifest's field)
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
@@ -83,7 +101,7 @@ DATASETS: dict[str, DatasetKind] = {
         read=nmnist.read_nmnist_file,
         generate=synthetic_nmnist.generate_synthetic_nmnist,
         manifest_name=synthetic_nmnist.MANIFEST_NAME,
-        synthetic_origin="scikit-learn digits",
+        synthetic_origin="MNIST digits",
     ),
     "dvsgesture": DatasetKind(
         title="DVS Gesture",
@@ -115,16 +133,19 @@ def dataset_kind(name: str) -> DatasetKind:
 
 def _make_source(name: str, root: Path, source: str) -> DatasetSource:
     kind = DATASETS[name]
-    return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes)
+    manifest = synthetic_nmnist.read_manifest(root) if source == "synthetic" else None
+    made_from = manifest.get("synthetic_source") if manifest else None
+    return DatasetSource(name, root, source, kind.sensor_size, len(kind.classes), kind.classes,
+                         made_from if isinstance(made_from, str) else None)
 
 
-def _print_banner(name: str, data_dir: Path | None, root: Path) -> None:
+def _print_banner(name: str, root: Path) -> None:
     """One loud line on stderr, once per process and dataset folder."""
     if (name, str(root)) in _BANNERS_SHOWN:
         return
     _BANNERS_SHOWN.add((name, str(root)))
     kind = DATASETS[name]
-    where = f"in {data_dir}" if data_dir is not None else "(no --data-dir given)"
+    where = "(no --data-dir given)"
     Console(stderr=True, soft_wrap=True).print(
         f"{kind.title} not found {where}: using SYNTHETIC {kind.title}-format data generated from "
         f"{kind.synthetic_origin} (not {kind.title}) at {root}",
@@ -142,7 +163,8 @@ def resolve_dataset(
     cache_dir: Path | None = None,
     seed: int = 0,
 ) -> DatasetSource:
-    """Locate ``name`` in ``data_dir`` or fall back to its synthetic stand-in; never downloads.
+    """Locate ``name`` in ``data_dir``; only without a ``data_dir`` fall back to its synthetic stand-in (an
+    explicit folder without the dataset is an error); never downloads.
 
     A copy found in ``data_dir`` is validated (a broken copy is an error, not a reason to fall back).
     A folder written by ``neurodeploy data generate`` is reported as ``synthetic``.
@@ -153,14 +175,16 @@ def resolve_dataset(
         kind.check_root(root)
         synthetic = (root / kind.manifest_name).exists()
         return _make_source(name, root, "synthetic" if synthetic else "real")
+    if data_dir is not None:  # asked for this folder: never silently replaced by synthetic data
+        raise UserError(f"--data-dir {data_dir}: {kind.title} not found there; point --data-dir at the folder "
+                        f"holding your copy of {kind.title}, or leave --data-dir out to use the synthetic "
+                        "stand-in")
     if not allow_synthetic:
-        where = f"{data_dir}: {kind.title} not found there" if data_dir is not None else (
-            f"{kind.title}: no --data-dir given")
-        raise UserError(f"{where}; pass --data-dir pointing at your copy of {kind.title}, "
-                        "or drop --no-synthetic to use the synthetic stand-in")
+        raise UserError(f"{kind.title}: no --data-dir given; pass --data-dir pointing at your copy of "
+                        f"{kind.title}, or drop --no-synthetic to use the synthetic stand-in")
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     root = cache_root / "synthetic" / f"{name}-seed{seed}"
-    _print_banner(name, data_dir, root)  # before generating: the first time takes a while
+    _print_banner(name, root)  # before generating: the first time takes a while
     return _make_source(name, kind.generate(root, seed=seed), "synthetic")
 
 
@@ -182,12 +206,18 @@ def balanced_subset(labels: list[int] | np.ndarray, limit: int | None, seed: int
 class FrameCache:
     """Binned frames of one dataset split at one (dt, T), stored as packed bits, one ``.npy`` per sample.
 
-    The key folder name holds the dataset, source, split, dt, T and a hash of the data folder; delete
-    the cache folder when the underlying data changes.
+    The key folder name holds the dataset, source, split, dt, T and a hash of the data folder's path and
+    of its synthetic manifest (so a regenerated synthetic set gets a fresh key); delete the cache folder
+    when a real dataset's files change.
     """
 
     def __init__(self, cache_dir: Path, source: DatasetSource, split: str, dt_ms: float, steps: int):
-        digest = hashlib.sha1(str(Path(source.root).resolve()).encode()).hexdigest()[:10]
+        root = Path(source.root).resolve()
+        try:
+            manifest = (root / DATASETS[source.name].manifest_name).read_bytes()
+        except OSError:
+            manifest = b""
+        digest = hashlib.sha1(str(root).encode() + b"\0" + manifest).hexdigest()[:10]
         key = f"{source.name}-{source.source}-{digest}/v{FRAME_CACHE_VERSION}-{split}-dt{dt_ms:g}ms-T{steps}"
         self.folder = Path(cache_dir) / "frames" / key
         width, height, polarities = source.sensor_size
@@ -336,6 +366,7 @@ def load_frames_array(
         frames[item] = dataset.frames(item)
         if progress is not None and ((item + 1) % every == 0 or item + 1 == len(dataset)):
             progress(item + 1, len(dataset))
+    check_frames_use_time(frames, dt_ms, dataset.steps, f"{source.root} ({split})")
     if cache is not None:
         cache.store(frames)
     return frames, labels

@@ -24,6 +24,7 @@ import numpy as np
 from neurodeploy.atomic import atomic_path
 from neurodeploy.data.events import make_events
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import load_npy
 
 DVSGESTURE_SENSOR = (128, 128, 2)
 DVSGESTURE_CLASSES = (  # tonic's names and order; IBM's csv numbers them 1..11
@@ -43,6 +44,7 @@ TONIC_FOLDERS = {"train": "ibmGestureTrain", "test": "ibmGestureTest"}
 IBM_TRIAL_LISTS = {"train": "trials_to_train.txt", "test": "trials_to_test.txt"}
 IBM_FIRST_TEST_USER = 24  # IBM's split when the trial lists are absent: users 1-23 train, 24-29 test
 _USER_FOLDER = re.compile(r"user(\d+)_(.+)")
+MAX_GESTURE_SAMPLE_BYTES = 1 << 30  # tonic samples are a few MB (about 500k events x 4 x int64 at most)
 _RECOPY = "re-copy the DVS Gesture dataset (or drop --data-dir to use the synthetic default)"
 
 
@@ -60,10 +62,7 @@ class GestureSample(NamedTuple):
 def read_tonic_gesture_file(path: Path | str) -> np.ndarray:
     """Read one tonic ``.npy`` sample (columns x, y, p, t in ms) into ``EVENT_DTYPE``, t from 0 us."""
     path = Path(path)
-    try:
-        raw = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read DVS Gesture sample ({exc}); {_RECOPY}") from exc
+    raw = load_npy(path, "DVS Gesture sample", _RECOPY, MAX_GESTURE_SAMPLE_BYTES)
     if raw.ndim != 2 or raw.shape[1] != 4 or raw.shape[0] == 0 or raw.dtype.kind not in "iuf":
         raise UserError(f"{path}: not a DVS Gesture sample (expected a non-empty N x 4 array of x, y, p, "
                         f"t; found {raw.dtype} {raw.shape}); {_RECOPY}")

@@ -1,6 +1,6 @@
 """What a dataset holds (``neurodeploy data info``): counts, events per sample, frame density, contrast.
 
-Counts cover the whole dataset; event statistics, densities and the temporal contrast (SPEC 2.4) are
+Counts cover the whole dataset; event statistics, densities and the temporal contrast (source paper eq. 16-17) are
 measured on a class-balanced, seeded subset of ``limit`` training samples, streamed one at a time.
 """
 
@@ -16,7 +16,7 @@ from neurodeploy.data.contrast import TemporalContrast, temporal_contrast
 from neurodeploy.data.datasets import DATASETS, SPLITS, DatasetSource, balanced_subset
 from neurodeploy.data.events import events_to_frames
 
-#: The dt values of the source paper's temporal-resolution study (SPEC 2.3), in ms.
+#: The dt values of the source paper's temporal-resolution study, in ms.
 PAPER_DT_MS = {"nmnist": (1.0, 2.0, 3.0, 5.0, 10.0, 20.0), "dvsgesture": (1.0, 5.0, 10.0, 15.0, 20.0, 25.0)}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from neurodeploy.atomic import write_bytes
 from neurodeploy.data.events import EVENT_DTYPE, as_event_array
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import check_regular_file
 
 NMNIST_SENSOR = (34, 34, 2)
 NMNIST_CLASSES = tuple(str(digit) for digit in range(10))
@@ -31,7 +32,7 @@ def read_nmnist_file(path: Path | str) -> np.ndarray:
     Raises ``UserError`` naming the file when it is unreadable, empty, truncated (size not a multiple
     of 5 bytes) or holds coordinates outside the 34x34 sensor.
     """
-    path = Path(path)
+    path = check_regular_file(path, "N-MNIST sample")
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -275,6 +275,7 @@ def generate_synthetic_dvsgesture(root: Path | str, *, train_per_class: int = 8,
         return {
             "dataset": "dvsgesture",
             "source": "synthetic",
+            "synthetic_source": "rendered-gestures",
             "description": "cartoon arm gestures through a DVS model, in tonic's layout (not DVS Gesture)",
             "sensor_size": list(DVSGESTURE_SENSOR),
             "duration_ms": DURATION_MS,

@@ -9,7 +9,7 @@ Layer mappings (what the export writes and Lava runs):
                         OR over each k x k window, applied to the input spikes (off-chip, exact)
 - ``APk`` inside     -> SLAYER ``Pool`` block (spiking, fixed weights), exported as a netx ``conv`` with
                         stride k whose weights are the pool kernel on the channel diagonal, written grouped
-                        (``snn.pool_conv_groups``; netx itself cannot load ``pool`` layers, REFERENCE §4.3)
+                        (``snn.pool_conv_groups``; netx itself cannot load ``pool`` layers, docs/fixed_point.md)
 - ``MPk`` inside     -> not deployable (no Loihi mapping for max over spikes with a trained function)
 """
 

@@ -1,7 +1,7 @@
 """lava-dl netx HDF5: the one module that reads and writes it.
 
 :func:`load_netx` reads a netx file exactly as ``lava.lib.dl.netx.hdf5.Network`` interprets it
-(shared/REFERENCE.md section 4) and raises :class:`~neurodeploy.errors.UserError` naming the file for
+(docs/fixed_point.md) and raises :class:`~neurodeploy.errors.UserError` naming the file for
 anything netx would reject or misread. :func:`write_netx` writes records back in the same layout, and
 :func:`write_slayer_netx` writes a trained SLAYER network (lava-dl's block exporters, pooling as a grouped
 convolution). Reading and writing records never imports Lava; only the SLAYER writer does (via lava_compat).
@@ -34,6 +34,7 @@ from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import ConvGeometry
 from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS, MAX_DELAY
+from neurodeploy.safe_files import check_regular_file
 
 SUPPORTED_LAYER_TYPES = ("input", "flatten", "dense", "dense_rec", "conv")
 NEURON_TYPES = ("CUBA", "LOIHI")
@@ -273,10 +274,6 @@ class NetxNetwork:
         """Layers that receive input through a synapse (each adds one step of lag)."""
         return sum(layer.kind != "input" for layer in self.layers)
 
-    def to_table(self) -> list[dict[str, Any]]:
-        """One summary row per layer (see :meth:`NetxLayer.to_dict`)."""
-        return [layer.to_dict() for layer in self.layers]
-
 
 # ----------------------------------------------------------------------------------------------- reading
 
@@ -403,8 +400,9 @@ def load_netx(path: str | Path, num_layers: int | None = None) -> NetxNetwork:
     type or neuron type netx cannot run, missing keys, NaN/inf values, and shapes that do not connect.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: no such file; give the path of a netx .net/.h5 file")
+    check_regular_file(path, "netx network")
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:

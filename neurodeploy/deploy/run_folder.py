@@ -5,6 +5,7 @@ per finished epoch); and the trained network rebuilt from them.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import pickle
@@ -12,21 +13,34 @@ from pathlib import Path
 
 import torch
 
-from neurodeploy import atomic
+from neurodeploy import atomic, safe_files
 from neurodeploy.errors import UserError
 from neurodeploy.models.arch import ModelFile, resolve_arch
-from neurodeploy.models.snn import LIFMapping
-from neurodeploy.models.training import SCHEMA_VERSION, EpochMetrics, TrainConfig, build_network, input_shape_of
+from neurodeploy.models.training import (
+    SCHEMA_VERSION,
+    EpochMetrics,
+    TrainConfig,
+    build_network,
+    input_shape_of,
+    lif_mapping,
+)
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
+MAX_CHECKPOINT_BYTES = 1 << 32  # 4 GiB: far above any network this tool trains
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic.write_bytes(run_dir / CHECKPOINT, buffer.getvalue())
+
+
+def checkpoint_sha256(run_dir: Path) -> str:
+    """SHA-256 (hex) of the run's checkpoint file: what an export records to tie ``model.net`` to it."""
+    path = Path(run_dir) / CHECKPOINT
+    return hashlib.sha256(safe_files.read_bytes(path, "checkpoint", MAX_CHECKPOINT_BYTES)).hexdigest()
 
 
 def load_checkpoint(run_dir: Path) -> dict:
@@ -39,8 +53,9 @@ def load_checkpoint(run_dir: Path) -> dict:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
+    content = safe_files.read_bytes(path, "checkpoint", MAX_CHECKPOINT_BYTES)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UserError(f"{path}: checkpoint holds objects other than tensors and plain values (refused, nothing "
                         "in it was run); use a checkpoint written by neurodeploy train") from exc
@@ -59,9 +74,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG
     if not path.exists():
         raise UserError(f"{path}: not a neurodeploy run directory (no {CONFIG}); pass a run made by `train`")
+    raw = safe_files.load_json(path, "run config", "retrain into a new --out")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+        return TrainConfig.from_dict(raw)
+    except (TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{path}: damaged run config ({exc}); retrain into a new --out") from exc
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from exc
@@ -74,6 +90,8 @@ def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.n
     shape = input_shape_of(config.resolved["sensor_size"])
     network = build_network(config, model, shape)
     load_weights(network, load_checkpoint(run_dir), run_dir)
+    if config.family == "snn":
+        network.apply_leak()  # the config's dt decides the decay of an adaptive-leakage run
     network.eval()
     return config, model, network
 
@@ -91,7 +109,7 @@ def write_config(run_dir: Path, config: TrainConfig, model: ModelFile) -> None:
     data["resolved"] = {k: v for k, v in config.resolved.items() if k != "source_obj"}
     data["resolved"]["arch_notation"] = model.arch.notation()
     if config.family == "snn":
-        data["resolved"]["lif_mapping"] = LIFMapping(surrogate_width=config.surrogate_width).to_dict()
+        data["resolved"]["lif_mapping"] = lif_mapping(config).to_dict()
     atomic.write_json(run_dir / CONFIG, data)
 
 
@@ -99,9 +117,17 @@ def write_metrics(run_dir: Path, metrics: list[EpochMetrics]) -> None:
     atomic.write_text(run_dir / METRICS, "".join(json.dumps(m.to_dict()) + "\n" for m in metrics))
 
 
-def prepare_run_dir(run_dir: Path) -> None:
+def make_run_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot write the run directory ({exc.strerror}); choose a writable --out") \
+            from exc
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Remove temp files of a killed writer and check the folder is writable (under the run lock)."""
+    try:
         for name in (CHECKPOINT, CONFIG, METRICS):  # temp files of a process killed (SIGKILL) mid-write
             for stale in run_dir.glob(f".{name}.*.tmp"):
                 stale.unlink()
@@ -114,7 +140,7 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 
 def check_same_run(previous: TrainConfig, requested: TrainConfig, run_dir: Path) -> None:
-    for name in ("dataset", "family", "arch", "loss", "seed"):
+    for name in ("dataset", "family", "arch", "loss", "seed", "leak", "reset", "recurrent", "leak_tau_ms"):
         if getattr(requested, name) != getattr(previous, name):
             raise UserError(f"{run_dir}: --resume with --{name} {getattr(requested, name)} but the run used "
                             f"{getattr(previous, name)}; resume with the same settings")

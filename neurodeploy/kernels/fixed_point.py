@@ -2,7 +2,7 @@
 
 Everything here is batched over samples: neuron state is ``(N, neurons)``, spike series are ``(N, neurons,
 T)`` (the layout of :class:`~neurodeploy.backends.spike_run.SpikeRun`) and synaptic input series ``(N, T, neurons)``.
-Sources (lava-nc 0.10.0 / lava-dl 0.6.0, see shared/REFERENCE.md sections 4-5):
+Sources (lava-nc 0.10.0 / lava-dl 0.6.0, with line numbers in docs/fixed_point.md):
 
 - CUBA neuron: ``lava/proc/lif/models.py`` ``AbstractPyLifModelFixed`` / ``PyLifModelBitAcc``.
 - Dense weights: ``lava/lib/dl/netx/utils.py:optimize_weight_bits`` at load time, then

@@ -1,4 +1,4 @@
-"""Parameters, memory and operations of an architecture per family (SPEC 5.1).
+"""Parameters, memory and operations of an architecture per family (docs/cost.md).
 
 Companion paper (Deng et al., "Rethinking the performance comparison between SNNs and ANNs", Neural
 Networks 2020), eq. 8-9, inference only:
@@ -23,7 +23,7 @@ Conventions (every number of a :class:`CostReport` follows them; ``notes`` repea
   block are non-trainable parameters, not counted). Both MPk and APk become SLAYER's Pool block: fixed,
   non-trainable k x k sum weights (not counted) feeding CUBA neurons. Op counts are the DENSE UPPER BOUND
   per step (every input neuron spikes at every step): adds = stored synapses = sum of fan-outs (padded conv
-  taps excluded); real synops scale with spikes, see :func:`dynamic_cost`. Neuron updates: neurons per step.
+  taps excluded); real synops scale with spikes (:func:`synops_per_sample`). Neuron updates: neurons per step.
 - rnn / lstm: every hidden dense layer gets dense recurrence (hidden x hidden, x4 gates for the LSTM), every
   conv layer a 3x3 convolution over its hidden state (ConvRNN / ConvLSTM); pooling has no recurrence; the
   final layer is a plain linear readout (no recurrence). Dense cells count PyTorch's two bias vectors
@@ -53,7 +53,7 @@ from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint
 from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, Layer, PoolLayer
 
 FAMILIES = ("snn", "rnn", "lstm", "ann")
-RECURRENT_KERNEL = 3  # SPEC 3.1: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
+RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
 _NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool"}  # as snn.py / recurrent.py
 
 
@@ -86,14 +86,20 @@ class LayerCost:
             if getattr(self, name) < 0:
                 raise ValueError(f"{self.name}: {name} must be >= 0")
 
+    @property
+    def activations(self) -> int:
+        """Values this layer outputs per step, pooling outputs included (companion paper Table 6)."""
+        return math.prod(self.out_shape)
+
     def to_dict(self) -> dict[str, Any]:
         out = dict(vars(self))
         out["in_shape"], out["out_shape"] = list(self.in_shape), list(self.out_shape)
         out["memory_bits"] = dict(self.memory_bits)
+        out["activations"] = self.activations
         return out
 
 
-_TOTALS = ("weights", "params", "neurons", "macs_per_step", "muls_per_step", "adds_per_step",
+_TOTALS = ("weights", "params", "neurons", "activations", "macs_per_step", "muls_per_step", "adds_per_step",
            "comparisons_per_step", "neuron_updates_per_step")
 
 
@@ -117,6 +123,7 @@ class CostReport:
     weights = property(lambda self: self._sum("weights"))
     params = property(lambda self: self._sum("params"))
     neurons = property(lambda self: self._sum("neurons"))
+    activations = property(lambda self: self._sum("activations"))
     macs_per_step = property(lambda self: self._sum("macs_per_step"))
     muls_per_step = property(lambda self: self._sum("muls_per_step"))
     adds_per_step = property(lambda self: self._sum("adds_per_step"))
@@ -275,8 +282,8 @@ def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[st
              "memory (companion paper eq. 8): " + ("biases included" if include_bias else "biases ignored")]
     if family == "snn":
         notes += [("snn adds = dense upper bound per step (every input neuron spikes every step); real "
-                   "synops scale with spikes (dynamic_cost); spikes memory = upper bound (all neurons spike "
-                   "at once)"),
+                   "synops scale with spikes (measured by `neurodeploy run`); spikes memory = upper bound (all "
+                   "neurons spike at once)"),
                   ("snn params: no biases (SLAYER synapses are bias-free); pooling = SLAYER Pool block with "
                    "fixed non-trainable sum weights (not counted) and CUBA neurons, for both MPk and APk")]
     else:
@@ -317,25 +324,6 @@ def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: s
                       _notes(family, include_bias, torch_cell_biases))
 
 
-@dataclass(frozen=True)
-class DynamicCost:
-    """Measured SNN work per sample: synops (= adds) per layer, and neuron updates when steps are known."""
-
-    names: tuple[str, ...]
-    synops: tuple[float, ...]
-    neuron_updates: tuple[int, ...] | None = None
-
-    @property
-    def total_synops(self) -> float:
-        return float(sum(self.synops))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"layers": [{"name": n, "synops": s, "adds": s,
-                            "neuron_updates": None if self.neuron_updates is None else self.neuron_updates[i]}
-                           for i, (n, s) in enumerate(zip(self.names, self.synops))],
-                "total_synops": self.total_synops}
-
-
 def synops_per_sample(input_spikes: np.ndarray, fan_out: np.ndarray) -> float:
     """Mean over samples of sum_j (input spikes of neuron j, summed over T) x fan_out_j.
 
@@ -350,27 +338,6 @@ def synops_per_sample(input_spikes: np.ndarray, fan_out: np.ndarray) -> float:
     if counts.shape[0] == 0:
         raise ValueError("no samples")
     return float((counts @ fan_out).mean())
-
-
-def dynamic_cost(arch: Architecture, input_shape: tuple[int, int, int],
-                 layer_input_spikes: Sequence[np.ndarray], *, steps: int | None = None) -> DynamicCost:
-    """Per-sample synops of an SNN from measured spike counts (SPEC 5.2).
-
-    synops_l = (1/N) sum_n sum_j s_{n,j} fan_out_j, with s_{n,j} the spikes input neuron j of layer l sent
-    over all T steps of sample n. ``layer_input_spikes[l]`` is (N, n_in) -- layer 0's input is the event
-    input, layer l's the output of layer l - 1. Neuron updates are neurons x steps when ``steps`` is given.
-    """
-    shapes = arch.shapes(tuple(input_shape))
-    if len(layer_input_spikes) != len(arch.layers):
-        raise ValueError(f"{len(layer_input_spikes)} spike arrays for {len(arch.layers)} layers of "
-                         f"{arch.notation()}")
-    names, synops, updates = [], [], []
-    for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
-        spikes = layer_input_spikes[index]
-        names.append(layer_name(index, layer))
-        synops.append(synops_per_sample(spikes, layer_fan_out(layer, in_shape)))
-        updates.append(math.prod(out_shape) * steps if steps is not None else 0)
-    return DynamicCost(tuple(names), tuple(synops), tuple(updates) if steps is not None else None)
 
 
 def print_cost_table(cost: CostReport, console=None) -> None:
@@ -395,3 +362,16 @@ def print_cost_table(cost: CostReport, console=None) -> None:
         console.print(f"memory at {cost.chip_profile} bit widths: {cost.memory_bits_chip['total']:,} bit")
     for note in cost.notes:
         console.print(f"- {note}")
+
+
+def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
+    """The on-chip part of the architecture (input downsampling removed) and its input shape."""
+    layers = network.arch.layers[1:] if network.input_pool else network.arch.layers
+    return Architecture(tuple(layers)), network.chip_input_shape
+
+
+def layer_names(network) -> list[str]:
+    """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
+    offset = 1 if network.input_pool else 0
+    arch, _ = deployed_architecture(network)
+    return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]

@@ -1,4 +1,4 @@
-"""Estimated energy: operation counts x energy per operation from a hardware profile (SPEC 5.2).
+"""Estimated energy: operation counts x energy per operation from a hardware profile (docs/energy.md).
 
     E = sum_k N_k e_k + P_static t
 
@@ -12,7 +12,7 @@ than silently priced at zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -28,15 +28,15 @@ class OpCounts:
 
     ``neuron_updates`` is every neuron-timestep; ``neuron_updates_active`` those where the neuron spiked or
     received input. When it is None the split is unknown and all updates are priced as active (an upper
-    bound). ``spike_hops`` is the total number of tile hops travelled by the output spikes (0 when unknown,
-    which makes routing energy a lower bound).
+    bound). ``spike_hops`` is the total number of tile hops travelled by the output spikes (None when unknown:
+    routing energy then counts within-tile delivery only, a lower bound).
     """
 
     synops: float = 0.0
     neuron_updates: float = 0.0
     neuron_updates_active: float | None = None
     spikes_out: float = 0.0
-    spike_hops: float = 0.0
+    spike_hops: float | None = None
     macs: float = 0.0
     adds: float = 0.0
     muls: float = 0.0
@@ -151,10 +151,10 @@ def estimate_layer_energy(counts: OpCounts, profile: HardwareProfile) -> EnergyB
     inactive_key = "neuron_update_inactive" if has_inactive else "neuron_update_active"
     pricer.add("neuron_updates", inactive, inactive_key)
     pricer.add("spike_routing", counts.spikes_out, "spike_within_tile")
-    if counts.spikes_out and not counts.spike_hops and profile.has("spike_hop"):
+    if counts.spikes_out and counts.spike_hops is None and profile.has("spike_hop"):
         pricer.notes.append("tile hops unknown: routing energy counts within-tile delivery only "
                             "(lower bound)")
-    pricer.add("spike_routing", counts.spike_hops, "spike_hop")
+    pricer.add("spike_routing", counts.spike_hops or 0.0, "spike_hop")
     pricer.add("macs", counts.macs, "mac")
     pricer.add("adds", counts.adds, "add")
     pricer.add("muls", counts.muls, "mul")
@@ -162,15 +162,23 @@ def estimate_layer_energy(counts: OpCounts, profile: HardwareProfile) -> EnergyB
 
 
 def estimate_static_energy(profile: HardwareProfile, *, steps: int | None = None,
-                           wall_time_s: float | None = None) -> EnergyBreakdown:
+                           wall_time_s: float | None = None, chip_time_s: float | None = None,
+                           chip_time_source: str = "") -> EnergyBreakdown:
     """Static energy P_static x t [J].
 
     t is ``wall_time_s`` when given (it must be measured on the chip itself: an emulator's wall time says
-    nothing about the chip), else ``steps`` x the profile's ``time_per_step``. Without either, or without a
+    nothing about the chip), else ``chip_time_s`` (the chip time of a chip performance model, named by
+    ``chip_time_source``), else ``steps`` x the profile's ``time_per_step``. Without any, or without a
     static power, nothing is added and the reason is noted.
     """
     pricer = _Pricer(profile)
     if not profile.has("static"):
+        return pricer.result()
+    if wall_time_s is None and chip_time_s is not None:
+        if chip_time_s < 0 or not math.isfinite(chip_time_s):
+            raise ValueError("chip_time_s must be finite and >= 0")
+        pricer.notes.append(f"static energy = static power x chip time estimated by {chip_time_source}")
+        pricer.add("static", float(chip_time_s), "static")
         return pricer.result()
     if wall_time_s is not None:
         if wall_time_s < 0 or not math.isfinite(wall_time_s):
@@ -187,13 +195,3 @@ def estimate_static_energy(profile: HardwareProfile, *, steps: int | None = None
         return pricer.result()
     pricer.add("static", seconds, "static")
     return pricer.result()
-
-
-def estimate_network_energy(
-    layer_counts: Mapping[str, OpCounts], profile: HardwareProfile, *, steps: int | None = None,
-    wall_time_s: float | None = None,
-) -> tuple[dict[str, EnergyBreakdown], EnergyBreakdown]:
-    """Per-layer dynamic energy and the network total including static energy."""
-    per_layer = {name: estimate_layer_energy(counts, profile) for name, counts in layer_counts.items()}
-    static = estimate_static_energy(profile, steps=steps, wall_time_s=wall_time_s)
-    return per_layer, combine([*per_layer.values(), static])

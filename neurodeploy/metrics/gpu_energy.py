@@ -88,6 +88,13 @@ class NvmlEnergyCounter:
             raise EnergyUnavailable(f"NVML energy counter unavailable on this GPU ({exc}); it needs Volta "
                                     "or newer") from exc
 
+    def read_power_w(self) -> float | None:
+        """The board's power draw now (``nvmlDeviceGetPowerUsage``, mW -> W), or None when NVML has none."""
+        try:
+            return self._nvml.nvmlDeviceGetPowerUsage(self._handle) / 1000.0
+        except (self._nvml.NVMLError, AttributeError):
+            return None
+
     def close(self) -> None:
         if self._nvml is not None:
             try:
@@ -121,6 +128,7 @@ class EnergyMeter:
         self.energy_j: float | None = None
         self.unavailable_reason: str | None = (
             None if self.counter is not None else f"no energy counter for {self.device}")
+        self.idle_power_w: float | None = None  # board power sampled before the timed region
         self._start_j: float | None = None
         self._opened = False
         self._start_s = 0.0
@@ -129,12 +137,20 @@ class EnergyMeter:
     def energy_kind(self) -> str | None:
         return "measured" if self.energy_j is not None else None
 
+    @property
+    def idle_energy_j(self) -> float | None:
+        """Idle part of the measured energy: board power before the run x run time (at most the total)."""
+        if self.energy_j is None or self.idle_power_w is None:
+            return None
+        return min(self.energy_j, self.idle_power_w * self.wall_s)
+
     def __enter__(self) -> EnergyMeter:  # noqa: PYI034 - Self needs Python 3.11
         _synchronize(self.device)
         if self.counter is not None and not self._opened:
             try:
                 self.counter.open()
                 self._opened = True
+                self.idle_power_w = self.counter.read_power_w()
                 self._start_j = self.counter.read_j()
             except EnergyUnavailable as exc:
                 self.unavailable_reason = str(exc)
@@ -200,6 +216,7 @@ class InferenceMeasurement:
     wall_s: float
     batch_size: int
     energy_note: str | None = None
+    idle_energy_j_per_sample: float | None = None  # board power before the run x time, per sample
 
     def __post_init__(self):
         if self.energy_kind not in (None, "measured", "estimated"):
@@ -271,4 +288,5 @@ def measure_inference(model: torch.nn.Module, batches: Iterable, device: torch.d
         wall_s=meter.wall_s,
         batch_size=int(inputs[0].shape[0]),
         energy_note=meter.unavailable_reason,
+        idle_energy_j_per_sample=None if meter.idle_energy_j is None else meter.idle_energy_j / samples,
     )

@@ -1,7 +1,7 @@
 """Hardware profiles (``hw_configs/*.yaml``) and the mapping of a network onto neuromorphic cores.
 
 A profile is a cited data file: every coefficient is ``{value, unit, source[, note]}`` and lives in one of
-five sections (SPEC 5.2):
+five sections (docs/energy.md lists every coefficient and its source):
 
 - ``energy``: joules per operation -- ``synop``, ``neuron_update_active``, ``neuron_update_inactive``,
   ``spike_within_tile``, ``spike_hop``, ``mac``, ``add``, ``mul``;
@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import load_yaml
 
 HW_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
 PROFILE_KINDS = ("neuromorphic", "digital", "gpu")
@@ -174,7 +174,7 @@ class HardwareProfile:
             }
             return cls(str(raw["name"]), str(raw.get("title", "")), str(raw.get("kind", "")), coefficients,
                        path)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise UserError(f"{where}: invalid hardware profile ({exc}); fix the file, see "
                             "hw_configs/loihi2.yaml") from exc
 
@@ -189,13 +189,10 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
     text = str(name_or_path)
     is_path = text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
     path = Path(text) if is_path else HW_CONFIGS_DIR / f"{text}.yaml"
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path}: unknown hardware profile '{text}'; "
                         f"known profiles: {', '.join(list_profiles())}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read hardware profile ({exc}); fix the YAML") from exc
+    raw = load_yaml(path, "hardware profile", "fix the YAML")
     return HardwareProfile.from_dict(raw, path)
 
 

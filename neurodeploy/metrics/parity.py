@@ -18,15 +18,17 @@ class SpikeParity:
     ``layer_count_agreement``: per layer, the fraction of (sample, neuron) pairs whose spike counts over the
     run are equal; ``first_divergence``: the first layer (in network order) whose spikes differ, and the
     first step at which they do, or None when every layer is equal. A layer the chip backend only counted
-    (:class:`~neurodeploy.spike_run.LayerActivity`) is compared by its counts per neuron and per step and its
-    first sample's trains; a recorded layer spike for spike.
+    (:class:`~neurodeploy.metrics.activity.LayerActivity`) is compared by its counts per neuron and per step
+    and its first sample's trains; a recorded layer spike for spike. ``prediction_agreement``: the fraction
+    of samples both predict the same class for (eq. 7). Accuracies are None without labels.
     """
 
-    float_accuracy: float
-    chip_accuracy: float
+    float_accuracy: float | None
+    chip_accuracy: float | None
     layer_count_agreement: list[float]
     identical: bool
     first_divergence: dict | None
+    prediction_agreement: float | None = None
 
 
 def _first_difference(ours: np.ndarray, chip: np.ndarray | LayerActivity) -> tuple[float, int | None]:
@@ -44,8 +46,9 @@ def _first_difference(ours: np.ndarray, chip: np.ndarray | LayerActivity) -> tup
 
 
 def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray | LayerActivity],
-                   labels: np.ndarray, names: list[str] | None = None) -> SpikeParity:
-    """Accuracies, per-layer spike-count agreement, and the first (layer, step) where spikes differ."""
+                   labels: np.ndarray | None, names: list[str] | None = None) -> SpikeParity:
+    """Accuracies, per-layer spike-count agreement, the first (layer, step) where spikes differ, and how
+    often both sides predict the same class."""
     first = None
     agreement = []
     for index, (ours, chip) in enumerate(zip(float_layers, chip_layers)):
@@ -58,16 +61,25 @@ def compare_spikes(float_layers: list[np.ndarray], chip_layers: list[np.ndarray 
         if first is None and step is not None:
             first = {"layer": names[index] if names else f"L{index}", "timestep": step}
     output = chip_layers[-1]
+    float_counts = count_over_time(float_layers[-1])
+    chip_counts = output.per_neuron if isinstance(output, LayerActivity) else count_over_time(output)
+    same = predictions_of(float_counts) == predictions_of(chip_counts)
     return SpikeParity(
-        float_accuracy=accuracy_of(count_over_time(float_layers[-1]), labels),
-        chip_accuracy=accuracy_of(output.per_neuron if isinstance(output, LayerActivity)
-                                  else count_over_time(output), labels),
+        float_accuracy=None if labels is None else accuracy_of(float_counts, labels),
+        chip_accuracy=None if labels is None else accuracy_of(chip_counts, labels),
         layer_count_agreement=agreement,
         identical=first is None,
         first_divergence=first,
+        prediction_agreement=float(same.mean()) if same.size else None,
     )
 
 
-def accuracy_of(output_counts: np.ndarray, labels: np.ndarray) -> float:
+def predictions_of(output_counts: np.ndarray) -> np.ndarray:
     """Eq. 7: argmax of the output spike counts (N, classes) (ties to the lowest index, as torch.argmax)."""
-    return float((output_counts.argmax(axis=1) == labels).mean())
+    return output_counts.argmax(axis=1)
+
+
+def accuracy_of(output_counts: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples whose predicted class (:func:`predictions_of`) is the label; ``output_counts``
+    (N, classes) are the output layer's spikes summed over time (:func:`count_over_time`)."""
+    return float((predictions_of(output_counts) == labels).mean())

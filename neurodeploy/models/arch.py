@@ -12,12 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from neurodeploy import options
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import load_yaml
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
+# largest sizes a layer token may ask for (far above what fits a Loihi 2 board, below integer overflow)
+LAYER_LIMITS = {"dense": {"units": 1_000_000}, "conv": {"channels": 65_536, "kernel": 31},
+                "pool": {"size": 1024}}
+MAX_ARCH_CHARS = 2000
 _DENSE = re.compile(r"^(\d+)(?:FC)?$")
 _CONV = re.compile(r"^(\d+)C(\d+)$")
 _POOL = re.compile(r"^(MP|AP)(\d+)$")
@@ -126,6 +130,8 @@ class Architecture:
 
 def parse_architecture(text: str) -> Architecture:
     """Parse the papers' notation, e.g. ``Input-MP4-64C3-128C3-AP2-256FC-11``."""
+    if len(text) > MAX_ARCH_CHARS:
+        raise UserError(f"architecture string of {len(text)} characters (limit {MAX_ARCH_CHARS}); write fewer layers")
     tokens = [t.strip() for t in text.strip().split("-") if t.strip()]
     if tokens and tokens[0].lower() == "input":
         tokens = tokens[1:]
@@ -145,6 +151,11 @@ def parse_architecture(text: str) -> Architecture:
     for layer in layers:
         if any(v < 1 for v in vars(layer).values() if isinstance(v, int)):
             raise UserError(f"layer {layer.token()} in '{text}' has a zero size")
+        limits = LAYER_LIMITS[layer.kind]
+        for name, value in vars(layer).items():
+            if name in limits and value > limits[name]:
+                raise UserError(f"layer {layer.token()} in '{text}': {name} {value} is above the limit "
+                                f"{limits[name]}; use a smaller layer")
     return Architecture(tuple(layers))
 
 
@@ -171,24 +182,45 @@ class ModelFile:
 
 def load_model_file(path: Path) -> ModelFile:
     """Read and validate one model file."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: cannot read model file ({exc}); fix the YAML or pick another --arch") from exc
-    if not isinstance(raw, dict) or "arch" not in raw:
+    raw = load_yaml(path, "model file", "fix the YAML or pick another --arch")
+    if not isinstance(raw, dict) or not isinstance(raw.get("arch"), str):
         raise UserError(f"{path}: a model file needs an 'arch' key with the architecture string")
-    datasets = {
-        name: DatasetDefaults(float(d["dt_ms"]), int(d["steps"]), int(d["batch_size"]),
-                              int(d["micro_batch"]) if d.get("micro_batch") else None)
-        for name, d in (raw.get("datasets") or {}).items()
-    }
-    return ModelFile(
-        name=str(raw.get("name", Path(path).stem)),
-        arch=parse_architecture(str(raw["arch"])),
-        datasets=datasets,
-        description=str(raw.get("description", "")),
-        path=Path(path),
-    )
+    unknown = set(raw) - {"name", "arch", "description", "datasets"}
+    if unknown:
+        raise UserError(f"{path}: unknown keys {sorted(map(str, unknown))}; a model file has name, arch, "
+                        "description, datasets")
+    for key in ("name", "description"):
+        if not isinstance(raw.get(key, ""), str):
+            raise UserError(f"{path}: '{key}' must be a string; fix the model file")
+    datasets = raw.get("datasets") or {}
+    if not isinstance(datasets, dict):
+        raise UserError(f"{path}: 'datasets' must map a dataset name to dt_ms, steps, batch_size; fix the model file")
+    try:
+        arch = parse_architecture(raw["arch"])
+        defaults = {str(name): _dataset_defaults(entry) for name, entry in datasets.items()}
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from exc
+    return ModelFile(name=raw.get("name", Path(path).stem), arch=arch, datasets=defaults,
+                     description=raw.get("description", ""), path=Path(path))
+
+
+def _dataset_defaults(entry) -> DatasetDefaults:
+    """One ``datasets.<name>`` entry of a model file, type- and range-checked (``micro_batch`` optional)."""
+    keys = ("dt_ms", "steps", "batch_size")
+    if not isinstance(entry, dict) or not set(keys) <= set(entry) <= {*keys, "micro_batch"}:
+        raise UserError("each datasets entry needs exactly dt_ms, steps and batch_size (and optionally "
+                        "micro_batch); fix the model file")
+    dt_ms, steps, batch_size = (entry[key] for key in keys)
+    micro_batch = entry.get("micro_batch")
+    if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float)) or any(
+            isinstance(v, bool) or not isinstance(v, int) for v in (steps, batch_size)) or (
+            micro_batch is not None and (isinstance(micro_batch, bool) or not isinstance(micro_batch, int))):
+        raise UserError("datasets entries: dt_ms is a number, steps, batch_size and micro_batch whole numbers; "
+                        "fix the model file")
+    options.check_binning(float(dt_ms), steps)
+    options.check("--batch-size", batch_size)
+    options.check("--micro-batch", micro_batch)
+    return DatasetDefaults(float(dt_ms), steps, batch_size, micro_batch)
 
 
 def available_models() -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""Losses and the prediction rule shared by every family (source paper, SPEC 3.2).
+"""Losses and the prediction rule shared by every family (source paper).
 
 All functions take the per-step outputs of a network, shape (N, classes, T): output spikes o[t] for the SNN,
 readout scores W_y h[t] for the RNN/LSTM. Targets are one-hot (N, classes) or integer labels (N,).

@@ -1,7 +1,7 @@
 """RNN and LSTM baselines with the same structure as the SNN built from the same architecture string.
 
 Source paper: He et al., "Comparing SNNs and RNNs on neuromorphic vision datasets: similarities and
-differences", Neural Networks 132 (2020) (SPEC 3.1). Every hidden layer of the architecture becomes a
+differences", Neural Networks 132 (2020). Every hidden layer of the architecture becomes a
 recurrent layer, the trailing number a linear readout applied at every step:
 
 - ``nFC``, rnn:  ``h[t] = tanh(W1 x[t] + W2 h[t-1] + b)`` (the paper's vanilla RNN), via ``nn.RNNCell``.
@@ -33,7 +33,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 
 FAMILIES = ("rnn", "lstm")
-HIDDEN_KERNEL = 3  # SPEC 3.1: the recurrent weight of a conv cell is a 3x3 convolution over the hidden state
+HIDDEN_KERNEL = 3  # source paper: the recurrent weight of a conv cell is a 3x3 convolution over the hidden state
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
 

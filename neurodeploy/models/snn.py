@@ -18,10 +18,21 @@ s = 1.25 / 0.3 to SLAYER's customary 1.25 (vThMant = 80), giving weights 40 quan
 threshold. The paper's rectangular surrogate gradient of width a (height 1/a, area 1) is scaled the same
 way (width s * a) and approximated by SLAYER's Laplace-shaped surrogate with the same area and the same
 standard deviation: scale 1/(2 tau) exp(-|v - theta| / tau) with tau = s * a / sqrt(24).
+
+Variants for the paper's ablations (Tables IX and XII), recorded in the run config:
+
+- no leak: k = 1 (voltage decay 0), the neuron integrates without forgetting;
+- no reset: u[t] = k u[t-1] + W o_prev[t] (the factor (1 - o[t-1]) dropped). Lava's CUBA neuron always
+  resets, so such a network is trained and evaluated in float only (export refuses it);
+- adaptive leakage: k = exp(-dt / tau) with tau fixed (ms), recomputed at whatever dt the network runs at,
+  so a model trained at 3 ms and tested at 1 ms decays by exp(-1/tau) per step instead of exp(-3/tau);
+- recurrence: hidden dense layers become SLAYER's recurrent CUBA block (``slayer.block.cuba.Recurrent``),
+  s[t] = f(W s_in[t] + R s[t-1]) with a trainable cross-neuron R, exported as netx ``dense_rec``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -30,6 +41,7 @@ from torch import nn
 
 from neurodeploy import lava_compat
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.lava_limits import SLAYER_MAX_WEIGHT
 from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
 
 # SLAYER's cuba.Neuron multiplies tau_grad by threshold * TAU_RHO_MULT and scale_grad by SCALE_RHO_MULT
@@ -53,6 +65,19 @@ class LIFMapping:
     threshold: float = 0.3  # u_th, source paper
     surrogate_width: float = 0.25  # a: 0.25 N-MNIST, 0.5 DVS Gesture CNN (source paper)
     slayer_threshold: float = 1.25  # threshold after scaling to SLAYER's weight scale
+    reset: bool = True  # False: no reset after a spike (float only, see the module docstring)
+
+    @classmethod
+    def for_run(cls, *, dt_ms: float, leak: bool = True, leak_tau_ms: float | None = None, reset: bool = True,
+                surrogate_width: float = 0.25) -> "LIFMapping":
+        """The mapping of a run: k = 0.3 (paper), k = 1 without leak, k = exp(-dt_ms / leak_tau_ms) with a
+        fixed time constant (adaptive leakage)."""
+        k = cls.leak
+        if not leak:
+            k = 1.0
+        elif leak_tau_ms is not None:
+            k = math.exp(-dt_ms / leak_tau_ms)
+        return cls(leak=k, surrogate_width=surrogate_width, reset=reset)
 
     @property
     def scale(self) -> float:
@@ -96,15 +121,19 @@ class SpikingNetwork(nn.Module):
     """A feed-forward CUBA network: ``forward(x (N, C, H, W, T)) -> output spikes (N, classes, T)``.
 
     With ``record=True`` the spikes of every block are kept in ``layer_spikes`` (list of (N, n, T)).
-    Each block delays its output by one step (SLAYER ``delay_shift``), as Lava's synapses do.
+    Each block delays its output by one step (SLAYER ``delay_shift``), as Lava's synapses do. With
+    ``recurrent=True`` every hidden dense layer is a recurrent CUBA block; its state starts at zero for every
+    batch (SLAYER's recurrent block keeps it between calls otherwise), as each sample does on the chip.
     """
 
-    def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping):
+    def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping,
+                 recurrent: bool = False):
         super().__init__()
         slayer = lava_compat.slayer()
         self.arch = arch
         self.input_shape = tuple(input_shape)
         self.mapping = mapping
+        self.recurrent = recurrent
         params = mapping.cuba_params()
         blocks: list[nn.Module] = []
         self.block_names: list[str] = []
@@ -120,8 +149,14 @@ class SpikingNetwork(nn.Module):
                 if len(in_shape) == 3 and not self.flat_input:
                     blocks.append(slayer.block.cuba.Flatten())
                     self.block_names.append(f"flatten{index}")
-                blocks.append(slayer.block.cuba.Dense(params, math.prod(in_shape), layer.units))
-                self.block_names.append(f"fc{index}")
+                hidden = index < len(arch.layers) - 1
+                if recurrent and hidden:
+                    # a copy: the recurrent block turns on persistent_state in the dict it is given
+                    blocks.append(slayer.block.cuba.Recurrent(dict(params), math.prod(in_shape), layer.units))
+                    self.block_names.append(f"rec{index}")
+                else:
+                    blocks.append(slayer.block.cuba.Dense(params, math.prod(in_shape), layer.units))
+                    self.block_names.append(f"fc{index}")
             elif isinstance(layer, ConvLayer):
                 blocks.append(
                     slayer.block.cuba.Conv(params, in_shape[0], layer.channels, layer.kernel,
@@ -136,6 +171,10 @@ class SpikingNetwork(nn.Module):
                     )
                 blocks.append(slayer.block.cuba.Pool(params, layer.size, stride=layer.size))
                 self.block_names.append(f"pool{index}")
+        if not mapping.reset:
+            for block in blocks:
+                if hasattr(block, "neuron"):
+                    block.neuron = _no_reset_neuron_type()(**params)
         self.blocks = nn.ModuleList(blocks)
         self._init_weights()
         self.layer_spikes: list[torch.Tensor] = []
@@ -147,7 +186,7 @@ class SpikingNetwork(nn.Module):
         SLAYER's own init is ~7x smaller, which its 2/64 weight quantisation rounds to zero for large fan-in.
         """
         for block in self.blocks:
-            synapse = getattr(block, "synapse", None)
+            synapse = feedforward_synapse(block)
             if synapse is None or isinstance(block, lava_compat.slayer().block.cuba.Pool):
                 continue
             fan_in = math.prod(synapse.weight.shape[1:])
@@ -168,13 +207,32 @@ class SpikingNetwork(nn.Module):
             x = x[:, :, : x.shape[2] // k * k, : x.shape[3] // k * k]
         return block(x)
 
+    def apply_leak(self) -> None:
+        """Set every neuron's voltage decay from ``self.mapping`` (after loading weights: the decay is a
+        state-dict entry, and an adaptive-leakage run evaluated at another dt needs its own)."""
+        decay = self.mapping.cuba_params()["voltage_decay"]
+        with torch.no_grad():
+            for block in self.blocks:
+                neuron = getattr(block, "neuron", None)
+                if neuron is not None and hasattr(neuron, "voltage_decay"):
+                    neuron.voltage_decay.fill_(neuron.p_scale * decay)
+
+    def _reset_recurrent_state(self) -> None:
+        for block in self.blocks:
+            if isinstance(block, lava_compat.slayer().block.cuba.Recurrent):
+                block.neuron.current_state = torch.zeros(1, device=block.neuron.current_state.device)
+                block.neuron.voltage_state = torch.zeros(1, device=block.neuron.voltage_state.device)
+                block.spike_state = torch.zeros(1, device=block.spike_state.device)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._prepare_input(x)
+        self._reset_recurrent_state()
         self.layer_spikes = []
         for block in self.blocks:
             x = self._block_forward(block, x)
             if self.record and not isinstance(block, lava_compat.slayer().block.cuba.Flatten):
                 self.layer_spikes.append(x.detach().reshape(x.shape[0], -1, x.shape[-1]))
+        self._reset_recurrent_state()  # and after: the state is a state-dict entry, saved with the weights
         return x.reshape(x.shape[0], -1, x.shape[-1])
 
     def wake_silent_layers(self, x: torch.Tensor, *, active_below: float = SILENT_ACTIVE_FRACTION,
@@ -188,8 +246,9 @@ class SpikingNetwork(nn.Module):
         (spikes per neuron per step) to ``target_rate``. A layer that is silent at init passes no gradient
         through its surrogate, and nothing behind it learns: with PyTorch's default init, the DVS Gesture CNN's
         fc6 (8192 inputs at ~0.4% rate, weights quantised to 2/64) never reaches threshold. Layers with
-        activity are left alone, so shallow networks (the N-MNIST MLP) are unchanged. Returns one record per
-        scaled layer.
+        activity are left alone, so shallow networks (the N-MNIST MLP) are unchanged. The gain also stops
+        before the largest weight would pass SLAYER's exportable range (|w| <= 254/64): a woken layer must still
+        export to the chip's 8-bit weights without clipping. Returns one record per scaled layer.
         """
         pool_type = lava_compat.slayer().block.cuba.Pool
         flatten_type = lava_compat.slayer().block.cuba.Flatten
@@ -201,10 +260,12 @@ class SpikingNetwork(nn.Module):
                 trainable = not isinstance(block, (pool_type, flatten_type))
                 active = float((out.sum(dim=-1) > 0).float().mean())
                 if trainable and active < active_below:
-                    weight = block.synapse.weight
+                    weight = feedforward_synapse(block).weight
                     original = weight.detach().clone()
                     before_rate, gain = float(out.mean()), 1.0
-                    while float(out.mean()) < target_rate and gain * math.sqrt(2) <= max_gain * (1 + 1e-9):
+                    largest = float(original.abs().max())
+                    gain_limit = min(max_gain, SLAYER_MAX_WEIGHT / largest if largest > 0 else max_gain)
+                    while float(out.mean()) < target_rate and gain * math.sqrt(2) <= gain_limit * (1 + 1e-9):
                         gain *= math.sqrt(2)
                         weight.copy_(original * gain)
                         out = self._block_forward(block, h)
@@ -230,6 +291,31 @@ class SpikingNetwork(nn.Module):
             self.forward(torch.zeros(1, *self.input_shape, 2))
 
 
+def feedforward_synapse(block):
+    """The synapse from the previous layer: ``synapse`` of a feed-forward block, ``input_synapse`` of a
+    recurrent one (None for Flatten)."""
+    return getattr(block, "synapse", None) or getattr(block, "input_synapse", None)
+
+
+@functools.cache
+def _no_reset_neuron_type():
+    """``slayer.neuron.cuba.Neuron`` without the reset: its voltage dynamics get an infinite reset threshold
+    (SLAYER's leaky integrator resets only where v >= threshold), spikes still fire at the real threshold.
+    ``_threshold`` is the attribute behind SLAYER's read-only ``threshold`` property."""
+    cuba = lava_compat.slayer().neuron.cuba
+
+    class NoResetNeuron(cuba.Neuron):
+        def dynamics(self, input):
+            threshold = self._threshold
+            self._threshold = math.inf
+            try:
+                return super().dynamics(input)
+            finally:
+                self._threshold = threshold
+
+    return NoResetNeuron
+
+
 def input_pooling(arch: Architecture) -> int | None:
     """k when the architecture starts with MPk: done as event downsampling before the chip."""
     first = arch.layers[0]
@@ -247,6 +333,6 @@ def downsample_events(frames, k: int | None):
 
 
 def build_spiking_network(arch: Architecture, input_shape: tuple[int, int, int],
-                          mapping: LIFMapping | None = None) -> SpikingNetwork:
+                          mapping: LIFMapping | None = None, recurrent: bool = False) -> SpikingNetwork:
     """The SLAYER network of ``arch`` for inputs of shape (C, H, W)."""
-    return SpikingNetwork(arch, input_shape, mapping or LIFMapping())
+    return SpikingNetwork(arch, input_shape, mapping or LIFMapping(), recurrent=recurrent)

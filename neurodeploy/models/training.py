@@ -8,6 +8,7 @@ same weights and metrics as one that was not. Files (config, checkpoint, metrics
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy.data.datasets import FrameDataset, default_cache_dir, resolve_dataset
+from neurodeploy import options
+from neurodeploy.data.datasets import FrameDataset, check_frames_use_time, default_cache_dir, resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
 from neurodeploy.models.arch import ModelFile
@@ -28,6 +30,7 @@ from neurodeploy.models.snn import LIFMapping, build_spiking_network
 SCHEMA_VERSION = 1
 FAMILIES = ("snn", "rnn", "lstm")
 LOSSES = ("rate", "last")
+MAX_LR = 1.0  # Adam steps of more than 1 per update only diverge
 
 
 @dataclass
@@ -51,26 +54,44 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     surrogate_width: float | None = None
+    # SNN variants (neurodeploy.models.snn): leak off -> k = 1; reset off (float only); hidden dense layers
+    # recurrent; adaptive leakage k = exp(-dt / leak_tau_ms) with a fixed time constant
+    leak: bool = True
+    reset: bool = True
+    recurrent: bool = False
+    leak_tau_ms: float | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
-    def validate(self) -> None:
+    def validate(self, *, device_present: bool = True) -> None:
+        """Every setting in its declared range (:mod:`neurodeploy.options`); with ``device_present`` also
+        that a CUDA device exists when one is asked for."""
         if self.family not in FAMILIES:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
         if self.family == "snn" and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
-        for name in ("epochs", "batch_size", "micro_batch", "steps", "limit", "test_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        if self.dt_ms is not None and self.dt_ms <= 0:
-            raise UserError(f"--dt must be positive (got {self.dt_ms})")
-        if self.lr <= 0:
-            raise UserError(f"--lr must be positive (got {self.lr})")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
+        for name in ("epochs", "batch_size", "micro_batch", "limit", "test_limit", "seed"):
+            options.check(f"--{name.replace('_', '-')}", getattr(self, name))
+        options.check_binning(self.dt_ms, self.steps)
+        if not 0 < self.lr <= MAX_LR:  # also False for NaN
+            raise UserError(f"--lr {self.lr} is out of range; give a learning rate in (0, {MAX_LR:g}] (paper: 1e-4)")
+        options.check_device(self.device)
+        if self.surrogate_width is not None and not 0 < self.surrogate_width < 100:
+            raise UserError(f"surrogate_width {self.surrogate_width} is out of range; give a value in (0, 100)")
+        if self.family != "snn" and self.is_snn_variant:
+            raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
+                            "for --model snn (rnn/lstm have their own recurrence)")
+        if self.leak_tau_ms is not None and (not 0 < self.leak_tau_ms < float("inf") or not self.leak):
+            raise UserError(f"--leak-tau must be positive and finite and needs the leak on (got {self.leak_tau_ms} ms, "
+                            f"leak {'on' if self.leak else 'off'})")
+        if device_present and self.device.startswith("cuda") and not torch.cuda.is_available():
             raise UserError(f"--device {self.device} asked for, but torch sees no CUDA device; use --device cpu")
+
+    @property
+    def is_snn_variant(self) -> bool:
+        return not self.leak or not self.reset or self.recurrent or self.leak_tau_ms is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +103,35 @@ class TrainConfig:
             raise UserError(f"config schema {version} is newer than this neurodeploy ({SCHEMA_VERSION}); "
                             "upgrade neurodeploy to read this run")
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        for name, value in known.items():
+            declared = cls.__dataclass_fields__[name].type
+            allowed = _FIELD_TYPES[declared]
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise UserError(f"'{name}' is {json.dumps(value)[:40]}, expected {declared}; restore the file or "
+                                "retrain into a new --out")
+        config = cls(**known)
+        config.validate(device_present=False)
+        _check_resolved(config.resolved)
+        return config
+
+
+# the annotation of each TrainConfig field -> the JSON types config.json may hold for it
+_FIELD_TYPES = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
+                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,)}
+
+
+def _check_resolved(resolved: dict) -> None:
+    """The data facts a trained run records: sensor size (W, H, P) and class count, when present."""
+    sensor = resolved.get("sensor_size")
+    if sensor is not None and not (isinstance(sensor, list) and len(sensor) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65_536 for v in sensor)):
+        raise UserError(f"resolved.sensor_size is {json.dumps(sensor)[:40]}, expected [W, H, P] positive integers; "
+                        "restore the file or retrain into a new --out")
+    classes = resolved.get("num_classes")
+    if classes is not None and not (isinstance(classes, int) and not isinstance(classes, bool) and
+                                    1 <= classes <= 1_000_000):
+        raise UserError(f"resolved.num_classes is {json.dumps(classes)[:40]}, expected a positive integer; "
+                        "restore the file or retrain into a new --out")
 
 
 def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
@@ -131,8 +180,14 @@ class TrainResult:
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
     """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER, via lava_compat)."""
     if config.family == "snn":
-        return build_spiking_network(model.arch, input_shape, LIFMapping(surrogate_width=config.surrogate_width))
+        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
     return build_recurrent_network(config.family, model.arch, input_shape)
+
+
+def lif_mapping(config: TrainConfig) -> LIFMapping:
+    """The SNN's neuron mapping for the run's dt and variant."""
+    return LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
+                              reset=config.reset, surrogate_width=config.surrogate_width)
 
 
 CALIBRATION_SAMPLES = 8
@@ -157,6 +212,7 @@ def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor],
 
 
 IN_MEMORY_LIMIT_BYTES = 512 * 2**20
+FRAME_PROBE_SAMPLES = 8  # streamed splits: samples whose frames are checked to use time
 
 
 class SplitFrames:
@@ -175,6 +231,9 @@ class SplitFrames:
             self.frames = torch.from_numpy(np.stack([self.dataset.frames(i) for i in range(len(self.labels))])
                                            if len(self.labels) else np.zeros((0, polarities, height, width,
                                                                                 config.steps), np.uint8))
+        probe = self.frames.numpy() if self.frames is not None else np.stack(
+            [self.dataset.frames(i) for i in range(min(FRAME_PROBE_SAMPLES, len(self.labels)))])
+        check_frames_use_time(probe, config.dt_ms, config.steps, f"{source.root} ({split})")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -196,6 +255,7 @@ def resolve_data(config: TrainConfig):
     config.resolved.update({
         "source_obj": source,
         "data_source": source.source,
+        "data_synthetic_source": source.synthetic_source,
         "data_root": str(source.root),
         "sensor_size": list(source.sensor_size),
         "num_classes": int(source.num_classes),

@@ -8,6 +8,7 @@ module never imports Lava.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,15 @@ from neurodeploy.deploy.run_folder import load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import static_cost
 from neurodeploy.metrics.gpu_energy import measure_inference
-from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.metrics.hardware import list_profiles, load_profile
+from neurodeploy.metrics.run_metrics import (
+    AccuracyInterval,
+    EnergySplit,
+    Latency,
+    NeuroBenchMetrics,
+    connection_sparsity,
+    sample_set_digest,
+)
 from neurodeploy.models.losses import predict
 from neurodeploy.models.training import input_shape_of
 from neurodeploy.pipeline.request import load_test_frames
@@ -32,6 +41,38 @@ from neurodeploy.reports.schema import (
     ToolInfo,
     collect_provenance,
 )
+
+WARMUP_BATCHES = 2
+
+
+def _energy_split(energy, measurement, profile) -> EnergySplit:
+    """Measured: NVML board energy = idle (power before the run x time) + the rest (dynamic).
+    Estimated: op counts x the profile, no static part (the profile has none for a baseline)."""
+    if energy.kind == "measured":
+        idle = measurement.idle_energy_j_per_sample
+        total = measurement.energy_j_per_sample
+        return EnergySplit("measured", total if idle is None else total - idle, idle,
+                           "NVML board energy over the run, minus idle" if idle is not None else
+                           "NVML board energy over the run (idle not separable: no power reading)",
+                           "board power sampled before the run x run time" if idle is not None else "not split",
+                           ())
+    static = profile.si("static")
+    return EnergySplit("estimated", energy.total_j, None, f"op counts x {profile.name} coefficients",
+                       "not counted: no static power in the profile" if static is None else "not applied",
+                       tuple(energy.uncounted))
+
+
+def _neurobench(network, build, cost, steps: int) -> NeuroBenchMetrics:
+    """NeuroBench's metrics of a float baseline: analog inputs, so every operation is a MAC.
+
+    effective MACs = the layers' MACs (dense products, zero weights included: a float model multiplies
+    them); dense = the same; activation sparsity is not recorded for float baselines (None).
+    """
+    weights = [p.detach().cpu().numpy() for name, p in network.named_parameters() if "weight" in name]
+    footprint = sum(t.numel() * t.element_size() for t in [*network.parameters(), *network.buffers()])
+    macs = float(sum(layer.macs for layer in build.layers))
+    return NeuroBenchMetrics(activation_sparsity=None, connection_sparsity=connection_sparsity(weights),
+                             effective_macs=macs, effective_acs=0.0, dense=macs, footprint_bytes=int(footprint))
 
 
 def _accuracy(network, frames: np.ndarray, labels: np.ndarray, device: str, batch_size: int = 64) -> float:
@@ -48,6 +89,23 @@ def _default_profile(device: str) -> str:
     return "gpu_h100" if device.startswith("cuda") else "cmos45nm"
 
 
+# what an RNN / LSTM estimate never prices, whatever the profile (cost's own notes)
+BASELINE_LEAVES_OUT = ("nonlinearities (tanh, sigmoid)", "memory accesses", "static / idle power")
+OP_COEFFICIENTS = {"macs": "mac", "adds": "add", "muls": "mul"}
+
+
+def check_profile_prices(profile, layers, family: str) -> None:
+    """No silent zero: the profile must price every op kind the family's layers perform, else exit 2
+    naming the profiles that do."""
+    used = [kind for kind, key in OP_COEFFICIENTS.items() if any(getattr(layer, kind) for layer in layers)]
+    missing = [kind for kind in used if not profile.has(OP_COEFFICIENTS[kind])]
+    if missing:
+        fits = [name for name in list_profiles()
+                if all(load_profile(name).has(OP_COEFFICIENTS[kind]) for kind in used)]
+        raise UserError(f"--hw {profile.name}: the profile has no energy for {', '.join(missing)}, which a "
+                        f"{family} performs; use --hw {' or --hw '.join(fits)}")
+
+
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn/lstm run on its test split with torch (CPU or CUDA) and write the report."""
     if request.device.startswith("cuda") and not torch.cuda.is_available():
@@ -58,7 +116,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     network = network.to(request.device)
     accuracy = _accuracy(network, frames, labels, request.device)
     batches = [torch.from_numpy(frames[i:i + 64]).float() for i in range(0, len(frames), 64)]
-    measurement = measure_inference(network, batches, request.device)
+    measurement = measure_inference(network, batches, request.device, warmup_batches=WARMUP_BATCHES)
 
     profile = load_profile(request.hw or _default_profile(request.device))
     shape = input_shape_of(config.resolved["sensor_size"])
@@ -69,16 +127,22 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     except UserError:
         chip_memory = None  # profile without bit widths
     build = build_static_layer_reports(cost, int(config.steps), profile)
+    check_profile_prices(profile, build.layers, config.family)
     energy = build.energy_info(measured_j=measurement.energy_j_per_sample
                                if measurement.energy_kind == "measured" else None)
+    if energy.kind == "estimated":
+        energy = dataclasses.replace(energy, uncounted=(*energy.uncounted, *BASELINE_LEAVES_OUT))
     per_sample = build.per_sample(measurement.latency_s_per_sample)
     if energy.kind == "measured":
         per_sample = type(per_sample)(**{**per_sample.to_dict(), "energy_j": energy.total_j})
+    correct = int(round(accuracy * len(labels)))
     report = RunReport(
         tool=ToolInfo(),
-        model=ModelInfo(family=config.family, arch=model.arch.notation(), params=int(cost.params)),
-        data=DataInfo(dataset=config.dataset, source=source.source, split="test", samples=int(len(labels)),
-                      dt_ms=float(config.dt_ms), steps=int(config.steps)),
+        model=ModelInfo(family=config.family, arch=model.arch.notation(), params=int(cost.params),
+                        synapses=int(cost.weights)),
+        data=DataInfo(dataset=config.dataset, source=source.source, synthetic_source=source.synthetic_source,
+                      split="test", samples=int(len(labels)), dt_ms=float(config.dt_ms), steps=int(config.steps),
+                      sample_set=sample_set_digest(frames, labels)),
         backend=BackendInfo(name="torch", mode="float", hw_config=profile.name, device=measurement.device_name),
         accuracy=accuracy,
         per_sample=per_sample,
@@ -87,6 +151,14 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         memory_bits_chip=chip_memory,
         layers=tuple(build.layers),
         provenance=collect_provenance(),
+        latency=Latency("measured", measurement.latency_s_per_sample,
+                        f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
+                        f"batches, batch size {measurement.batch_size}", measurement.samples,
+                        per_step_s=measurement.latency_s_per_sample / int(config.steps),
+                        device=measurement.device_name),
+        energy_split=_energy_split(energy, measurement, profile),
+        accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
+        neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
     paths = write_run_report(report, out_dir)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy import options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.training import resolve_data
+from neurodeploy.safe_files import check_output_file
 
 
 @dataclass
@@ -29,10 +31,14 @@ class RunRequest:
     save_output: Path | None = None
     data_dir: Path | None = None
     allow_synthetic: bool = True
+    score_on_synthetic: bool = False  # a run trained on real data may be scored on synthetic data
+    count_only: bool = False  # Lava counts hidden layers' spikes inside Lava; the report is built from counts
 
     def validate(self) -> None:
-        if self.samples is not None and self.samples < 1:
-            raise UserError(f"--samples must be at least 1 (got {self.samples})")
+        options.check("--samples", self.samples)
+        options.check_device(self.device)
+        if self.count_only and self.backend != "lava":
+            raise UserError(f"--count-only counts spikes inside Lava; it needs --backend lava, not {self.backend}")
         if not Path(self.target).exists():
             raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
         if self.input_npy is not None and self.backend == "torch":
@@ -47,16 +53,21 @@ class RunRequest:
         elif Path(self.target).is_dir():
             check_writable_dir(Path(self.target) / "reports", "--out")
         if self.save_output is not None:
+            check_output_file(self.save_output, "--save-output")
             check_writable_dir(Path(self.save_output).parent, "--save-output")
 
 
 def load_test_frames(request: RunRequest, config, default_limit: int | None, progress=None):
     """The run's test set in RAM; the binned frames are cached (one packed file per selection of samples)
     for later runs; ``progress(done, total)`` follows the event decoding."""
+    trained_on = config.resolved.get("data_source")
     if request.data_dir is not None:
         config.data_dir = str(request.data_dir)
     config.allow_synthetic = request.allow_synthetic
     source = resolve_data(config)
+    if trained_on == "real" and source.source == "synthetic" and not request.score_on_synthetic:
+        raise UserError(f"{source.root}: synthetic data, but the run was trained on real {config.dataset}; point "
+                        "--data-dir at the real dataset, or pass --score-on-synthetic to score it anyway")
     if list(source.sensor_size) != list(config.resolved.get("sensor_size", source.sensor_size)):
         raise UserError(f"{source.root}: sensor size {source.sensor_size} differs from the run's "
                         f"{config.resolved['sensor_size']}; point --data-dir at the dataset the run was trained on")

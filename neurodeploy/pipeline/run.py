@@ -15,26 +15,30 @@ Lava's synapses do (docs/fixed_point.md), so spike trains are compared index for
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy import atomic
+from neurodeploy import atomic, run_lock
 from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_backend, default_profile
 from neurodeploy.backends.torch_float import float_layer_spikes
-from neurodeploy.deploy.export import MODEL_FILE
+from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity
+from neurodeploy.metrics.cost import layer_names
 from neurodeploy.metrics.parity import compare_spikes
+from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
-from neurodeploy.reports.snn import build_snn_report, layer_names
+from neurodeploy.reports.snn import build_snn_report
+from neurodeploy.safe_files import load_npy
 
 LAVA_DEFAULT_SAMPLES = 500
 
@@ -43,13 +47,20 @@ def execute(request: RunRequest, *, console, err_console):
     """Run ``request`` and write/print its report; returns the report dict (or the output array for --input)."""
     request.validate()
     target = Path(request.target)
-    if target.is_file():
+    if not target.is_dir():  # a .net file (or a special file, which load_netx refuses)
         if target.suffix != ".net" and request.input_npy is None:
             raise UserError(f"{target}: expected a run directory or a netx .net file")
         if request.input_npy is None:
             raise UserError(f"{target}: running a bare .net file needs --input X.npy (neurons x T spikes); "
                             "or pass the run directory to evaluate on its dataset")
         return run_external_input(request, console=console, err_console=err_console)
+    with run_lock.hold(target, "run folder"):
+        if request.input_npy is not None or request.save_output is not None:
+            return run_folder_input(request, console=console, err_console=err_console)
+        return _execute_run_dir(request, target, console=console, err_console=err_console)
+
+
+def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
     if config.family != "snn":
         if request.backend != "torch":
@@ -59,12 +70,27 @@ def execute(request: RunRequest, *, console, err_console):
     return run_snn(request, config, console=console, err_console=err_console)
 
 
+def run_folder_input(request: RunRequest, *, console, err_console) -> np.ndarray:
+    """``run RUN --input X.npy [--save-output Y.npy]``: feed X to the run's exported ``model.net``."""
+    run_dir = Path(request.target)
+    if request.input_npy is None:
+        raise UserError(f"--save-output on {run_dir} needs --input X.npy (neurons x T spikes) to run; without "
+                        "--input the run is evaluated on its dataset and writes reports only")
+    net_path = run_dir / MODEL_FILE
+    if not net_path.is_file():
+        raise UserError(f"{net_path}: --input runs the run's exported model, which does not exist; run "
+                        f"`neurodeploy export {run_dir}` first")
+    check_export_is_current(net_path, run_dir)
+    return run_external_input(dataclasses.replace(request, target=net_path), console=console,
+                              err_console=err_console)
+
+
 def load_spike_input(path: Path, num_inputs: int) -> np.ndarray:
     """--input file: (neurons, T) or (N, neurons, T) spikes -> (N, neurons, T) uint8."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read as .npy ({exc}); save with numpy.save") from exc
+    array = load_npy(path, "--input", "save a (neurons, T) 0/1 array with numpy.save")
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{path}: --input holds {array.dtype} values, not numbers; save a (neurons, T) 0/1 array "
+                        "with numpy.save")
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[1] != num_inputs:
@@ -141,6 +167,11 @@ def flatten_for_chip(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames.reshape(n, -1, steps))
 
 
+def first_sample(layer: np.ndarray | LayerActivity) -> np.ndarray:
+    """The first sample's spike trains (n, T) of a recorded or counted layer (for the raster)."""
+    return layer.first if isinstance(layer, LayerActivity) else layer[0]
+
+
 def synaptic_layers(net, spike_run) -> list[np.ndarray | LayerActivity]:
     """Per layer behind a synapse (an ``input`` layer carries the input itself): its spike trains when the
     backend recorded them, else the counts it kept (:class:`~neurodeploy.metrics.activity.LayerActivity`)."""
@@ -161,6 +192,8 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     with stage_progress(err_console, "events") as progress:
         source, frames, labels = load_test_frames(request, config, default_limit, progress)
     net = load_netx(net_path) if chip else None
+    if chip:
+        check_export_is_current(net_path, run_dir)
     started = time.perf_counter()
     with stage_progress(err_console, "float model") as progress:
         float_layers, _ = float_layer_spikes(network, frames, progress=progress)
@@ -169,27 +202,26 @@ def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
     if chip:
         inputs = flatten_for_chip(chip_frames)
         execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware,
-                             console=err_console, count_layers=True)
+                             console=err_console, count_layers=request.count_only)
         if execution.banner:
             err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
-        chip_layers = synaptic_layers(net, execution.spike_run)
-        parity = compare_spikes(float_layers, chip_layers, labels, layer_names(network))
-        layers = [c if isinstance(c, LayerActivity) else LayerActivity.of(c) for c in chip_layers]
+        layers = synaptic_layers(net, execution.spike_run)
+        parity = compare_spikes(float_layers, layers, labels, layer_names(network))
         wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
     else:
-        layers = [LayerActivity.of(spikes) for spikes in float_layers]
-        parity, wall_s, mode = None, float_seconds, "float"
+        layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
         input_spikes = flatten_for_chip(chip_frames)
 
     report = build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
-        inputs=LayerActivity.of(input_spikes), layers=layers, labels=labels, mode=mode, wall_s=wall_s,
-        parity=parity,
-        profile_name=request.hw or default_profile(request.backend),
+        input_spikes=input_spikes, layer_spikes=layers, labels=labels, mode=mode, wall_s=wall_s, parity=parity,
+        profile_name=request.hw or default_profile(request.backend), sample_set=sample_set_digest(frames, labels),
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
-    raster = {"input": input_spikes[0], **{name: layer.first for name, layer in zip(layer_names(network), layers)}}
-    paths = write_run_report(report, out_dir, raster=raster)
+    raster = {"input": input_spikes[0],
+              **{name: first_sample(layer) for name, layer in zip(layer_names(network), layers)}}
+    prediction = int(first_sample(layers[-1]).sum(axis=1).argmax())
+    paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, int(labels[0]), prediction))
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)
     print_summary(report_dict, console)

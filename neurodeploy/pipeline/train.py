@@ -3,19 +3,22 @@ the checkpoint and ends with the same weights and metrics as an uninterrupted ru
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
 from pathlib import Path
 
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic
+from neurodeploy import atomic, run_lock
 from neurodeploy.deploy.run_folder import (
     CHECKPOINT,
     check_same_run,
     load_checkpoint,
     load_run_config,
     load_weights,
+    make_run_dir,
     prepare_run_dir,
     save_checkpoint,
     write_config,
@@ -42,9 +45,18 @@ from neurodeploy.models.training import (
 
 
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=None) -> TrainResult:
-    """Train ``config`` into ``run_dir``; prints a progress bar per epoch and one line per epoch."""
-    console = console or Console(stderr=True)
-    run_dir = Path(run_dir)
+    """Train ``config`` into ``run_dir``; prints a progress bar per epoch and one line per epoch.
+
+    ``run_dir`` is locked (:mod:`neurodeploy.run_lock`) from the start when it exists, else as soon as it
+    is created, so a second command on it fails instead of mixing its files in.
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(run_lock.hold(run_dir))
+        return _train(config, Path(run_dir), resume, console or Console(stderr=True), stack)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: contextlib.ExitStack) -> TrainResult:
+    locked = run_dir.is_dir()
     start_epoch, metrics, state = 0, [], None
     if resume:
         previous = load_run_config(run_dir)
@@ -69,6 +81,11 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
     # read every sample before creating the run directory: a damaged dataset leaves no half-made run behind
     train_split = SplitFrames(config, "train", config.limit)
     test_split = SplitFrames(config, "test", config.test_limit)
+    if not locked:
+        make_run_dir(run_dir)
+        stack.enter_context(run_lock.hold(run_dir))
+        if not resume and (run_dir / CHECKPOINT).exists():  # another command trained here in the meantime
+            raise UserError(f"{run_dir}: already holds a trained run; use --resume to continue or another --out")
     prepare_run_dir(run_dir)
 
     torch.manual_seed(config.seed)
@@ -79,6 +96,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=N
         optimizer.load_state_dict(state["optimizer"])
     elif config.family == "snn":
         wake_silent_layers(network, config, train_split, console)
+    config.resolved.setdefault("run_id", uuid.uuid4().hex)  # a resumed run keeps its id
     write_config(run_dir, config, model)
 
     criterion = loss_function(config)

@@ -29,7 +29,9 @@ class SNNLayerRecord:
 
     ``fan_out`` (n_in,) outgoing synapses per input neuron (:func:`neurodeploy.metrics.cost.layer_fan_out`),
     ``input_spikes`` (N, n_in), ``output_spikes`` (N, n_out); ``active_neuron_updates`` (N,) optional:
-    neuron-steps where the neuron spiked or received input (unknown -> all updates priced as active).
+    neuron-steps where the neuron's state changed (unknown -> all updates priced as active);
+    ``spike_hops`` (N,) optional: tile hops of the output spikes on the core mapping (unknown -> within-tile
+    delivery only).
     """
 
     name: str
@@ -41,6 +43,7 @@ class SNNLayerRecord:
     output_spikes: np.ndarray
     fan_in: int | None = None
     active_neuron_updates: np.ndarray | None = None
+    spike_hops: np.ndarray | None = None  # (N,) tile hops travelled by this layer's output spikes
 
     def __post_init__(self):
         inputs, outputs = np.asarray(self.input_spikes), np.asarray(self.output_spikes)
@@ -83,8 +86,8 @@ class LayerBuild:
 
 
 def layer_report(name: str, kind: str, shape: Sequence[int], neurons: int, params: int, count: OpCounts,
-                 profile: HardwareProfile | None,
-                 cores: int | None = None) -> tuple[LayerReport, EnergyBreakdown | None]:
+                 profile: HardwareProfile | None, cores: int | None = None,
+                 synapses: int = 0) -> tuple[LayerReport, EnergyBreakdown | None]:
     """The one place a layer's report numbers are made, from its per-sample :class:`OpCounts`.
 
     spike rate = spikes_out / neuron_updates [spikes / neuron / step] (0 without neuron updates);
@@ -96,7 +99,7 @@ def layer_report(name: str, kind: str, shape: Sequence[int], neurons: int, param
         name=name, type=kind, shape=tuple(shape), neurons=neurons, params=params, spikes=count.spikes_out,
         spike_rate=rate, synops=count.synops, neuron_updates=count.neuron_updates, macs=count.macs,
         adds=count.adds, muls=count.muls, energy_j=None if breakdown is None else breakdown.total_j, cores=cores,
-        energy_by_op_j={} if breakdown is None else dict(breakdown.joules),
+        energy_by_op_j={} if breakdown is None else dict(breakdown.joules), synapses=synapses,
     )
     return report, breakdown
 
@@ -109,13 +112,15 @@ def _resources(footprints: list[LayerFootprint], profile: HardwareProfile | None
 
 def build_snn_layer_reports(records: Sequence[SNNLayerRecord], steps: int,
                             profile: HardwareProfile | None = None, *,
-                            wall_time_s: float | None = None) -> LayerBuild:
+                            wall_time_s: float | None = None, chip_time_s: float | None = None,
+                            chip_time_source: str = "") -> LayerBuild:
     """Per-sample layer reports of an SNN run from per-layer spike counts.
 
     synops = (1/N) sum_n sum_j in_{n,j} fan_out_j;  neuron updates = neurons x steps;
     spike rate = spikes / (neurons x steps) [spikes / neuron / step]; energy from ``profile``
     (:func:`neurodeploy.metrics.energy.estimate_layer_energy`), plus static power x ``wall_time_s`` (per sample,
-    measured on the chip) or x steps x time per step in the total; cores from the profile's limits.
+    measured on the chip), x ``chip_time_s`` (a chip model's time per sample) or x steps x time per step in
+    the total; cores from the profile's limits.
     """
     if steps < 1:
         raise ValueError("steps must be >= 1")
@@ -125,20 +130,23 @@ def build_snn_layer_reports(records: Sequence[SNNLayerRecord], steps: int,
         updates = rec.neurons * steps
         active = None if rec.active_neuron_updates is None else float(np.mean(rec.active_neuron_updates))
         synops = synops_per_sample(rec.input_spikes, rec.fan_out)
+        hops = None if rec.spike_hops is None else float(np.mean(rec.spike_hops))
         counts.append(OpCounts(synops=synops, neuron_updates=updates, neuron_updates_active=active,
-                               spikes_out=spikes))
+                               spikes_out=spikes, spike_hops=hops))
     footprints = [LayerFootprint(rec.name, rec.neurons, int(np.sum(rec.fan_out)),
                                  rec.fan_in or math.ceil(np.sum(rec.fan_out) / max(1, rec.neurons)))
                   for rec in records]
     resources = _resources(footprints, profile)
     for index, (rec, count) in enumerate(zip(records, counts)):
         report, breakdown = layer_report(rec.name, rec.type, rec.shape, rec.neurons, rec.params, count, profile,
-                                         None if resources is None else resources.layers[index].cores)
+                                         None if resources is None else resources.layers[index].cores,
+                                         synapses=int(np.sum(rec.fan_out)))
         layers.append(report)
         breakdowns.append(breakdown)
     energy = None
     if profile is not None:
-        static = estimate_static_energy(profile, steps=steps, wall_time_s=wall_time_s)
+        static = estimate_static_energy(profile, steps=steps, wall_time_s=wall_time_s, chip_time_s=chip_time_s,
+                                        chip_time_source=chip_time_source)
         energy = combine([*breakdowns, static])
     return LayerBuild(layers, energy, resources)
 

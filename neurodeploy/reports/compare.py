@@ -1,23 +1,30 @@
-"""``neurodeploy compare``: several runs side by side (SPEC 5.3), from their ``run_report.json`` files.
+"""``neurodeploy compare``: several runs side by side (docs/report_schema.md), from their ``run_report.json`` files.
 
-One row per report: accuracy, parameters, memory, operations per sample (synops for the SNN, MACs for the
-RNN/LSTM), energy per sample with its kind (``measured`` by NVML on a GPU or on hardware, ``estimated`` from
-op counts x a hardware profile), latency per sample and the execution mode. Written as Markdown and CSV
-with an accuracy-vs-energy plot. Every value comes from the reports, validated by
-:func:`neurodeploy.reports.schema.load_run_report`; nothing is recomputed here.
+One row per report: samples, data source, mode, hardware profile, accuracy with its 95 % Wilson interval,
+parameters, memory, operations per sample (synops for the SNN, MACs for the RNN/LSTM), energy per sample as
+dynamic + static = total with its kind (``measured`` by NVML on a GPU or on hardware, ``estimated`` from op
+counts x a hardware profile) and what it leaves out, latency per sample with its kind (``chip_estimate``
+or ``measured``; a simulator's host wall time is never shown as a latency). One warning line when the rows
+used different sample sets, data sources or dt/T. Written as Markdown and CSV with an accuracy-vs-energy
+plot (95 % intervals as error bars; runs left out are listed under it with the reason). Every value comes
+from the reports, validated by :func:`neurodeploy.reports.schema.load_run_report`; nothing is recomputed here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from neurodeploy import atomic
+from neurodeploy.deploy.run_folder import CONFIG
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.run_metrics import Comparability, wilson_interval
 from neurodeploy.reports.plots import plot_accuracy_vs_energy
 from neurodeploy.reports.schema import load_run_report
 
@@ -25,11 +32,12 @@ REPORT_NAME = "run_report.json"
 MARKDOWN_NAME = "comparison.md"
 CSV_NAME = "comparison.csv"
 PLOT_NAME = "accuracy_vs_energy.png"
+STUDY_RECORD = "study.json"  # marks a folder made by `neurodeploy study` (neurodeploy.study.runner)
 
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One run report reduced to the comparison columns (the SPEC 5.3 key of each field in comments)."""
+    """One run report reduced to the comparison columns (the run_report.json key of each field in comments)."""
 
     run: str
     report: str
@@ -48,7 +56,19 @@ class ComparisonRow:
     energy_j_per_sample: float | None  # per_sample.energy_j
     energy_kind: str | None  # energy.kind (None when there is no energy figure)
     energy_profile: str | None  # energy.profile
-    latency_s_per_sample: float | None  # per_sample.latency_s
+    latency_s_per_sample: float | None  # latency.per_sample_s (chip_estimate or measured; never host wall)
+    samples: int = 0  # data.samples
+    sample_set: str = ""  # data.sample_set (digest of the samples), or dataset/split/samples when absent
+    dt_ms: float = 0.0  # data.dt_ms
+    steps: int = 0  # data.steps
+    hw_profile: str | None = None  # backend.hw_config
+    accuracy_low: float | None = None  # accuracy_interval.low (95 % Wilson)
+    accuracy_high: float | None = None  # accuracy_interval.high
+    latency_kind: str | None = None  # latency.kind: chip_estimate | measured (None: no chip/device latency)
+    host_wall_s_per_sample: float | None = None  # host_wall.per_sample_s: simulator throughput only
+    energy_dynamic_j: float | None = None  # energy_split.dynamic_j
+    energy_static_j: float | None = None  # energy_split.static_j
+    leaves_out: str = ""  # energy_split.leaves_out or energy.uncounted, joined with "; "
 
     @property
     def ops(self) -> tuple[float, str]:
@@ -60,7 +80,8 @@ class ComparisonRow:
 
 
 def find_reports(path: Path) -> list[Path]:
-    """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down."""
+    """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down, and in
+    a study folder every report under ``cells/``."""
     path = Path(path)
     if path.is_file():
         return [path]
@@ -69,10 +90,21 @@ def find_reports(path: Path) -> list[Path]:
     found = [path / REPORT_NAME] if (path / REPORT_NAME).is_file() else []
     for pattern in (f"*/{REPORT_NAME}", f"*/*/{REPORT_NAME}"):  # e.g. reports/<backend>/run_report.json
         found.extend(sorted(p for p in path.glob(pattern) if p.is_file()))
+    if (path / STUDY_RECORD).is_file():  # a study folder: every cell's and test variant's report
+        found.extend(sorted(p for p in path.glob(f"cells/**/{REPORT_NAME}") if p.is_file()))
     if not found:
-        raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; "
-                        f"run `neurodeploy run {path}` first")
+        raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; run "
+                        f"`neurodeploy run {path} --backend {_backend_for(path)}` first")
     return found
+
+
+def _backend_for(run_dir: Path) -> str:
+    """A backend that runs this run's family: torch for RNN/LSTM runs, the emulator for SNN runs."""
+    try:
+        family = json.loads((run_dir / CONFIG).read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        family = None
+    return "emulator" if family in (None, "snn") else "torch"
 
 
 def load_comparison_rows(paths: list[Path]) -> list[ComparisonRow]:
@@ -101,6 +133,15 @@ def read_row(path: Path, run: str | None = None) -> ComparisonRow:
     """One validated report as a row; a bad or missing report raises UserError naming the file."""
     report = load_run_report(Path(path))
     energy_j = report.per_sample.energy_j
+    samples = report.data.samples
+    low = high = None
+    if report.accuracy_interval is not None:
+        low, high = report.accuracy_interval.low, report.accuracy_interval.high
+    elif report.accuracy is not None and samples:
+        low, high = wilson_interval(round(report.accuracy * samples), samples)
+    latency, latency_kind, host_wall = _latency(report)
+    split = report.energy_split
+    leaves = split.leaves_out if split is not None else report.energy.uncounted
     return ComparisonRow(
         run=run or Path(path).resolve().parent.name,
         report=str(path),
@@ -119,19 +160,59 @@ def read_row(path: Path, run: str | None = None) -> ComparisonRow:
         energy_j_per_sample=energy_j,
         energy_kind=report.energy.kind if energy_j is not None else None,
         energy_profile=report.energy.profile if energy_j is not None else None,
-        latency_s_per_sample=report.per_sample.latency_s,
+        latency_s_per_sample=latency,
+        samples=samples,
+        sample_set=report.data.sample_set or f"{report.data.dataset}/{report.data.split}/{samples}",
+        dt_ms=report.data.dt_ms,
+        steps=report.data.steps,
+        hw_profile=report.backend.hw_config,
+        accuracy_low=low,
+        accuracy_high=high,
+        latency_kind=latency_kind,
+        host_wall_s_per_sample=host_wall,
+        energy_dynamic_j=None if split is None else split.dynamic_j,
+        energy_static_j=None if split is None else split.static_j,
+        leaves_out="; ".join(leaves),
     )
+
+
+def _latency(report) -> tuple[float | None, str | None, float | None]:
+    """(latency, its kind, host wall time) of a report; reports without a ``latency`` record: a float run's
+    per-sample time was measured on its device, a chip backend's was the host's wall time."""
+    if report.latency is not None:
+        host = report.host_wall.per_sample_s if report.host_wall is not None else None
+        if report.latency.kind == "host_wall":
+            return None, None, report.latency.per_sample_s
+        return report.latency.per_sample_s, report.latency.kind, host
+    if report.backend.mode == "float":
+        return report.per_sample.latency_s, "measured", None
+    return None, None, report.per_sample.latency_s
+
+
+def comparability(rows: list[ComparisonRow]) -> Comparability:
+    """The distinct sample sets, data sources and dt/T of the rows (more than one of any: a warning)."""
+    def distinct(values):
+        return list(dict.fromkeys(values))
+
+    return Comparability(distinct(row.sample_set for row in rows), distinct(row.data_source for row in rows),
+                         distinct(f"dt {row.dt_ms:g} ms x {row.steps}" for row in rows))
 
 
 # ---- rendering: every output is drawn from the rows, and the rows only from the reports -----------------
 
 MISSING = "—"
-LEGEND = ("Energy per sample: `measured` = energy counter of the device over the timed run (NVML: the "
-          "whole GPU board); `estimated` = operation counts x the named hardware profile. Mode: hardware, "
-          "simulated (Lava CPU), emulated (bit-accurate), float (PyTorch). Ops: synops for the SNN, MACs for "
-          "the RNN/LSTM.")
-COLUMNS = ("run", "family", "arch", "data", "backend", "mode", "device", "accuracy", "params", "memory",
-           "ops / sample", "energy / sample", "latency / sample")
+LEGEND = ("Energy per sample: `measured` = energy counter of the device over the timed run (NVML: the whole "
+          "GPU board; static = its power before the run x run time); `estimated` = operation counts x the "
+          "named hardware profile (static = static power x chip time). Latency: `chip` = chip time "
+          "estimated by the chip model (SANA-FE), `meas` = measured on the device; a simulator's host time is "
+          "not a latency and is not shown. Mode: hardware, simulated (Lava CPU), emulated (bit-accurate), "
+          "float (PyTorch). Ops: synops for the SNN, MACs for the RNN/LSTM. acc: accuracy [95 % Wilson "
+          "interval]; n: samples; E kind: est. = estimated, meas. = measured, with the profile.")
+# two tables with short headers, so that neither cuts a number at 80 columns
+RUN_COLUMNS = ("#", "run", "family", "mode", "hw", "data", "n", "params", "acc [95% CI]")
+COST_COLUMNS = ("#", "ops/sample", "E dyn", "E static", "E total", "E kind", "latency")
+COLUMNS = RUN_COLUMNS + COST_COLUMNS[1:]
+KIND_ABBREVIATIONS = {"estimated": "est.", "measured": "meas."}
 
 
 def _si(value: float | None, unit: str) -> str:
@@ -160,24 +241,63 @@ def energy_cell(row: ComparisonRow) -> str:
     return f"{_si(row.energy_j_per_sample, 'J')} ({source})"
 
 
-def display_cells(row: ComparisonRow) -> list[str]:
-    """The row as the strings of ``COLUMNS``."""
+def accuracy_cell(row: ComparisonRow) -> str:
+    if row.accuracy is None:
+        return MISSING
+    if row.accuracy_low is None:
+        return f"{row.accuracy:.1%}"
+    return f"{100 * row.accuracy:.1f}% [{100 * row.accuracy_low:.0f}-{100 * row.accuracy_high:.0f}]"
+
+
+def latency_cell(row: ComparisonRow) -> str:
+    if row.latency_s_per_sample is None:
+        return MISSING
+    return f"{_si(row.latency_s_per_sample, 's')} {'chip' if row.latency_kind == 'chip_estimate' else 'meas'}"
+
+
+def run_cells(row: ComparisonRow, number: int) -> list[str]:
+    """The row (``number``, from 1) as the strings of ``RUN_COLUMNS``."""
+    return [str(number), row.run, row.family, row.mode, row.hw_profile or MISSING, row.data_source,
+            f"{row.samples:,}", f"{row.params:,}", accuracy_cell(row)]
+
+
+def cost_cells(row: ComparisonRow, number: int) -> list[str]:
+    """The row (``number``, from 1) as the strings of ``COST_COLUMNS``."""
     ops, unit = row.ops
-    accuracy = MISSING if row.accuracy is None else f"{row.accuracy:.2%}"
-    return [row.run, row.family, row.arch, f"{row.dataset} ({row.data_source})", row.backend, row.mode,
-            row.device, accuracy, f"{row.params:,}", _memory(row.memory_bits),
-            f"{ops:,.0f} {unit}" if ops < 1e6 else f"{ops:.3g} {unit}", energy_cell(row),
-            _si(row.latency_s_per_sample, "s")]
+    ops_text = f"{ops:,.0f} {unit}" if ops < 1e6 else f"{ops:.3g} {unit}"
+    total = row.energy_j_per_sample
+    kind = MISSING
+    if row.energy_kind is not None:
+        kind = f"{KIND_ABBREVIATIONS[row.energy_kind]} {row.energy_profile or ''}".strip()
+    return [str(number), ops_text, _si(row.energy_dynamic_j, "J"), _si(row.energy_static_j, "J"),
+            _si(total, "J"), kind, latency_cell(row)]
 
 
-def comparison_markdown(rows: list[ComparisonRow]) -> str:
+def display_cells(row: ComparisonRow, number: int = 1) -> list[str]:
+    """The row as the strings of ``COLUMNS`` (both tables side by side)."""
+    return run_cells(row, number) + cost_cells(row, number)[1:]
+
+
+def _leaves_out_lines(rows: list[ComparisonRow]) -> list[str]:
+    return [f"- {number} {row.run}: energy leaves out {row.leaves_out or 'nothing listed'}"
+            for number, row in enumerate(rows, 1)]
+
+
+def comparison_markdown(rows: list[ComparisonRow], left_out: list[str] | None = None) -> str:
     def line(cells) -> str:
-        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells).rstrip() + " |"
 
-    lines = ["# neurodeploy comparison", "",
-             LEGEND, "",
-             line(COLUMNS), line(["---"] * len(COLUMNS))]
-    lines += [line(display_cells(row)) for row in rows]
+    lines = ["# neurodeploy comparison", "", LEGEND, ""]
+    warning = comparability(rows).warning
+    if warning:
+        lines += [f"**{warning}**", ""]
+    lines += [line(RUN_COLUMNS), line(["---"] * len(RUN_COLUMNS))]
+    lines += [line(run_cells(row, number)) for number, row in enumerate(rows, 1)]
+    lines += ["", line(COST_COLUMNS), line(["---"] * len(COST_COLUMNS))]
+    lines += [line(cost_cells(row, number)) for number, row in enumerate(rows, 1)]
+    lines += ["", "What each energy figure leaves out:", ""] + _leaves_out_lines(rows)
+    if left_out:
+        lines += ["", f"Left out of {PLOT_NAME}:", ""] + [f"- {item}" for item in left_out]
     return "\n".join(lines) + "\n"
 
 
@@ -192,29 +312,45 @@ def comparison_csv(rows: list[ComparisonRow]) -> str:
 
 
 def print_comparison(rows: list[ComparisonRow], console) -> None:
-    """The table on a rich console."""
-    table = Table(title="neurodeploy compare")
-    for column in COLUMNS:
-        table.add_column(column, overflow="fold")
+    """Two tables on a rich console (run and accuracy; cost), the warning line and what energy leaves out."""
+    for title, columns, cells in (("runs", RUN_COLUMNS, run_cells), ("cost per sample", COST_COLUMNS, cost_cells)):
+        table = Table(title=f"neurodeploy compare: {title}", box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in columns:
+            table.add_column(column, no_wrap=column != "run", overflow="fold")
+        for number, row in enumerate(rows, 1):
+            table.add_row(*cells(row, number))
+        console.print(table)
+    warning = comparability(rows).warning
+    if warning:
+        console.print(f"[bold yellow]{warning}[/bold yellow]")
+    for text in _leaves_out_lines(rows):
+        console.print(text, highlight=False)
+
+
+def plot_rows(rows: list[ComparisonRow]) -> tuple[list[dict], list[str]]:
+    """The rows with both an accuracy and an energy, in the form ``plots.plot_accuracy_vs_energy`` takes,
+    and one line per row left out, with the reason."""
+    points, left_out = [], []
     for row in rows:
-        table.add_row(*display_cells(row))
-    console.print(table)
-
-
-def plot_rows(rows: list[ComparisonRow]) -> list[dict]:
-    """The rows with both an accuracy and an energy, in the form ``plots.plot_accuracy_vs_energy`` takes."""
-    return [{"label": f"{row.run.split('/')[0]}: {row.family}/{row.backend}", "accuracy": row.accuracy,
-             "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode}
-            for row in rows if row.accuracy is not None and row.energy_j_per_sample]
+        if row.accuracy is None:
+            left_out.append(f"{row.run}: no accuracy")
+        elif not row.energy_j_per_sample:
+            left_out.append(f"{row.run}: no energy figure"
+                            + (f" (not priced: {row.leaves_out})" if row.leaves_out else ""))
+        else:
+            points.append({"label": f"{row.run.split('/')[0]}: {row.family}/{row.backend}", "accuracy": row.accuracy,
+                           "accuracy_low": row.accuracy_low, "accuracy_high": row.accuracy_high,
+                           "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode})
+    return points, left_out
 
 
 def write_comparison(rows: list[ComparisonRow], out_dir: Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.csv`` and, when a run has accuracy and energy,
     ``accuracy_vs_energy.png`` into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
-    written = [atomic.write_text(out_dir / MARKDOWN_NAME, comparison_markdown(rows)),
+    points, left_out = plot_rows(rows)
+    written = [atomic.write_text(out_dir / MARKDOWN_NAME, comparison_markdown(rows, left_out)),
                atomic.write_text(out_dir / CSV_NAME, comparison_csv(rows))]
-    points = plot_rows(rows)
     if points:
-        written.append(Path(plot_accuracy_vs_energy(points, out_dir / PLOT_NAME)))
+        written.append(Path(plot_accuracy_vs_energy(points, out_dir / PLOT_NAME, left_out=left_out)))
     return written

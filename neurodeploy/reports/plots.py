@@ -22,6 +22,7 @@ OP_COLORS = {"synops": "#1f77b4", "neuron_updates": "#ff7f0e", "spike_routing": 
 
 
 def _pyplot():
+    # plotting only when a plot is written: matplotlib is slow to import and needs a headless backend
     try:
         import matplotlib
 
@@ -139,23 +140,36 @@ def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
     return _save(fig, path)
 
 
-def save_raster(raster: Mapping[str, np.ndarray], path: Path | str) -> Path:
-    """Save ``{layer: (neurons, T) spikes}`` of one sample as a compressed ``.npz`` (atomic)."""
+RASTER_META = ("sample_index", "label", "prediction", "time_ms")
+
+
+def save_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, sample_index: int, label: int,
+                prediction: int, dt_ms: float) -> Path:
+    """Save ``{layer: (neurons, T) spikes}`` of one sample as a compressed ``.npz`` (atomic), with which
+    sample it is (``sample_index``, ``label``, ``prediction``) and ``time_ms`` = (t + 1) x dt for each step
+    (step t covers events up to its end)."""
     arrays = {name: np.asarray(spikes) for name, spikes in raster.items()}
     for name, spikes in arrays.items():
         if spikes.ndim != 2:
             raise ValueError(f"raster of {name} must be (neurons, T), got {spikes.shape}")
+        if name in RASTER_META:
+            raise ValueError(f"layer name {name!r} is reserved in raster.npz")
+    steps = max(spikes.shape[1] for spikes in arrays.values())
+    arrays.update(sample_index=np.int64(sample_index), label=np.int64(label), prediction=np.int64(prediction),
+                  time_ms=(np.arange(steps) + 1) * float(dt_ms))
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return path
 
 
-def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: str = "Spike raster") -> Path:
-    """One panel per layer: a black cell at (time step, neuron index) per spike. Layers with more than
-    ``MAX_RASTER_ROWS`` neurons draw rows of k neurons shaded by the fraction of them that fired."""
+def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: str = "Spike raster",
+                dt_ms: float = 1.0) -> Path:
+    """One panel per layer: a black cell at (time, neuron index) per spike, time in ms (step t spans
+    [t dt, (t + 1) dt)). Layers with more than ``MAX_RASTER_ROWS`` neurons draw rows of k neurons shaded by
+    the fraction of them that fired."""
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # plotting: see _pyplot
 
     names = list(raster)
     if not names:
@@ -172,24 +186,26 @@ def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: st
         image = padded.reshape(rows, group, -1).mean(axis=1)  # fraction of the row's neurons that fired
         ax.imshow(image, aspect="auto", origin="lower", cmap="Greys", vmin=0,
                   vmax=max(float(image.max()), 1e-9), interpolation="nearest",
-                  extent=(-0.5, image.shape[1] - 0.5, -0.5, rows * group - 0.5))
-        ax.set_xlim(-0.5, steps - 0.5)
+                  extent=(0.0, image.shape[1] * dt_ms, -0.5, rows * group - 0.5))
+        ax.set_xlim(0.0, steps * dt_ms)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_ylabel(f"{name}\nneuron index", fontsize=8)
         grouped = (f", rows of {group} neurons, black = {image.max():.0%} of them fired" if group > 1 else "")
         ax.set_title(f"{name}: {int(spikes.sum()):,} spikes, {spikes.shape[0]:,} neurons{grouped}",
                      fontsize=8, loc="right")
-    axes[-1, 0].set_xlabel("time step")
-    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel(f"time (ms; one step = {dt_ms:g} ms)")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
-def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str) -> Path:
-    """``compare``: one labelled marker per run at (energy per sample, accuracy), log-x.
+def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str,
+                            left_out: Sequence[str] = ()) -> Path:
+    """``compare``: one labelled marker per run at (energy per sample, accuracy), log-x, with the accuracy's
+    95 % interval as an error bar.
 
     Each row needs ``label``, ``accuracy`` (fraction), ``energy_j`` (per sample), ``energy_kind`` and
-    ``mode``; filled markers are measured energy, hollow ones estimated.
+    ``mode``, optionally ``accuracy_low`` / ``accuracy_high``; filled markers are measured energy, hollow
+    ones estimated. ``left_out`` (runs not plotted, with the reason) is printed under the axes.
     """
     plt = _pyplot()
     usable = [r for r in rows if r.get("energy_j") and r.get("accuracy") is not None]
@@ -203,6 +219,11 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str)
     for index, group in enumerate(points.values()):
         color, row = f"C{index % 10}", group[0]
         measured = row.get("energy_kind") == "measured"
+        if row.get("accuracy_low") is not None:
+            below = 100 * (row["accuracy"] - row["accuracy_low"])
+            above = 100 * (row["accuracy_high"] - row["accuracy"])
+            ax.errorbar(row["energy_j"], 100 * row["accuracy"], yerr=[[below], [above]], color=color,
+                        capsize=3, linewidth=1, zorder=2)
         ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker="o" if measured else "D",
                    facecolors=color if measured else "none", edgecolors=color, linewidths=1.8, zorder=3)
         lines = [f"{r['label']} ({r.get('mode', '?')})" for r in group]
@@ -212,8 +233,13 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str)
     ax.set_xscale("log")
     energies = [r["energy_j"] for r in usable]
     ax.set_xlim(min(energies) / 5, max(energies) * 20)
-    accuracies = [100 * r["accuracy"] for r in usable]
-    ax.set_ylim(max(0.0, min(accuracies) - 10), min(100.0, max(accuracies) + 8))
+    lows = [100 * (r.get("accuracy_low") if r.get("accuracy_low") is not None else r["accuracy"]) for r in usable]
+    highs = [100 * (r.get("accuracy_high") if r.get("accuracy_high") is not None else r["accuracy"])
+             for r in usable]
+    ax.set_ylim(max(0.0, min(lows) - 5), min(100.0, max(highs) + 5))
+    if left_out:
+        fig.text(0.01, 0.01, "not plotted: " + "; ".join(left_out), fontsize=7, va="bottom", wrap=True)
+        fig.subplots_adjust(bottom=0.2)
     ax.set_xlabel("energy per sample (J, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3, which="both")
@@ -221,5 +247,5 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str)
     ax.scatter([], [], marker="D", facecolors="none", edgecolors="gray", label="estimated energy")
     ax.legend(fontsize=8, loc="lower right")
     kinds = sorted({r.get("energy_kind", "?") for r in usable})
-    ax.set_title(f"Accuracy vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)
+    ax.set_title(f"Accuracy (95 % interval) vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)
     return _save(fig, path)

@@ -104,6 +104,8 @@ def _accuracy_lines(report: Mapping[str, Any]) -> list[str]:
             where = f"layer {first['layer']} at time step {first['timestep']}"
         summary = (f"Parity: float {_percent(parity['float_accuracy'])}, "
                    f"chip {_percent(parity['chip_accuracy'])}; first divergence: {where}")
+        if parity.get("prediction_agreement") is not None:
+            summary += f"; same predicted class on {_percent(parity['prediction_agreement'])} of the samples"
         lines += [summary, ""]
         lines += _table(("layer", "spike-count agreement"), list(parity["layer_spike_agreement"].items()))
     return lines
@@ -120,13 +122,17 @@ def _provenance_lines(report: Mapping[str, Any]) -> list[str]:
     return lines + ["```", ""]
 
 
+def _made_from(data: Mapping[str, Any]) -> str:
+    return f" from {data['synthetic_source']}" if data.get("synthetic_source") else ""
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """``run_report.md`` from the JSON dict: per-layer table first, then totals, accuracy / parity, energy
     (kind, coefficients and their sources), memory at paper and chip bit widths, resources, provenance."""
     model, data, backend, energy = report["model"], report["data"], report["backend"], report["energy"]
     banner = (f"Mode **{backend['mode']}** (backend {backend['name']}, device {backend['device']}, "
               f"hw config {backend['hw_config'] or '-'}); energy **{energy['kind']}**; "
-              f"data **{data['source']}** ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
+              f"data **{data['source']}**{_made_from(data)} ({_fmt(data['samples'])} samples, dt {data['dt_ms']} ms, "
               f"{data['steps']} steps). "
               "All layer figures are averages per sample.")
     lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",
@@ -165,11 +171,12 @@ def print_layer_table(report: Mapping[str, Any], console=None) -> None:
 
 
 def write_run_report(report: RunReport, out_dir: Path | str, *,
-                     raster: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+                     raster: Mapping[str, np.ndarray] | None = None,
+                     raster_sample: tuple[int, int, int] | None = None) -> list[Path]:
     """Write ``run_report.json`` (atomic), ``run_report.md`` and the PNG plots; returns the paths written.
 
-    ``raster`` maps layer name -> (neurons, T) spikes of one sample; it is saved as ``raster.npz`` and
-    plotted as ``raster.png``.
+    ``raster`` maps layer name -> (neurons, T) spikes of one sample, ``raster_sample`` says which
+    (index, label, prediction); it is saved as ``raster.npz`` and plotted as ``raster.png`` (time in ms).
     """
     out_dir = Path(out_dir)
     data = report.to_dict()
@@ -180,8 +187,14 @@ def write_run_report(report: RunReport, out_dir: Path | str, *,
     if any(layer.get("energy_by_op_j") for layer in data["layers"]):
         paths.append(plots.plot_energy_breakdown(data, out_dir / "energy_breakdown.png"))
     if raster:
-        paths.append(plots.save_raster(raster, out_dir / "raster.npz"))
-        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=_raster_title(data)))
+        if raster_sample is None:
+            raise ValueError("a raster needs the (index, label, prediction) of its sample")
+        index, label, prediction = raster_sample
+        dt_ms = float(data["data"]["dt_ms"])
+        paths.append(plots.save_raster(raster, out_dir / "raster.npz", sample_index=index, label=label,
+                                       prediction=prediction, dt_ms=dt_ms))
+        title = f"{_raster_title(data)}\nsample {index}: label {label}, prediction {prediction}"
+        paths.append(plots.plot_raster(raster, out_dir / "raster.png", title=title, dt_ms=dt_ms))
     return paths
 
 

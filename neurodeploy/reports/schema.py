@@ -3,12 +3,12 @@
 The numbers are made in :mod:`neurodeploy.reports.build`; the JSON is written from these records, and the
 Markdown, the rich table and the PNGs are rendered from the JSON dict (:mod:`neurodeploy.reports.render`)
 and never recompute a number. Every report says its mode (hardware / simulated / emulated / float),
-its energy kind (estimated / measured) and its data source (real / synthetic).
+its energy kind (estimated / measured) and its data source (real / synthetic / file: spikes from a user's
+``--input`` file, whose origin neurodeploy cannot vouch for).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import sys
@@ -25,11 +25,13 @@ from neurodeploy.metrics.cost import FAMILIES
 from neurodeploy.metrics.energy import (
     EnergyBreakdown,
 )
+from neurodeploy.metrics.run_metrics import AccuracyInterval, EnergySplit, Latency
+from neurodeploy.safe_files import load_json
 
 SCHEMA_VERSION = 1
 MODES = ("hardware", "simulated", "emulated", "float")
 ENERGY_KINDS = ("estimated", "measured")
-DATA_SOURCES = ("real", "synthetic")
+DATA_SOURCES = ("real", "synthetic", "file")
 PROVENANCE_PACKAGES = ("neurodeploy", "numpy", "torch", "lava-nc", "lava-dl", "h5py", "tonic")
 
 
@@ -99,6 +101,7 @@ class LayerReport(_Record):
     adds: float = 0.0
     muls: float = 0.0
     energy_by_op_j: dict[str, float] = field(default_factory=dict)
+    synapses: int = 0
 
     def __post_init__(self):
         owner = f"layer {self.name!r}"
@@ -126,13 +129,18 @@ class ToolInfo(_Record):
 
 @dataclass(frozen=True)
 class ModelInfo(_Record):
+    """``params``: trainable weights and biases of the trained model (the figure ``cost`` gives);
+    ``synapses``: connections as deployed (a conv kernel weight counts once per connection it makes)."""
+
     family: str
     arch: str
     params: int
+    synapses: int | None = None
 
     def __post_init__(self):
         _check_choice("model", "family", self.family, FAMILIES)
         _check_count("model", "params", self.params)
+        _check_count("model", "synapses", self.synapses, optional=True)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class DataInfo(_Record):
     samples: int
     dt_ms: float
     steps: int
+    sample_set: str | None = None  # digest of the samples' inputs and labels: equal digests, same samples
+    synthetic_source: str | None = None  # what synthetic data was made from, e.g. "mnist-digits"
 
     def __post_init__(self):
         _check_choice("data", "source", self.source, DATA_SOURCES)
@@ -230,16 +240,18 @@ class MemoryBits(_Record):
 @dataclass(frozen=True)
 class Parity(_Record):
     """Float model vs chip execution: accuracies, per-layer spike-count agreement (fraction of equal
-    counts), and where they first diverge (``{"layer": name, "timestep": t}``, None when identical)."""
+    counts), where they first diverge (``{"layer": name, "timestep": t}``, None when identical), and the
+    fraction of samples both predict the same class for (also without labels)."""
 
     float_accuracy: float | None
     chip_accuracy: float | None
     layer_spike_agreement: dict[str, float] = field(default_factory=dict)
     first_divergence: dict[str, Any] | None = None
     identical: bool | None = None  # every spike of every layer equal; None when not compared
+    prediction_agreement: float | None = None
 
     def __post_init__(self):
-        for name in ("float_accuracy", "chip_accuracy"):
+        for name in ("float_accuracy", "chip_accuracy", "prediction_agreement"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"parity: {name} {value} must be in [0, 1]")
@@ -274,12 +286,18 @@ def collect_provenance(packages: Sequence[str] = PROVENANCE_PACKAGES) -> Provena
 _SECTIONS = {"tool": ToolInfo, "model": ModelInfo, "data": DataInfo, "backend": BackendInfo,
              "per_sample": PerSample, "energy": EnergyInfo, "memory_bits": MemoryBits}
 _OPTIONAL_SECTIONS = {"memory_bits_chip": MemoryBits, "parity": Parity, "provenance": Provenance}
+# like-for-like figures (neurodeploy.metrics.run_metrics): latency with its kind, host wall time of a simulator,
+# energy as dynamic + static, accuracy with its 95 % Wilson interval
+_METRIC_SECTIONS = {"latency": Latency, "host_wall": Latency, "energy_split": EnergySplit,
+                    "accuracy_interval": AccuracyInterval}
+# free-form mappings: SANA-FE's chip estimate, NeuroBench-named metrics, per-layer firing statistics
+_MAPPING_SECTIONS = ("chip_model", "neurobench", "firing")
 
 
 @dataclass(frozen=True)
 class RunReport:
-    """Everything ``run_report.json`` holds (SPEC 5.3 minimum keys plus chip memory, parity, resources,
-    provenance). ``accuracy`` is a fraction in [0, 1]."""
+    """Everything ``run_report.json`` holds (docs/report_schema.md: the minimum keys plus chip memory, parity,
+    resources, provenance). ``accuracy`` is a fraction in [0, 1]."""
 
     tool: ToolInfo
     model: ModelInfo
@@ -294,6 +312,13 @@ class RunReport:
     parity: Parity | None = None
     resources: dict[str, Any] | None = None
     provenance: Provenance | None = None
+    latency: Latency | None = None
+    host_wall: Latency | None = None
+    energy_split: EnergySplit | None = None
+    accuracy_interval: AccuracyInterval | None = None
+    chip_model: dict[str, Any] | None = None
+    neurobench: dict[str, Any] | None = None
+    firing: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -323,6 +348,11 @@ class RunReport:
         out["parity"] = None if self.parity is None else self.parity.to_dict()
         out["resources"] = self.resources
         out["provenance"] = None if self.provenance is None else self.provenance.to_dict()
+        for name in _METRIC_SECTIONS:
+            value = getattr(self, name)
+            out[name] = None if value is None else value.to_dict()
+        for name in _MAPPING_SECTIONS:
+            out[name] = getattr(self, name)
         return out
 
     @classmethod
@@ -336,7 +366,8 @@ class RunReport:
         if version > SCHEMA_VERSION:
             raise UserError(f"run report has schema_version {version}, newer than this neurodeploy's "
                             f"{SCHEMA_VERSION}; upgrade neurodeploy to read it")
-        known = {"schema_version", "accuracy", "layers", "resources", *_SECTIONS, *_OPTIONAL_SECTIONS}
+        known = {"schema_version", "accuracy", "layers", "resources", *_SECTIONS, *_OPTIONAL_SECTIONS,
+                 *_METRIC_SECTIONS, *_MAPPING_SECTIONS}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise UserError(f"run report: unknown keys {unknown}")
@@ -346,6 +377,15 @@ class RunReport:
         parts: dict[str, Any] = {name: kind.from_dict(raw[name], name) for name, kind in _SECTIONS.items()}
         for name, kind in _OPTIONAL_SECTIONS.items():
             parts[name] = None if raw.get(name) is None else kind.from_dict(raw[name], name)
+        for name, kind in _METRIC_SECTIONS.items():
+            try:
+                parts[name] = None if raw.get(name) is None else kind.from_dict(raw[name])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UserError(f"run report: {name}: {exc}") from exc
+        for name in _MAPPING_SECTIONS:
+            if raw.get(name) is not None and not isinstance(raw[name], Mapping):
+                raise UserError(f"run report: {name} must be an object")
+            parts[name] = raw.get(name)
         if not isinstance(raw["layers"], list):
             raise UserError("run report: layers must be a list")
         parts["layers"] = tuple(LayerReport.from_dict(layer, f"layers[{i}]")
@@ -362,10 +402,7 @@ def load_run_report(path: Path | str) -> RunReport:
     path = Path(path)
     if path.is_dir():
         path = path / "run_report.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read run report ({exc}); rerun `neurodeploy run`") from exc
+    raw = load_json(path, "run report", "rerun `neurodeploy run`")
     try:
         return RunReport.from_dict(raw)
     except UserError as exc:

@@ -1,4 +1,9 @@
-"""Assemble the RunReport of an SNN run from measured per-layer spikes (SPEC 5.2-5.3).
+"""Assemble the RunReport of an SNN run from measured per-layer spikes (docs/report_schema.md).
+
+A layer comes either as full spike trains (N, n, T) or, when Lava only counted it, as its counts
+(:class:`~neurodeploy.metrics.activity.LayerActivity`). Spikes, synops, energy, memory, hops, firing
+statistics and NeuroBench metrics need only the counts; the SANA-FE chip estimate and the active neuron
+updates need every spike train and are left out of a counted run, with the reason in the latency notes.
 
 Per layer and per sample: spikes, spike rate, synops = sum over steps of input spikes x fan-out, neuron
 updates = neurons x steps, energy estimated from a hardware profile. Memory (companion paper eq. 8):
@@ -11,11 +16,21 @@ import math
 
 import numpy as np
 
-from neurodeploy.backends.spike_run import LayerActivity
-from neurodeploy.metrics.cost import layer_fan_out, layer_name, static_cost
-from neurodeploy.metrics.hardware import load_profile
+from neurodeploy.backends.chip_model import Placement, estimate_chip, layer_cores, routing_hops, synapse_matrix
+from neurodeploy.backends.neuron_activity import active_neuron_updates
+from neurodeploy.errors import UserError
+from neurodeploy.metrics.activity import LayerActivity, count_over_time
+from neurodeploy.metrics.cost import deployed_architecture, layer_fan_out, layer_names, static_cost
+from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
-from neurodeploy.models.arch import Architecture
+from neurodeploy.metrics.run_metrics import (
+    AccuracyInterval,
+    EnergySplit,
+    Latency,
+    NeuroBenchMetrics,
+    connection_sparsity,
+    firing_stats_of_counts,
+)
 from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -28,46 +43,72 @@ from neurodeploy.reports.schema import (
     collect_provenance,
 )
 
-
-def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
-    """The on-chip part of the architecture (input downsampling removed) and its input shape."""
-    layers = network.arch.layers[1:] if network.input_pool else network.arch.layers
-    return Architecture(tuple(layers)), network.chip_input_shape
+CHIP_MODEL_SAMPLES = 16  # samples SANA-FE simulates per run (its figures are means over them)
+# what the op-count estimate of a chip run does not price, whatever the profile
+CHIP_LEAVES_OUT = ("barrier synchronisation", "axon messages (SANA-FE prices them)", "off-chip input and output")
 
 
-def layer_names(network) -> list[str]:
-    """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
-    offset = 1 if network.input_pool else 0
-    arch, _ = deployed_architecture(network)
-    return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]
+Layer = np.ndarray | LayerActivity  # a layer's full spike trains (N, n, T) or the counts a backend kept
 
 
-def _records(network, net, inputs: LayerActivity, layers: list[LayerActivity]) -> list[SNNLayerRecord]:
+def _per_neuron(layer: Layer) -> np.ndarray:
+    """Spikes per (sample, neuron) summed over the steps, int (N, n)."""
+    return layer.per_neuron if isinstance(layer, LayerActivity) else count_over_time(layer)
+
+
+def _per_step(layer: Layer) -> np.ndarray:
+    """Spikes per (sample, step) summed over the neurons, int (N, T)."""
+    return layer.per_step if isinstance(layer, LayerActivity) else layer.sum(axis=1, dtype=np.int32)
+
+
+def _chip_activity(net, profile: HardwareProfile, input_spikes, layer_spikes: list[Layer]) -> tuple[list, list]:
+    """Active neuron updates and tile hops per layer and sample, exact for the emulated (= Lava) run.
+
+    Hops follow the profile's core mapping on one chip; a network that needs more than one chip has no
+    hop count (None). The last layer's spikes leave the chip: no hops. Active updates need every spike
+    train: None per layer when a layer was only counted.
+    """
+    if any(isinstance(layer, LayerActivity) for layer in layer_spikes):
+        active = [None] * len(layer_spikes)
+    else:
+        active = active_neuron_updates(net, input_spikes, layer_spikes)
+    try:
+        placement = Placement.plan(net, layer_cores(net, profile), int(profile.si("neurons_per_core")))
+    except UserError:
+        return active, [None] * len(layer_spikes)
+    per_spike = routing_hops(net, placement)
+    hops = [(_per_neuron(spikes) * per_spike[index + 1]).sum(axis=1) for index, spikes in enumerate(layer_spikes[:-1])]
+    return active, [*hops, np.zeros(len(layer_spikes[-1]))]
+
+
+def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
+             activity: tuple[list, list] | None = None) -> list[SNNLayerRecord]:
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
+    trainable = {layer.name: layer.params for layer in static_cost(network.arch, network.input_shape, "snn").layers}
     records = []
     names = layer_names(network)
-    previous = inputs
-    for index, (activity, (layer, (in_shape, out_shape))) in enumerate(zip(layers, zip(arch.layers, shapes))):
+    previous = input_spikes
+    for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
         if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
-            netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
-            fan_out, params = np.asarray(netx_layer.fan_out()), int(netx_layer.params)
+            fan_out = np.asarray([layer for layer in net.layers if layer.kind != "input"][index].fan_out())
         else:
             fan_out = layer_fan_out(layer, in_shape)
-            params = int(fan_out.sum()) if layer.kind != "pool" else 0
         records.append(SNNLayerRecord(
-            name=names[index], type=layer.kind, shape=tuple(out_shape), params=params,
-            fan_out=fan_out, input_spikes=previous.per_neuron, output_spikes=activity.per_neuron,
+            name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[names[index]]),
+            fan_out=fan_out, input_spikes=_per_neuron(previous), output_spikes=_per_neuron(spikes),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
+            active_neuron_updates=None if activity is None else activity[0][index],
+            spike_hops=None if activity is None else activity[1][index],
         ))
-        previous = activity
+        previous = spikes
     return records
 
 
-def _memory(network, layers: list[LayerActivity], profile) -> tuple[MemoryBits, MemoryBits | None]:
+def _memory(network, layer_spikes, profile) -> tuple[MemoryBits, MemoryBits | None]:
     arch, shape = deployed_architecture(network)
     cost = static_cost(arch, shape, "snn", profile=profile)
-    in_flight = sum(layer.per_step for layer in layers)  # (N, T) spikes per step
+    in_flight = sum(_per_step(spikes) for spikes in layer_spikes)  # (N, T) spikes per step
     max_spikes = int(in_flight.max()) if in_flight.size else 0
     bits = dict(cost.memory_bits)
     bits["spikes"] = max_spikes * cost.spike_bits
@@ -81,40 +122,134 @@ def _memory(network, layers: list[LayerActivity], profile) -> tuple[MemoryBits, 
     return memory, chip
 
 
-def _parity(parity, names: list[str]) -> Parity | None:
+def parity_record(parity, names: list[str]) -> Parity | None:
+    """The report's Parity section from a :class:`~neurodeploy.metrics.parity.SpikeParity` (None: not compared)."""
     if parity is None:
         return None
     return Parity(float_accuracy=parity.float_accuracy, chip_accuracy=parity.chip_accuracy,
                   layer_spike_agreement=dict(zip(names, parity.layer_count_agreement)),
-                  first_divergence=parity.first_divergence, identical=parity.identical)
+                  first_divergence=parity.first_divergence, identical=parity.identical,
+                  prediction_agreement=parity.prediction_agreement)
 
 
-def build_snn_report(*, request, config, model, network, net, source, inputs: LayerActivity,
-                     layers: list[LayerActivity], labels, mode, wall_s, parity, profile_name) -> RunReport:
-    """The report from per-layer counts (:class:`~neurodeploy.metrics.activity.LayerActivity`) of the chip input and
-    of every on-chip layer."""
+def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBenchMetrics | None:
+    """NeuroBench's metrics of a chip run from the exported weights (spiking input: every op is an AC).
+
+    effective ACs = sum over layers of input spikes x non-zero feed-forward fan-out, per sample;
+    dense = every synapse every step; connection sparsity over the stored weight tensors.
+    """
+    if net is None:
+        return None
+    layers = [layer for layer in net.layers if layer.kind != "input"]
+    matrices = [synapse_matrix(layer) for layer in layers]
+    effective, previous = 0.0, input_spikes
+    for matrix, spikes in zip(matrices, layer_spikes):
+        nonzero_fan_out = np.asarray((matrix != 0).sum(axis=1)).ravel()
+        effective += float((_per_neuron(previous) * nonzero_fan_out).sum()) / len(_per_neuron(previous))
+        previous = spikes
+    total = sum(layer.synapses for layer in layers)
+    weights = [w for layer in layers for w in (layer.weight, layer.weight_rec) if w is not None]
+    footprint = sum(t.numel() * t.element_size() for t in [*network.parameters(), *network.buffers()])
+    # 0/1 spikes: the non-zero activations are the spike counts; all = samples x neurons x steps
+    fired = sum(int(_per_neuron(spikes).sum()) for spikes in layer_spikes)
+    possible = sum(_per_neuron(spikes).size for spikes in layer_spikes) * steps
+    return NeuroBenchMetrics(activation_sparsity=1.0 - fired / possible if possible else 0.0,
+                             connection_sparsity=connection_sparsity(weights), effective_macs=0.0,
+                             effective_acs=effective, dense=float(total * steps),
+                             footprint_bytes=int(footprint))
+
+
+def _chip_latency_and_static(net, profile, input_spikes, layer_spikes):
+    """SANA-FE's estimate for a chip run, or (None, reason) when it cannot simulate the network."""
+    try:
+        return estimate_chip(net, input_spikes, layer_spikes, profile, max_samples=CHIP_MODEL_SAMPLES), None
+    except UserError as exc:
+        return None, str(exc)
+
+
+def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes: list[Layer],
+                     labels,
+                     mode, wall_s, parity, profile_name, sample_set=None) -> RunReport:
+    """The report of one run; ``layer_spikes``: per on-chip layer its spike trains, or its counts where the
+    backend only counted it (then the figures that need trains are absent and the latency notes say why)."""
     profile = load_profile(profile_name)
-    samples, steps = inputs.per_step.shape
-    latency_s = wall_s / samples if wall_s is not None else None
+    samples, _, steps = input_spikes.shape
+    chip = net is not None
+    counted = [name for name, layer in zip(layer_names(network), layer_spikes)
+               if isinstance(layer, LayerActivity)]
+    if not chip:
+        estimate, no_estimate = None, "float run: no chip"
+    elif counted:
+        estimate, no_estimate = None, (f"count-only run: layers {', '.join(counted)} were counted inside Lava, "
+                                       "so no SANA-FE estimate and no active neuron updates (both need every "
+                                       "spike train); rerun without --count-only for them")
+    else:
+        estimate, no_estimate = _chip_latency_and_static(net, profile, input_spikes, layer_spikes)
     chip_wall = wall_s / samples if mode == "hardware" else None  # only a chip's own time prices static power
-    build = build_snn_layer_reports(_records(network, net, inputs, layers), steps, profile,
-                                    wall_time_s=chip_wall)
-    memory, memory_chip = _memory(network, layers, profile)
-    accuracy = accuracy_of(layers[-1].per_neuron, labels)
+    activity = _chip_activity(net, profile, input_spikes, layer_spikes) if chip else None
+    build = build_snn_layer_reports(
+        _records(network, net, input_spikes, layer_spikes, activity), steps, profile, wall_time_s=chip_wall,
+        chip_time_s=None if estimate is None else estimate.latency_per_sample_s,
+        chip_time_source="SANA-FE (Loihi 1 calibration)")
+    memory, memory_chip = _memory(network, layer_spikes, profile)
+    accuracy = accuracy_of(_per_neuron(layer_spikes[-1]), labels)
+    host_latency = wall_s / samples if wall_s is not None else None
+    if chip:
+        latency = Latency("chip_estimate", None if estimate is None else estimate.latency_per_sample_s,
+                          "SANA-FE" if estimate is None else estimate.model,
+                          0 if estimate is None else estimate.samples,
+                          per_step_s=None if estimate is None else estimate.latency_per_sample_s / steps,
+                          device="Loihi (SANA-FE model)",
+                          notes=(no_estimate,) if estimate is None else estimate.notes)
+        host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
+                            "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
+                            device="cpu")
+    else:
+        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass "
+                          "(not warmed up)", int(samples), device="cpu")
+        host_wall = None
+    per_sample = build.per_sample(latency.per_sample_s)
+    energy_info = build.energy_info()
+    energy_split = None
+    if build.energy is not None:
+        static_j = build.energy.joules.get("static")
+        static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
+                         if static_j is not None else "not counted: " + "; ".join(
+                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+        leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
+        energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
+                                   f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
+    correct = int(round(accuracy * samples))
+    firing = {name: firing_stats_of_counts(_per_neuron(spikes), steps).to_dict()
+              for name, spikes in zip(layer_names(network), layer_spikes)}
+    neurobench = _neurobench(net, network, input_spikes, layer_spikes, steps)
     return RunReport(
         tool=ToolInfo(),
-        model=ModelInfo(family="snn", arch=model.arch.notation(),
-                        params=int(sum(layer.params for layer in build.layers))),
-        data=DataInfo(dataset=config.dataset, source=source.source, split="test", samples=int(samples),
-                      dt_ms=float(config.dt_ms), steps=int(steps)),
+        model=ModelInfo(family="snn", arch=model.arch.notation(), params=trainable_params(network),
+                        synapses=int(sum(layer.synapses for layer in build.layers))),
+        data=DataInfo(dataset=config.dataset, source=source.source, synthetic_source=source.synthetic_source,
+                      split="test", samples=int(samples), dt_ms=float(config.dt_ms), steps=int(steps),
+                      sample_set=sample_set),
         backend=BackendInfo(name=request.backend, mode=mode, hw_config=profile.name, device="cpu"),
         accuracy=accuracy,
-        per_sample=build.per_sample(latency_s),
-        energy=build.energy_info(),
+        per_sample=per_sample,
+        energy=energy_info,
         memory_bits=memory,
         memory_bits_chip=memory_chip,
         layers=tuple(build.layers),
-        parity=_parity(parity, layer_names(network)),
+        parity=parity_record(parity, layer_names(network)),
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
+        latency=latency,
+        host_wall=host_wall,
+        energy_split=energy_split,
+        accuracy_interval=AccuracyInterval.of(correct, int(samples)),
+        chip_model=None if estimate is None else estimate.to_dict(),
+        neurobench=None if neurobench is None else neurobench.to_dict(),
+        firing=firing,
     )
+
+
+def trainable_params(network) -> int:
+    """Trainable weights and biases of the trained model: the one parameter count of every report."""
+    return int(sum(p.numel() for p in network.parameters() if p.requires_grad))

@@ -1,0 +1,1 @@
+"""Deployment: NIR import and export (netx is written by neurodeploy.netx_model)."""

@@ -1,0 +1,1 @@
+"""Model definitions: the float NIR reference simulator."""

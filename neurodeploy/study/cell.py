@@ -1,0 +1,151 @@
+"""One cell of a study: an ordinary run folder, trained and evaluated with the library functions the CLI uses.
+
+``STUDY/cells/<cell>/`` is made by :func:`neurodeploy.pipeline.train.train`; an SNN is exported
+(:func:`neurodeploy.deploy.export.export_run`) and run on the study's chip backend (the bit-exact ``emulator`` by
+default), an RNN/LSTM, or an SNN without reset (which the chip cannot run), on ``torch`` in float
+(:func:`neurodeploy.pipeline.run.execute`). Each test-time variant is its own run folder
+``STUDY/cells/<cell>/test/dt<dt>-T<T>/``: the cell's config with the other dt and T, and the same weights,
+so ``neurodeploy run`` re-runs any number of a study on its own. ``cell.json`` (written last, atomically)
+marks a finished cell; a cell interrupted during training resumes from its last epoch (deterministic, see
+:mod:`neurodeploy.pipeline.train`), so a resumed study ends with the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from neurodeploy import atomic
+from neurodeploy.deploy.export import export_run
+from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG
+from neurodeploy.errors import UserError
+from neurodeploy.models.training import TrainConfig, lif_mapping
+from neurodeploy.pipeline.request import RunRequest
+from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import train
+from neurodeploy.reports.compare import REPORT_NAME, ComparisonRow, read_row
+from neurodeploy.study.spec import Cell, StudySpec, TestPoint
+
+CELLS_DIR = "cells"
+CELL_RESULT = "cell.json"
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """One evaluation of one cell: the cell's settings, where it was evaluated, and the report's columns."""
+
+    cell: str
+    model: str
+    loss: str
+    variant: str
+    float_only: bool
+    seed: int
+    train_dt_ms: float
+    train_steps: int
+    test_dt_ms: float
+    test_steps: int
+    own_point: bool  # evaluated at the (dt, T) it was trained at
+    epochs: int
+    train_limit: int | None  # training samples per cell (None: the whole split)
+    test_samples: int  # samples of this evaluation (run report data.samples)
+    report: ComparisonRow  # every column of `neurodeploy compare`, read from the run report
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report"}
+        return {**data, **{f"report_{k}" if k in data else k: v for k, v in self.report.to_dict().items()}}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "StudyRow":
+        own = {f.name for f in fields(cls)} - {"report"}
+        report = {f.name: raw[f"report_{f.name}" if f.name in own else f.name] for f in fields(ComparisonRow)}
+        return cls(**{name: raw[name] for name in own}, report=ComparisonRow(**report))
+
+
+def cell_dir(study_dir: Path, cell: Cell) -> Path:
+    return Path(study_dir) / CELLS_DIR / cell.cell_id
+
+
+def read_cell_rows(study_dir: Path, cell: Cell) -> list[StudyRow] | None:
+    """The rows of a finished cell, or None when it has not finished."""
+    path = cell_dir(study_dir, cell) / CELL_RESULT
+    if not path.is_file():
+        return None
+    try:
+        return [StudyRow.from_dict(row) for row in json.loads(path.read_text())["rows"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: damaged cell result ({exc}); delete it and rerun with --resume") from exc
+
+
+def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console) -> list[StudyRow]:
+    """Train ``cell`` (resuming a partly trained one) and evaluate it at each of its test points."""
+    done = read_cell_rows(study_dir, cell)
+    if done is not None:
+        return done
+    run_dir = cell_dir(study_dir, cell)
+    model = cell.model
+    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=spec.arch, loss=model.loss,
+                         epochs=spec.scale.epochs, batch_size=spec.scale.batch_size, lr=spec.scale.lr,
+                         dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
+                         test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
+                         leak=model.leak, reset=model.reset, recurrent=model.recurrent,
+                         leak_tau_ms=model.leak_tau_ms)
+    config.validate()
+    result = train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
+    rows = []
+    for point in cell.tests:
+        target = run_dir if point == cell.tests[0] else derive_test_run(run_dir, point)
+        report, samples = evaluate_run(target, spec, cell, console)
+        rows.append(StudyRow(
+            cell=cell.cell_id, model=model.name, loss=model.loss, variant=model.variant,
+            float_only=model.float_only, seed=cell.seed, train_dt_ms=cell.dt_ms, train_steps=cell.steps,
+            test_dt_ms=point.dt_ms, test_steps=point.steps, own_point=point == cell.tests[0],
+            epochs=len(result.metrics), train_limit=spec.scale.limit, test_samples=samples,
+            report=_relative(report, Path(study_dir)),
+        ))
+    atomic.write_json(run_dir / CELL_RESULT, {"rows": [row.to_dict() for row in rows]})
+    return rows
+
+
+def _relative(row: ComparisonRow, study_dir: Path) -> ComparisonRow:
+    """The row with its report path relative to the study folder (a study folder can be moved)."""
+    report = Path(row.report).resolve().relative_to(study_dir.resolve()).as_posix()
+    return ComparisonRow(**{**asdict(row), "report": report, "run": str(Path(report).parent.parent.parent)})
+
+
+def derive_test_run(run_dir: Path, point: TestPoint) -> Path:
+    """``run_dir/test/<point>``: a run folder with the cell's weights and config at another dt and T.
+
+    The SNN's neuron mapping is recomputed for the new dt (it changes only for adaptive leakage, whose
+    decay follows k = exp(-dt/tau)); the checkpoint is a hard link (a copy where links are not possible).
+    """
+    target = Path(run_dir) / "test" / point.label
+    target.mkdir(parents=True, exist_ok=True)
+    data = json.loads((Path(run_dir) / CONFIG).read_text())
+    data["resolved"]["trained_at"] = {"run": "../..", "dt_ms": data["dt_ms"], "steps": data["steps"]}
+    data.update(dt_ms=point.dt_ms, steps=point.steps)
+    if data["family"] == "snn":
+        data["resolved"]["lif_mapping"] = lif_mapping(TrainConfig.from_dict(data)).to_dict()
+    atomic.write_json(target / CONFIG, data)
+    checkpoint = target / CHECKPOINT
+    if checkpoint.exists():
+        checkpoint.unlink()
+    try:
+        os.link(Path(run_dir) / CHECKPOINT, checkpoint)
+    except OSError:
+        shutil.copyfile(Path(run_dir) / CHECKPOINT, checkpoint)
+    return target
+
+
+def evaluate_run(target: Path, spec: StudySpec, cell: Cell, console) -> tuple[ComparisonRow, int]:
+    """Export + chip-backend run for a deployable SNN, torch (float) for the rest; the report as a row, and
+    its number of test samples."""
+    backend = "torch"
+    if cell.model.family == "snn" and not cell.model.float_only and spec.snn_backend != "torch":
+        export_run(target)
+        backend = spec.snn_backend
+    request = RunRequest(target=target, backend=backend, samples=spec.scale.test_limit, allow_synthetic=False)
+    report = execute(request, console=console, err_console=console)
+    return read_row(target / "reports" / backend / REPORT_NAME), int(report["data"]["samples"])

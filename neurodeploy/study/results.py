@@ -1,0 +1,179 @@
+"""A study's results: ``study.csv`` (one row per cell x test point), ``study.md`` laid out like the paper's
+tables (mean +- std over seeds, the paper's number beside ours where the study file gives one) and plots.
+
+Everything is drawn from the rows the cells wrote (:class:`~neurodeploy.study.cell.StudyRow`, read from
+their run reports); nothing is recomputed. Accuracies are fractions in the CSV and percentages in the tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurodeploy import atomic
+from neurodeploy.study import plots
+from neurodeploy.study.cell import StudyRow
+from neurodeploy.study.runner import StudyOutcome
+from neurodeploy.study.spec import StudySpec
+
+CSV_NAME = "study.csv"
+MARKDOWN_NAME = "study.md"
+PLOT_FILES = {"accuracy_vs_dt": "accuracy_vs_dt.png", "generalisation_drop": "generalisation_drop.png",
+              "accuracy_vs_energy": "accuracy_vs_energy.png"}
+NOT_GIVEN = "not given"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Accuracy of one (model, train dt, test dt) over its seeds."""
+
+    mean: float
+    std: float
+    seeds: int
+    mode: str
+
+    def cell(self, paper: float | None, with_paper: bool) -> str:
+        text = f"{self.mean:.2%} ± {self.std:.2%}" if self.seeds > 1 else f"{self.mean:.2%}"
+        if with_paper:
+            text += f" (paper {paper:.2%})" if paper is not None else f" (paper: {NOT_GIVEN})"
+        return text
+
+
+def summarise(rows: list[StudyRow]) -> dict[tuple[str, float, float], Summary]:
+    """(model, train dt, test dt) -> mean and sample std of the accuracy over seeds."""
+    groups: dict[tuple[str, float, float], list[StudyRow]] = defaultdict(list)
+    for row in rows:
+        if row.report.accuracy is not None:
+            groups[(row.model, row.train_dt_ms, row.test_dt_ms)].append(row)
+    return {key: Summary(statistics.fmean(a := [r.report.accuracy for r in group]),
+                         statistics.stdev(a) if len(a) > 1 else 0.0, len(a), group[0].report.mode)
+            for key, group in groups.items()}
+
+
+def study_csv(rows: list[StudyRow]) -> str:
+    buffer = io.StringIO()
+    names = list(rows[0].to_dict()) if rows else ["cell"]
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if value is None else value for key, value in row.to_dict().items()})
+    return buffer.getvalue()
+
+
+def _line(cells) -> str:
+    return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    return [_line(header), _line(["---"] * len(header)), *(_line(row) for row in body)]
+
+
+def accuracy_table(spec: StudySpec, summary: dict) -> list[str]:
+    """Tables VI-IX, XI: one row per model, one column per training dt (tested at its own dt and T)."""
+    with_paper = bool(spec.paper)
+    header = ["model", "variant", "mode", *(f"dt {dt:g} ms (T={spec.steps_at(dt)})" for dt in spec.dt_ms)]
+    body = []
+    for model in spec.models:
+        found = [summary.get((model.name, dt, dt)) for dt in spec.dt_ms]
+        mode = next((s.mode for s in found if s), "—")
+        body.append([model.name, model.variant, mode, *(
+            s.cell(spec.paper_number(model.name, dt, dt), with_paper) if s else "—"
+            for s, dt in zip(found, spec.dt_ms))])
+    return _table(header, body)
+
+
+def generalisation_table(spec: StudySpec, summary: dict) -> list[str]:
+    """Table XII: per training dt, one column per test dt (T x dt fixed) and the drop from the training dt
+    to the smallest test dt (percentage points)."""
+    lines = []
+    with_paper = bool(spec.paper)
+    for dt in spec.dt_ms:
+        tests = [dt, *sorted((t for t in spec.test_dt_ms if t != dt), reverse=True)]
+        header = ["model", "variant", "mode", *(f"test dt {t:g} ms (T={spec.steps_at(t)})" for t in tests),
+                  f"drop {dt:g} -> {tests[-1]:g} ms"]
+        body = []
+        for model in spec.models:
+            found = [summary.get((model.name, dt, t)) for t in tests]
+            mode = next((s.mode for s in found if s), "—")
+            drop = f"{(found[0].mean - found[-1].mean) * 100:.2f} pp" if found[0] and found[-1] else "—"
+            body.append([model.name, model.variant, mode, *(
+                s.cell(spec.paper_number(model.name, dt, t), with_paper) if s else "—"
+                for s, t in zip(found, tests)), drop])
+        lines += [f"Trained at dt {dt:g} ms (T={spec.steps_at(dt)}):", "", *_table(header, body), ""]
+    return lines
+
+
+def study_markdown(spec: StudySpec, outcome: StudyOutcome) -> str:
+    rows = outcome.rows
+    summary = summarise(rows)
+    own = [r for r in rows if r.own_point]
+    sources = sorted({f"{r.report.data_source} {r.report.dataset}" for r in rows}) or ["—"]
+    samples = sorted({r.test_samples for r in own})
+    lines = [f"# {spec.title}", "",
+             f"Study `{spec.name}` ({spec.path}), scale `{spec.scale_name}`: {spec.scale.epochs} epoch(s), lr "
+             f"{spec.scale.lr:g}, training samples {spec.scale.limit or 'all'}, test samples "
+             f"{spec.scale.test_limit or 'all'}; seeds {', '.join(map(str, spec.seeds))}; architecture "
+             f"`{spec.arch}`; data: {', '.join(sources)}.", "",
+             "Accuracy on the test split, mean ± sample std over seeds. Mode `emulated` = the exported network "
+             "on neurodeploy's bit-exact fixed-point emulator (not hardware); `float` = PyTorch. "
+             + ("Beside each number: the paper's accuracy (He et al., Neural Networks 2020"
+                + (f", {spec.paper_source}" if spec.paper_source else "") + "), measured on the real dataset "
+                "with full training, so a synthetic, small-scale study is not expected to match it."
+                if spec.paper else "The study file gives no paper numbers."), ""]
+    if samples:
+        lines += [f"Test samples per evaluation: {', '.join(map(str, samples))}.", ""]
+    float_only = [m.name for m in spec.models if m.float_only]
+    if float_only:
+        lines += [f"Float only: {', '.join(float_only)} (an SNN without reset cannot run on the chip: Lava's "
+                  "CUBA neuron always resets), so these rows are PyTorch float numbers.", ""]
+    for table in spec.tables:
+        if table == "accuracy":
+            lines += ["## Accuracy per model and dt", "", *accuracy_table(spec, summary), ""]
+        else:
+            lines += ["## Generalisation to other dt (T x dt fixed)", "", *generalisation_table(spec, summary)]
+    if outcome.failed:
+        lines += ["## Failed cells", "", *(f"- `{f.cell}`: {f.error}" for f in outcome.failed), ""]
+    if outcome.unfinished:
+        lines += ["## Unfinished cells", "", *(f"- `{c}`" for c in outcome.unfinished), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(spec: StudySpec, outcome: StudyOutcome, out: Path) -> list[Path]:
+    """Write study.csv, study.md and the study's plots into ``out``; returns the paths written."""
+    out = Path(out)
+    written = [atomic.write_text(out / CSV_NAME, study_csv(outcome.rows)),
+               atomic.write_text(out / MARKDOWN_NAME, study_markdown(spec, outcome))]
+    if outcome.rows:
+        summary = summarise(outcome.rows)
+        for name in spec.plots:
+            path = getattr(plots, f"plot_{name}")(spec, summary, outcome.rows, out / PLOT_FILES[name])
+            if path is not None:
+                written.append(path)
+    return written
+
+
+def plan_lines(spec: StudySpec) -> list[str]:
+    """``--dry-run``: the cells and an estimate of the work (trainings, evaluations, sample-steps)."""
+    cells = spec.cells()
+    lines = [f"study {spec.name}: {len(cells)} cells ({len(spec.models)} models x {len(spec.dt_ms)} dt x "
+             f"{len(spec.seeds)} seeds), scale '{spec.scale_name}'", ""]
+    for cell in cells:
+        tests = ", ".join(point.label for point in cell.tests[1:]) or "-"
+        backend = "torch (float)" if cell.model.family != "snn" or cell.model.float_only \
+            else f"export + {spec.snn_backend}"
+        lines.append(f"  {cell.cell_id}: {cell.model.name} [{cell.model.variant}] dt {cell.dt_ms:g} ms, "
+                     f"T={cell.steps}, seed {cell.seed}; run on {backend}; also tested at {tests}")
+    evaluations = sum(len(cell.tests) for cell in cells)
+    limit, test_limit = spec.scale.limit, spec.scale.test_limit
+    train_steps = sum(cell.steps for cell in cells) * spec.scale.epochs
+    eval_steps = sum(point.steps for cell in cells for point in cell.tests)
+    lines += ["", f"work: {len(cells)} trainings of {spec.scale.epochs} epoch(s), {evaluations} evaluations",
+              "  training: " + (f"{train_steps * limit:,} sample-steps" if limit else
+                                f"{train_steps:,} x (training split size) sample-steps"),
+              "  evaluation: " + (f"{eval_steps * test_limit:,} sample-steps" if test_limit else
+                                  f"{eval_steps:,} x (test split size) sample-steps")]
+    return lines

@@ -1,0 +1,370 @@
+"""A study file (YAML, ``studies/*.yaml``) as validated records, and the grid of cells it names.
+
+A study trains every model entry (family, loss and SNN variant) at every ``dt_ms`` and seed; the number of
+steps is either fixed (``steps``: the paper's T) or follows the fixed simulated length ``window_ms``
+(T = window_ms / dt_ms, paper Tables XI-XII). Each trained model is evaluated at its own (dt, T) and at
+every ``test.dt_ms`` (test-time variants, Table XII). ``scale`` picks one of ``scales`` (training size,
+epochs, lr): the one line to edit to go from a quick run to the paper's settings. Every problem is a
+:class:`UserError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from neurodeploy.data.datasets import dataset_kind
+from neurodeploy.errors import UserError
+
+FAMILIES = ("snn", "rnn", "lstm")
+LOSSES = ("rate", "last")
+TABLES = ("accuracy", "generalisation")
+PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
+SNN_BACKENDS = ("emulator", "lava", "torch")
+MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms")
+SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit")
+TOP_KEYS = ("name", "title", "dataset", "arch", "data_dir", "scale", "scales", "seeds", "dt_ms", "steps",
+            "window_ms", "models", "test", "snn_backend", "max_failures", "tables", "plots", "paper",
+            "paper_source")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the paper's tables: a family with its loss and, for the SNN, a neuron variant."""
+
+    name: str
+    family: str
+    loss: str = "rate"
+    leak: bool = True
+    reset: bool = True
+    recurrent: bool = False
+    leak_tau_ms: float | None = None
+
+    @property
+    def float_only(self) -> bool:
+        """An SNN without reset: Lava's CUBA neuron always resets, so it runs in float (torch) only."""
+        return self.family == "snn" and not self.reset
+
+    @property
+    def variant(self) -> str:
+        """The SNN variant in words ('-' for rnn/lstm)."""
+        if self.family != "snn":
+            return "-"
+        parts = [f"leak {'on' if self.leak else 'off'}", f"reset {'on' if self.reset else 'off'}"]
+        if self.recurrent:
+            parts.append("recurrent")
+        if self.leak_tau_ms is not None:
+            parts.append(f"adaptive leak tau={self.leak_tau_ms:g} ms")
+        return ", ".join(parts)
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "model"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much training each cell gets (``limit``/``test_limit`` None: the whole split)."""
+
+    epochs: int
+    lr: float
+    batch_size: int | None = None
+    limit: int | None = None
+    test_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """An accuracy the paper reports (fraction), for a model trained at ``dt_ms`` and tested at ``test_dt_ms``."""
+
+    model: str
+    dt_ms: float
+    accuracy: float
+    test_dt_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class TestPoint:
+    """Where a trained model is evaluated: its own (dt, T) or a test-time variant."""
+
+    dt_ms: float
+    steps: int
+
+    @property
+    def label(self) -> str:
+        return f"dt{self.dt_ms:g}-T{self.steps}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the grid and the points it is evaluated at (the first is its own)."""
+
+    model: ModelSpec
+    dt_ms: float
+    steps: int
+    seed: int
+    tests: tuple[TestPoint, ...]
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.model.slug}-dt{self.dt_ms:g}-T{self.steps}-s{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Cell":
+        return cls(model=ModelSpec(**raw["model"]), dt_ms=raw["dt_ms"], steps=raw["steps"], seed=raw["seed"],
+                   tests=tuple(TestPoint(**t) for t in raw["tests"]))
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    path: str
+    name: str
+    title: str
+    dataset: str
+    arch: str
+    data_dir: str | None
+    scale_name: str
+    scale: Scale
+    seeds: tuple[int, ...]
+    dt_ms: tuple[float, ...]
+    steps: int | None
+    window_ms: float | None
+    models: tuple[ModelSpec, ...]
+    test_dt_ms: tuple[float, ...]
+    snn_backend: str
+    max_failures: int
+    tables: tuple[str, ...]
+    plots: tuple[str, ...]
+    paper: tuple[PaperNumber, ...]
+    paper_source: str | None
+    raw: dict
+
+    def steps_at(self, dt_ms: float) -> int:
+        """T at ``dt_ms``: the fixed ``steps``, or round(window_ms / dt_ms) (at least 1)."""
+        if self.steps is not None:
+            return self.steps
+        return max(1, round(self.window_ms / dt_ms))
+
+    def cells(self) -> list[Cell]:
+        """The grid: models x dt x seeds, in that order."""
+        cells = []
+        for model in self.models:
+            for dt in self.dt_ms:
+                own = TestPoint(dt, self.steps_at(dt))
+                others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
+                for seed in self.seeds:
+                    cells.append(Cell(model, dt, own.steps, seed, (own, *others)))
+        return cells
+
+    def paper_number(self, model: str, dt_ms: float, test_dt_ms: float) -> float | None:
+        for number in self.paper:
+            tested = number.test_dt_ms if number.test_dt_ms is not None else number.dt_ms
+            if number.model == model and math.isclose(number.dt_ms, dt_ms) and math.isclose(tested, test_dt_ms):
+                return number.accuracy
+        return None
+
+
+def load_study(path: Path) -> StudySpec:
+    """Read and validate a study file; UserError naming the file and key on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such study file; pass one of studies/*.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())}); fix the file") from exc
+    return parse_study(raw, str(path))
+
+
+def parse_study(raw, path: str) -> StudySpec:
+    """Validate the parsed YAML ``raw`` of the study file ``path``."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a study file is a mapping of keys (name, dataset, models, ...)")
+    check = _Checker(path)
+    unknown = sorted(set(raw) - set(TOP_KEYS))
+    if unknown:
+        check.fail(unknown[0], f"unknown key; known keys: {', '.join(TOP_KEYS)}")
+    scales = check.mapping(raw, "scales")
+    scale_name = check.text(raw, "scale")
+    if scale_name not in scales:
+        check.fail("scale", f"'{scale_name}' is not one of scales ({', '.join(scales) or 'none'})")
+    scale = _parse_scale(check, scales[scale_name], f"scales.{scale_name}")
+    steps, window = raw.get("steps"), raw.get("window_ms")
+    if (steps is None) == (window is None):
+        check.fail("steps", "give exactly one of steps (fixed T) and window_ms (fixed T x dt)")
+    models = _parse_models(check, check.mapping(raw, "models"))
+    test = raw.get("test") or {}
+    if not isinstance(test, dict):
+        check.fail("test", "must be a mapping such as {dt_ms: [2, 1]}")
+    spec = StudySpec(
+        path=path,
+        name=check.text(raw, "name"),
+        title=str(raw.get("title") or raw["name"]),
+        dataset=check.text(raw, "dataset"),
+        arch=str(raw.get("arch", "mlp")),
+        data_dir=str(raw["data_dir"]) if raw.get("data_dir") else None,
+        scale_name=scale_name,
+        scale=scale,
+        seeds=tuple(check.numbers(raw, "seeds", int, minimum=0)),
+        dt_ms=tuple(check.numbers(raw, "dt_ms", float, positive=True)),
+        steps=check.positive_int(raw, "steps") if steps is not None else None,
+        window_ms=check.positive_float(raw, "window_ms") if window is not None else None,
+        models=models,
+        test_dt_ms=tuple(check.numbers(test, "dt_ms", float, positive=True, key="test.dt_ms", required=False)),
+        snn_backend=check.choice(raw, "snn_backend", SNN_BACKENDS, "emulator"),
+        max_failures=int(check.positive_int(raw, "max_failures", default=1, minimum=0)),
+        tables=tuple(check.choices(raw, "tables", TABLES)),
+        plots=tuple(check.choices(raw, "plots", PLOTS)),
+        paper=_parse_paper(check, raw.get("paper") or [], {m.name for m in models}),
+        paper_source=str(raw["paper_source"]) if raw.get("paper_source") else None,
+        raw=raw,
+    )
+    try:
+        dataset_kind(spec.dataset)
+    except UserError as exc:
+        check.fail("dataset", str(exc))
+    return spec
+
+
+def _parse_scale(check: "_Checker", raw, key: str) -> Scale:
+    if not isinstance(raw, dict):
+        check.fail(key, "must be a mapping of epochs, lr, batch_size, limit, test_limit")
+    unknown = sorted(set(raw) - set(SCALE_KEYS))
+    if unknown:
+        check.fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(SCALE_KEYS)}")
+    optional = {name: check.positive_int(raw, name, key=f"{key}.{name}") if raw.get(name) is not None else None
+                for name in ("batch_size", "limit", "test_limit")}
+    return Scale(epochs=check.positive_int(raw, "epochs", key=f"{key}.epochs"),
+                 lr=check.positive_float(raw, "lr", key=f"{key}.lr"), **optional)
+
+
+def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
+    if not raw:
+        check.fail("models", "name at least one model, e.g. {SNN: {family: snn}}")
+    models = []
+    for name, entry in raw.items():
+        key = f"models.{name}"
+        if not isinstance(entry, dict):
+            check.fail(key, "must be a mapping such as {family: snn}")
+        unknown = sorted(set(entry) - set(MODEL_KEYS))
+        if unknown:
+            check.fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(MODEL_KEYS)}")
+        family = check.choice(entry, "family", FAMILIES, None, key=f"{key}.family")
+        loss = check.choice(entry, "loss", LOSSES, "rate", key=f"{key}.loss")
+        flags = {flag: entry.get(flag, default) for flag, default in (("leak", True), ("reset", True),
+                                                                      ("recurrent", False))}
+        for flag, value in flags.items():
+            if not isinstance(value, bool):
+                check.fail(f"{key}.{flag}", f"must be true or false (got {value!r})")
+        tau = check.positive_float(entry, "leak_tau_ms", key=f"{key}.leak_tau_ms") \
+            if entry.get("leak_tau_ms") is not None else None
+        model = ModelSpec(str(name), family, loss, flags["leak"], flags["reset"], flags["recurrent"], tau)
+        if family != "snn" and (not model.leak or not model.reset or model.recurrent or tau is not None):
+            check.fail(key, "leak, reset, recurrent and leak_tau_ms are SNN variants; use them with family snn")
+        if family == "snn" and loss != "rate":
+            check.fail(f"{key}.loss", "the SNN is trained with the rate-coding loss (eq. 10); use loss: rate")
+        if tau is not None and not model.leak:
+            check.fail(f"{key}.leak_tau_ms", "adaptive leakage needs leak: true")
+        models.append(model)
+    return tuple(models)
+
+
+def _parse_paper(check: "_Checker", raw, names: set[str]) -> tuple[PaperNumber, ...]:
+    if not isinstance(raw, list):
+        check.fail("paper", "must be a list of {model, dt_ms, accuracy[, test_dt_ms]}")
+    numbers = []
+    for index, entry in enumerate(raw):
+        key = f"paper[{index}]"
+        if not isinstance(entry, dict) or entry.get("model") not in names:
+            check.fail(f"{key}.model", f"must name one of the models ({', '.join(sorted(names))})")
+        accuracy = check.positive_float(entry, "accuracy", key=f"{key}.accuracy")
+        if accuracy > 1:
+            check.fail(f"{key}.accuracy", f"is a fraction in [0, 1] (got {accuracy}); write 0.9901 for 99.01%")
+        test_dt = check.positive_float(entry, "test_dt_ms", key=f"{key}.test_dt_ms") \
+            if entry.get("test_dt_ms") is not None else None
+        numbers.append(PaperNumber(entry["model"], check.positive_float(entry, "dt_ms", key=f"{key}.dt_ms"),
+                                   accuracy, test_dt))
+    return tuple(numbers)
+
+
+class _Checker:
+    """Typed reads of study-file keys; every failure names the file and the key."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, key: str, problem: str):
+        raise UserError(f"{self.path}: key '{key}': {problem}")
+
+    def _value(self, raw: dict, name: str, key: str | None, default=None, required=True):
+        if raw.get(name) is None:
+            if default is None and required:
+                self.fail(key or name, "missing; see docs/study.md for the study file format")
+            return default
+        return raw[name]
+
+    def text(self, raw: dict, name: str) -> str:
+        value = self._value(raw, name, None)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(name, f"must be a non-empty string (got {value!r})")
+        return value
+
+    def mapping(self, raw: dict, name: str) -> dict:
+        value = self._value(raw, name, None)
+        if not isinstance(value, dict):
+            self.fail(name, f"must be a mapping (got {type(value).__name__})")
+        return value
+
+    def choice(self, raw: dict, name: str, allowed, default, key: str | None = None) -> str:
+        value = self._value(raw, name, key, default)
+        if value not in allowed:
+            self.fail(key or name, f"'{value}' is not one of {', '.join(allowed)}")
+        return value
+
+    def choices(self, raw: dict, name: str, allowed) -> list[str]:
+        values = raw.get(name) or []
+        if not isinstance(values, list) or any(v not in allowed for v in values):
+            self.fail(name, f"must be a list of {', '.join(allowed)} (got {values!r})")
+        return values
+
+    def _number(self, value, kind, key: str):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            self.fail(key, f"must be {'an integer' if kind is int else 'a number'} (got {value!r})")
+        return kind(value)
+
+    def positive_int(self, raw: dict, name: str, key: str | None = None, default=None, minimum: int = 1) -> int:
+        value = self._number(self._value(raw, name, key, default), int, key or name)
+        if value < minimum:
+            self.fail(key or name, f"must be at least {minimum} (got {value})")
+        return value
+
+    def positive_float(self, raw: dict, name: str, key: str | None = None) -> float:
+        value = self._number(self._value(raw, name, key), float, key or name)
+        if not value > 0 or not math.isfinite(value):
+            self.fail(key or name, f"must be a positive number (got {value})")
+        return value
+
+    def numbers(self, raw: dict, name: str, kind, *, positive: bool = False, minimum: int | None = None,
+                key: str | None = None, required: bool = True) -> list:
+        key = key or name
+        values = raw.get(name)
+        if values is None and not required:
+            return []
+        values = values if isinstance(values, list) else [values]
+        if not values or values == [None]:
+            self.fail(key, "missing; give a list such as [1, 2, 3]")
+        numbers = [self._number(v, kind, key) for v in values]
+        if positive and any(not v > 0 for v in numbers):
+            self.fail(key, f"values must be positive (got {values})")
+        if minimum is not None and any(v < minimum for v in numbers):
+            self.fail(key, f"values must be at least {minimum} (got {values})")
+        if len(set(numbers)) != len(numbers):
+            self.fail(key, f"has repeated values {values}")
+        return numbers

@@ -1,0 +1,113 @@
+"""SIGTERM and SIGHUP during ``neurodeploy run --backend lava``: the Ctrl-C clean-up, counted from /proc.
+
+``kill PID`` sends SIGTERM to the main process only; a closed terminal sends SIGHUP to the whole process
+group. Either way the command must print one line, exit 128 + signal (143, 129), and leave no process
+(Lava workers, its shared-memory manager), no ``/dev/shm`` segment and no temporary folder behind. The
+segments are the ones the run's processes had mapped mid-run (read from ``/proc/PID/maps``), so other
+programs' segments do not count; temporary folders go to a private ``TMPDIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_lava_hygiene import _kill_group, _processes, _spikes, _wait_until, group_members, lava_workers, small_net
+
+from neurodeploy.signals import Terminated, describe, exit_code
+
+pytestmark = [pytest.mark.lava, pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")]
+
+__all__ = ["small_net"]  # the fixture, imported from the hygiene tests
+
+
+def default_dispositions() -> None:
+    """Runs in the child before exec: whatever the test runner inherited (a background job ignores SIGINT,
+    nohup ignores SIGHUP), the command starts from the default action of every signal we send."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def descendants(root: int) -> list[int]:
+    table = _processes()
+    found, frontier = [root], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _, _) in table.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def shared_memory_in_use(root: int) -> set[str]:
+    """Every /dev/shm file mapped by ``root`` or one of its descendants."""
+    names = set()
+    for pid in descendants(root):
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        names.update(line.split()[-1] for line in maps.splitlines() if "/dev/shm/" in line)
+    return {name for name in names if name.startswith("/dev/shm/")}
+
+
+@pytest.mark.parametrize(("signum", "whole_group", "code"), [
+    (signal.SIGTERM, False, 143),  # kill PID
+    (signal.SIGHUP, True, 129),  # the terminal closed
+    (signal.SIGTERM, True, 143),  # kill -TERM -PGID (a job scheduler ending the job)
+], ids=["sigterm-main", "sighup-group", "sigterm-group"])
+def test_a_terminating_signal_during_run_lava_cleans_up_like_ctrl_c(small_net, tmp_path, signum, whole_group, code):
+    spikes = tmp_path / "long.npy"
+    np.save(spikes, _spikes(20_000)[0])  # minutes of simulation: the signal always lands mid-run
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "neurodeploy.cli", "run", str(small_net), "--backend", "lava", "--input",
+             str(spikes)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+            preexec_fn=default_dispositions, env={**os.environ, "TMPDIR": str(private_tmp)})
+    try:
+        counts = []
+
+        def running() -> bool:  # workers forked and their number steady: the run is stepping
+            counts.append(len(lava_workers(process.pid)))
+            return len(counts) > 10 and counts[-1] >= 5 and len(set(counts[-10:])) == 1
+
+        assert _wait_until(running, 120), f"Lava workers never started: {counts[-5:]}\n{log.read_text()}"
+        workers = lava_workers(process.pid)
+        segments = shared_memory_in_use(process.pid)
+        temp_folders = list(private_tmp.iterdir())
+        if whole_group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+        try:
+            returned = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"neurodeploy run hung after {signum!r}; still running: {group_members(process.pid)}")
+        _wait_until(lambda: not group_members(process.pid), 10)
+        left_behind = group_members(process.pid)
+    finally:
+        _kill_group(process)
+    stderr_text = log.read_text()
+    assert returned == code, stderr_text
+    assert "Traceback" not in stderr_text
+    assert stderr_text.strip().splitlines() == [f"terminated by {signal.Signals(signum).name}"], stderr_text
+    assert len(workers) >= 5 and segments and temp_folders, "the signal must land while the run holds resources"
+    assert left_behind == [], "processes left behind"
+    assert not [name for name in segments if Path(name).exists()], "shared-memory segments left in /dev/shm"
+    assert list(private_tmp.iterdir()) == [], "temporary folders left behind"
+
+
+def test_terminated_is_a_keyboard_interrupt_with_the_shell_exit_code():
+    assert isinstance(Terminated(signal.SIGTERM), KeyboardInterrupt)
+    assert exit_code(Terminated(signal.SIGTERM)) == 143 and exit_code(Terminated(signal.SIGHUP)) == 129
+    assert exit_code(KeyboardInterrupt()) == 130
+    assert describe(Terminated(signal.SIGHUP)) == "terminated by SIGHUP" and describe(KeyboardInterrupt()) == \
+        "interrupted"
