@@ -86,7 +86,7 @@ def test_other_tools_graphs_identical_on_lava_and_emulator_with_full_report(tmp_
         assert [layer["name"] for layer in report["layers"]] == names
         assert {key: value for key, value in report["data"].items() if key != "sample_set"} == \
             {"dataset": "spikes.npy", "source": "file", "split": "file", "samples": 2, "dt_ms": float(dt),
-             "steps": steps}
+             "steps": steps, "synthetic_source": None}
         assert report["data"]["sample_set"] == reports["lava"]["data"]["sample_set"]
         assert report["accuracy"] is None and report["per_sample"]["synops"] > 0
         parity = report["parity"]

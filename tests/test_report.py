@@ -11,6 +11,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_fan_out, static_cost
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.arch import parse_architecture
+from neurodeploy.reports import render
 from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
 from neurodeploy.reports.render import print_layer_table, render_markdown, write_run_report
 from neurodeploy.reports.schema import (
@@ -246,3 +247,22 @@ def test_print_layer_table():
     print_layer_table(_report().to_dict(), console)
     out = console.export_text()
     assert "fc0" in out and "fc1" in out and "emulated" in out and "estimated" in out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_layer_table_fits_the_terminal_without_cutting_numbers(width):
+    """The demo's magnitudes (a 2312-512-10 MLP: ~750k synops and ~1e-5 J per sample, 5.9 MB of params
+    would be wider still) at 80 and 120 columns: every number appears whole, no line is wider."""
+    data = _report().to_dict()
+    data["model"]["arch"] = "Input-MP4-64C3-128C3-AP2-128C3-AP2-256FC-11"
+    big = {"name": "conv2_long_name", "type": "conv", "shape": [128, 32, 32], "neurons": 131072,
+           "params": 73728, "spikes": 93812.5, "spike_rate": 0.011925, "synops": 86213456.0,
+           "neuron_updates": 7864320.0, "macs": None, "energy_j": 2.0347e-3, "cores": 369}
+    data["layers"] = [*data["layers"], {**data["layers"][0], **big}]
+    console = Console(record=True, width=width)
+    print_layer_table(data, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    for layer in data["layers"]:
+        for key in ("neurons", "params", "spikes", "spike_rate", "synops", "neuron_updates", "energy_j", "cores"):
+            assert render._fmt(layer[key]) in text, (key, layer[key])

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -157,17 +158,34 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The terminal table, split in two so that no number is cut at 80 columns: what each layer is, then its
+# per-sample activity and cost (short headers, explained by TERMINAL_LEGEND).
+TERMINAL_LAYER_TABLES = (
+    ("layers", (("name", "layer"), ("type", "type"), ("shape", "shape"), ("neurons", "neurons"),
+                ("params", "params"), ("cores", "cores"))),
+    ("per sample", (("name", "layer"), ("spikes", "spikes"), ("spike_rate", "rate"), ("synops", "synops"),
+                    ("neuron_updates", "updates"), ("macs", "MACs"), ("energy_j", "energy J"))),
+)
+TERMINAL_LEGEND = ("per sample: spikes, synaptic ops, neuron updates, MACs and energy (J); rate = spikes per "
+                   "neuron per step")
+
+
 def print_layer_table(report: Mapping[str, Any], console=None) -> None:
-    """The per-layer table of a report dict in the terminal (rich)."""
+    """The per-layer tables of a report dict in the terminal (rich): two narrow tables and a legend, so that
+    every number shows whole at 80 columns and wider."""
     console = console or Console()
     backend, energy = report["backend"], report["energy"]
-    table = Table(title=f"{report['model']['family']} {report['model']['arch']} - mode {backend['mode']}, "
-                        f"energy {energy['kind']}, data {report['data']['source']} (per sample)")
-    for key, title in LAYER_COLUMNS:
-        table.add_column(title, justify="left" if key in ("name", "type", "shape") else "right")
-    for layer in report["layers"]:
-        table.add_row(*[_fmt(layer.get(key)) for key, _ in LAYER_COLUMNS])
-    console.print(table)
+    console.print(f"{report['model']['family']} {report['model']['arch']} - mode {backend['mode']}, energy "
+                  f"{energy['kind']}, data {report['data']['source']}", highlight=False)
+    for title, columns in TERMINAL_LAYER_TABLES:
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+        for key, header in columns:
+            table.add_column(header, justify="left" if key in ("name", "type", "shape") else "right",
+                             no_wrap=key not in ("name", "type"), overflow="fold")
+        for layer in report["layers"]:
+            table.add_row(*[_fmt(layer.get(key)) for key, _ in columns])
+        console.print(table)
+    console.print(TERMINAL_LEGEND, highlight=False)
 
 
 def write_run_report(report: RunReport, out_dir: Path | str, *,
