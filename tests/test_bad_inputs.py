@@ -526,6 +526,20 @@ CASES = [
          lambda ws: [*_train(ws, ws.nmnist), "--arch", str(_model_yaml(
              ws, "arch: Input-16FC-10\ndatasets:\n  nmnist: {dt_ms: fast, steps: 4, batch_size: 8}\n"))],
          "dt_ms is a number", "fix the model file"),
+    Case("train: a model YAML whose micro_batch is a string",
+         lambda ws: [*_train(ws, ws.nmnist), "--arch", str(_model_yaml(
+             ws, "arch: Input-16FC-10\ndatasets:\n  nmnist: {dt_ms: 10, steps: 4, batch_size: 8, micro_batch: x}\n"))],
+         "micro_batch whole numbers", "fix the model file"),
+    Case("train: a model YAML whose micro_batch is 0",
+         lambda ws: [*_train(ws, ws.nmnist), "--arch", str(_model_yaml(
+             ws, "arch: Input-16FC-10\ndatasets:\n  nmnist: {dt_ms: 10, steps: 4, batch_size: 8, micro_batch: 0}\n"))],
+         "--micro-batch 0 is out of range", "give a value"),
+    Case("train: --micro-batch 0",
+         lambda ws: [*_train(ws, ws.nmnist), "--micro-batch", "0"],
+         "--micro-batch 0 is out of range", "give a value"),
+    Case("run: --count-only on the emulator",
+         lambda ws: ["run", str(ws.run()), "--backend", "emulator", "--count-only"],
+         "--count-only counts spikes inside Lava", "--backend lava"),
     Case("train: a model YAML whose arch is a number",
          lambda ws: [*_train(ws, ws.nmnist), "--arch", str(_model_yaml(ws, "arch: 5\n"))],
          "model.yaml: a model file needs an 'arch' key", "architecture string"),
