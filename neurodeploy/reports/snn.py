@@ -168,8 +168,7 @@ def _chip_latency_and_static(net, profile, input_spikes, layer_spikes):
 
 
 def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes: list[Layer],
-                     labels,
-                     mode, wall_s, parity, profile_name, sample_set=None) -> RunReport:
+                     labels, mode, wall_s, parity, profile_name, sample_set=None) -> RunReport:
     """The report of one run; ``layer_spikes``: per on-chip layer its spike trains, or its counts where the
     backend only counted it (then the figures that need trains are absent and the latency notes say why)."""
     profile = load_profile(profile_name)
