@@ -20,6 +20,7 @@ import os
 import shlex
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from neurodeploy.errors import UserError
 
 LOCK_NAME = ".neurodeploy.lock"
 MAX_HOLDER_BYTES = 4096
+HOLDER_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,18 @@ def _holder_of(path: Path) -> LockHolder | None:
         return None
 
 
+def _wait_for_holder(path: Path, seconds: float = HOLDER_WAIT_S) -> LockHolder | None:
+    """The holder of a lock we just failed to take. The holder writes its name right after its ``flock``,
+    but on a loaded machine it can be descheduled in between, so give it a moment before calling it
+    unnamed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        holder = _holder_of(path)
+        if holder is not None or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def hold(run_dir: Path | str, option: str = "--out") -> Iterator[None]:
     """Hold the lock of ``run_dir`` (an existing folder) for the ``with`` block; UserError when another
@@ -101,7 +115,7 @@ def hold(run_dir: Path | str, option: str = "--out") -> Iterator[None]:
     except OSError as exc:
         raise UserError(f"{path}: cannot create the run lock ({exc.strerror}); choose a writable {option}") from exc
     if fd is None:
-        holder = _holder_of(path)
+        holder = _wait_for_holder(path)
         who = holder.describe() if holder else "a process that is just starting"
         raise UserError(f"{run_dir}: in use by another neurodeploy command ({who}); wait for it to finish or "
                         f"use another {option}")

@@ -99,3 +99,25 @@ def test_the_lock_is_released_and_the_folder_untouched_when_the_command_fails(tm
         raise RuntimeError("the command failed")
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG]
     assert folder.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_a_holder_that_writes_its_name_late_is_still_named(tmp_path):
+    """CI once caught the loser between the winner's flock and the winner writing its name (a loaded
+    machine descheduled the winner there): the loser must wait a moment for the name."""
+    import fcntl
+    import threading
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, nothing written yet
+    holder = {"pid": 4242, "hostname": "elsewhere", "command": "neurodeploy train", "started": "now"}
+    late = threading.Timer(0.4, lambda: os.pwrite(fd, json.dumps(holder).encode(), 0))
+    late.start()
+    try:
+        with pytest.raises(UserError, match="pid 4242 on elsewhere"):
+            with hold(folder):
+                pass
+    finally:
+        late.join()
+        os.close(fd)
