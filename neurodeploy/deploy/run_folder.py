@@ -18,6 +18,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.models.arch import ModelFile, resolve_arch
 from neurodeploy.models.training import (
     SCHEMA_VERSION,
+    SPIKING_FAMILIES,
     EpochMetrics,
     TrainConfig,
     build_network,
@@ -90,7 +91,7 @@ def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.n
     shape = input_shape_of(config.resolved["sensor_size"])
     network = build_network(config, model, shape)
     load_weights(network, load_checkpoint(run_dir), run_dir)
-    if config.family == "snn":
+    if config.family in SPIKING_FAMILIES:
         network.apply_leak()  # the config's dt decides the decay of an adaptive-leakage run
     network.eval()
     return config, model, network
@@ -108,7 +109,7 @@ def write_config(run_dir: Path, config: TrainConfig, model: ModelFile) -> None:
     data = config.to_dict()
     data["resolved"] = {k: v for k, v in config.resolved.items() if k != "source_obj"}
     data["resolved"]["arch_notation"] = model.arch.notation()
-    if config.family == "snn":
+    if config.family in SPIKING_FAMILIES:
         data["resolved"]["lif_mapping"] = lif_mapping(config).to_dict()
     atomic.write_json(run_dir / CONFIG, data)
 
@@ -140,7 +141,8 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 
 def check_same_run(previous: TrainConfig, requested: TrainConfig, run_dir: Path) -> None:
-    for name in ("dataset", "family", "arch", "loss", "seed", "leak", "reset", "recurrent", "leak_tau_ms"):
+    for name in ("dataset", "family", "arch", "loss", "seed", "leak", "reset", "recurrent", "leak_tau_ms",
+                 "aggregation"):
         if getattr(requested, name) != getattr(previous, name):
             raise UserError(f"{run_dir}: --resume with --{name} {getattr(requested, name)} but the run used "
                             f"{getattr(previous, name)}; resume with the same settings")

@@ -28,6 +28,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.training import (
     SCHEMA_VERSION,
+    SPIKING_FAMILIES,
     EpochMetrics,
     SplitFrames,
     TrainConfig,
@@ -94,7 +95,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
     if state is not None:
         load_weights(network, state, run_dir)
         optimizer.load_state_dict(state["optimizer"])
-    elif config.family == "snn":
+    elif config.family in SPIKING_FAMILIES:
         wake_silent_layers(network, config, train_split, console)
     config.resolved.setdefault("run_id", uuid.uuid4().hex)  # a resumed run keeps its id
     write_config(run_dir, config, model)
