@@ -60,7 +60,8 @@ from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
 FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn")
 SPLIT_PROFILE = "cmos45nm"  # the per-op energies SNN-vs-ANN papers price both parts with (E_MAC, E_AC)
 RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
-_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}  # as snn.py / recurrent.py
+# layer names as snn.py / recurrent.py
+_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
 
 
 @dataclass(frozen=True)
