@@ -33,9 +33,14 @@ MAX_CHECKPOINT_BYTES = 1 << 32  # 4 GiB: far above any network this tool trains
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
+    save_torch_state(run_dir / CHECKPOINT, state)
+
+
+def save_torch_state(path: Path, state: dict) -> None:
+    """Write ``state`` (tensors and plain values only, readable by :func:`load_torch_state`) atomically."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic.write_bytes(run_dir / CHECKPOINT, buffer.getvalue())
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def checkpoint_sha256(run_dir: Path) -> str:
@@ -45,29 +50,37 @@ def checkpoint_sha256(run_dir: Path) -> str:
 
 
 def load_checkpoint(run_dir: Path) -> dict:
-    """Read a run's checkpoint without executing anything from it.
-
-    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
-    numbers, None); a file that names any other callable, as a crafted checkpoint does to run code at load
-    time, is refused before that callable is looked up.
-    """
+    """Read a run's checkpoint without executing anything from it (:func:`load_torch_state`)."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
-    content = safe_files.read_bytes(path, "checkpoint", MAX_CHECKPOINT_BYTES)
-    try:
-        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: checkpoint holds objects other than tensors and plain values (refused, nothing "
-                        "in it was run); use a checkpoint written by neurodeploy train") from exc
-    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
-        raise UserError(f"{path}: checkpoint cannot be read ({exc.__class__.__name__}); retrain or --resume "
-                        "from an intact copy") from exc
-    if not isinstance(state, dict) or "model" not in state:
+    state = load_torch_state(path, "checkpoint", "use a checkpoint written by neurodeploy train",
+                             "retrain or --resume from an intact copy")
+    if "model" not in state:
         raise UserError(f"{path}: not a neurodeploy checkpoint; retrain or --resume from an intact copy")
     if int(state.get("schema_version", 0)) > SCHEMA_VERSION:
         raise UserError(f"{path}: checkpoint schema {state['schema_version']} is newer than this neurodeploy "
                         f"({SCHEMA_VERSION}); upgrade neurodeploy to read this run")
+    return state
+
+
+def load_torch_state(path: Path, what: str, source_fix: str, damaged_fix: str) -> dict:
+    """A dict of tensors and plain values from a torch file, without executing anything from it.
+
+    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
+    numbers, None); a file that names any other callable, as a crafted file does to run code at load
+    time, is refused before that callable is looked up.
+    """
+    content = safe_files.read_bytes(path, what, MAX_CHECKPOINT_BYTES)
+    try:
+        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: {what} holds objects other than tensors and plain values (refused, nothing "
+                        f"in it was run); {source_fix}") from exc
+    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
+        raise UserError(f"{path}: {what} cannot be read ({exc.__class__.__name__}); {damaged_fix}") from exc
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: not a neurodeploy {what}; {damaged_fix}")
     return state
 
 
