@@ -53,7 +53,7 @@ def build_rsnn_report(chip: RunReport, *, network, config, front_run, boundary: 
         "estimated", f"{host_profile} (host) + {chip.energy.profile} (chip)", total_j,
         {**front_ops, **chip.energy.by_op_j},
         {**{key: coeff.to_dict() for key, coeff in build.energy.coefficients.items()}, **chip.energy.coefficients},
-        (*chip.energy.uncounted, *build.energy.uncounted, *FRONT_END_LEAVES_OUT),
+        (*chip.energy.uncounted, *build.energy.uncounted),
         (f"front end: {front_kind}, {front_source}", *chip.energy.notes))
     split = None if chip_split is None else EnergySplit(
         "estimated", front_j + (chip_dynamic or 0.0), chip_static,
