@@ -23,9 +23,9 @@ from neurodeploy import options
 from neurodeploy.data.datasets import FrameDataset, check_frames_use_time, default_cache_dir, resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
-from neurodeploy.models.arch import ModelFile
+from neurodeploy.models.arch import Architecture, ModelFile
 from neurodeploy.models.recurrent import build_recurrent_network
-from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn
+from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
 
 SCHEMA_VERSION = 1
@@ -188,14 +188,22 @@ class TrainResult:
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
     """The family's network for ``model.arch``; only the spiking families import Lava (lava-dl SLAYER, via
     lava_compat). ConvLSTM layers (``nCLk``) belong to the rsnn family only."""
+    check_family_arch(config, model.arch, input_shape)
     if config.family == "rsnn":
         return build_rsnn(model.arch, input_shape, lif_mapping(config), config.aggregation, int(config.steps))
-    if model.arch.has_convlstm:
-        raise UserError(f"{model.arch.notation()}: nCLk (ConvLSTM) layers are the front end of --model rsnn; use "
-                        "nC3 for a conv layer of this family")
     if config.family == "snn":
         return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
     return build_recurrent_network(config.family, model.arch, input_shape)
+
+
+def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tuple[int, int, int]) -> None:
+    """UserError unless ``arch`` suits the family: an rsnn splits after its last nCLk layer, the other families
+    have none."""
+    if config.family == "rsnn":
+        split_rsnn(arch, input_shape, config.aggregation or DEFAULT_AGGREGATION, int(config.steps or 1))
+    elif arch.has_convlstm:
+        raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of --model rsnn; use "
+                        "nC3 for a conv layer of this family")
 
 
 def lif_mapping(config: TrainConfig) -> LIFMapping:

@@ -35,6 +35,7 @@ from neurodeploy.models.training import (
     TrainResult,
     apply_model_defaults,
     build_network,
+    check_family_arch,
     evaluate,
     input_shape_of,
     loss_function,
@@ -78,6 +79,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
         raise UserError(f"{model.name}: output layer has {model.arch.num_classes} classes but {config.dataset} "
                         f"has {config.resolved['num_classes']}; pick an --arch for this dataset")
     model.arch.shapes(shape)  # fails early with a clear message if the input is too small for the arch
+    check_family_arch(config, model.arch, shape)
     atomic.check_writable_dir(run_dir)
     # read every sample before creating the run directory: a damaged dataset leaves no half-made run behind
     train_split = SplitFrames(config, "train", config.limit)
