@@ -198,3 +198,26 @@ def test_a_front_end_file_that_would_run_code_is_refused(rsnn_run, tmp_path):
     result = runner.invoke(app, ["run", str(run), "--backend", "emulator", "--out", str(tmp_path / "r")])
     _one_line_error(result, "front_end.pt", "refused")
     assert "pwned" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_study_runs_rsnn_rows_beside_snn_rows(tiny_gesture, tmp_path):
+    """A study model may name its own arch; an rsnn cell is exported and run on the chip backend."""
+    import os
+
+    from rich.console import Console
+
+    from neurodeploy.study.cell import run_cell
+    from neurodeploy.study.spec import parse_study
+
+    raw = {"name": "mixed", "title": "rsnn beside snn", "dataset": "dvsgesture", "arch": "Input-MP16-16FC-11",
+           "data_dir": str(tiny_gesture), "scale": "quick",
+           "scales": {"quick": {"epochs": 1, "lr": 0.003, "batch_size": 11, "limit": 11, "test_limit": 4}},
+           "seeds": [0], "dt_ms": [50], "steps": 6, "tables": ["accuracy"], "plots": [],
+           "models": {"SNN": {"family": "snn"}, "RSNN": {"family": "rsnn", "arch": "Input-MP16-4CL3-AP2-11"}}}
+    spec = parse_study(raw, "inline.yaml")
+    assert {m.name: m.arch for m in spec.models} == {"SNN": None, "RSNN": "Input-MP16-4CL3-AP2-11"}
+    console = Console(file=open(os.devnull, "w"))
+    rows = {cell.model.name: run_cell(spec, cell, tmp_path, str(tiny_gesture), console)[0] for cell in spec.cells()}
+    assert rows["RSNN"].report.family == "rsnn" and rows["RSNN"].report.mode == "emulated"
+    assert rows["RSNN"].report.macs_per_sample > 0 and rows["RSNN"].report.synops_per_sample > 0
+    assert rows["SNN"].report.family == "snn"
