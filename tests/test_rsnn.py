@@ -83,7 +83,7 @@ def test_cost_counts_the_parameters_the_model_has():
     network = build_rsnn(arch, shape, LIFMapping(), "stack", 3)
     host, chip = cost.layers[:cost.host_layers], cost.layers[cost.host_layers:]
     assert [layer.kind for layer in host] == ["maxpool", "convlstm"]
-    assert sum(layer.params for layer in host) == network.front_parameters()
+    assert sum(layer.params for layer in host) == sum(p.numel() for p in network.front.parameters())
     assert sum(layer.params for layer in chip) == sum(p.numel() for p in network.classifier.parameters()
                                                       if p.requires_grad)
     assert chip[0].in_shape == (12, 8, 8)  # the stacked boundary, not the last front-end output
@@ -221,3 +221,12 @@ def test_study_runs_rsnn_rows_beside_snn_rows(tiny_gesture, tmp_path):
     assert rows["RSNN"].report.family == "rsnn" and rows["RSNN"].report.mode == "emulated"
     assert rows["RSNN"].report.macs_per_sample > 0 and rows["RSNN"].report.synops_per_sample > 0
     assert rows["SNN"].report.family == "snn"
+
+
+def test_resume_continues_an_rsnn_run_with_its_settings(rsnn_run, tiny_gesture, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(rsnn_run, run)
+    _one_line_error(runner.invoke(app, _train_args(tiny_gesture, run, "--resume")), "--aggregation mean", "last")
+    result = runner.invoke(app, _train_args(tiny_gesture, run, "--aggregation", "last", "--resume", "--epochs", "2"))
+    assert result.exit_code == 0, result.output
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2

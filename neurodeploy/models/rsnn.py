@@ -18,7 +18,6 @@ The architecture string splits after its last ``nCLk`` layer (:func:`split_rsnn`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -143,14 +142,6 @@ class RSNN(nn.Module):
 
     def apply_leak(self) -> None:
         self.classifier.apply_leak()
-
-    def front_parameters(self) -> int:
-        return sum(p.numel() for p in self.front.parameters())
-
-    @property
-    def boundary_values(self) -> int:
-        """Values crossing the boundary per sample (one level each)."""
-        return math.prod(self.split.boundary_shape)
 
 
 def build_rsnn(arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping, aggregation: str,

@@ -67,6 +67,10 @@ class TrainConfig:
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.family == "rsnn" and self.aggregation is None:
+            self.aggregation = DEFAULT_AGGREGATION
+
     def validate(self, *, device_present: bool = True) -> None:
         """Every setting in its declared range (:mod:`neurodeploy.options`); with ``device_present`` also
         that a CUDA device exists when one is asked for."""
@@ -152,8 +156,6 @@ def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
     if config.micro_batch is None:
         config.micro_batch = defaults.micro_batch if defaults and defaults.micro_batch else config.batch_size
     config.micro_batch = min(config.micro_batch, config.batch_size)
-    if config.family == "rsnn" and config.aggregation is None:
-        config.aggregation = DEFAULT_AGGREGATION
     if config.surrogate_width is None:
         # source paper: a = 0.25 for N-MNIST, 0.5 for the DVS Gesture CNN
         config.surrogate_width = 0.5 if config.dataset == "dvsgesture" and model.arch.is_convolutional else 0.25
@@ -200,7 +202,7 @@ def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tupl
     """UserError unless ``arch`` suits the family: an rsnn splits after its last nCLk layer, the other families
     have none."""
     if config.family == "rsnn":
-        split_rsnn(arch, input_shape, config.aggregation or DEFAULT_AGGREGATION, int(config.steps or 1))
+        split_rsnn(arch, input_shape, config.aggregation, int(config.steps or 1))
     elif arch.has_convlstm:
         raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of --model rsnn; use "
                         "nC3 for a conv layer of this family")

@@ -26,7 +26,7 @@ FRONT_END_LEAVES_OUT = ("front end: nonlinearities (tanh, sigmoid), memory acces
 
 
 def _front_end(network, config, front_run, host_profile: str):
-    """(layer build, energy J per sample, kind, source) of the front end."""
+    """(layer build, static cost, energy J per sample, energy kind, its source) of the front end."""
     cost = static_cost(network.arch, network.input_shape, "rsnn", aggregation=network.front.aggregation,
                        steps=network.steps)
     host = dataclasses.replace(cost, layers=cost.layers[:cost.host_layers])
