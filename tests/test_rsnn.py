@@ -187,6 +187,7 @@ def test_a_front_end_file_that_would_run_code_is_refused(rsnn_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(rsnn_run, run)
     assert runner.invoke(app, ["export", str(run)]).exit_code == 0
+    exported = torch.load(run / "front_end.pt", weights_only=True)
 
     class Payload:
         def __reduce__(self):
@@ -198,6 +199,9 @@ def test_a_front_end_file_that_would_run_code_is_refused(rsnn_run, tmp_path):
     result = runner.invoke(app, ["run", str(run), "--backend", "emulator", "--out", str(tmp_path / "r")])
     _one_line_error(result, "front_end.pt", "refused")
     assert "pwned" not in result.output and not (tmp_path / "r").exists()
+    torch.save({**exported, "checkpoint_sha256": "0" * 64}, run / "front_end.pt")
+    result = runner.invoke(app, ["run", str(run), "--backend", "emulator", "--out", str(tmp_path / "r")])
+    _one_line_error(result, "front_end.pt", "current checkpoint", "neurodeploy export")
 
 
 def test_study_runs_rsnn_rows_beside_snn_rows(tiny_gesture, tmp_path):
