@@ -135,13 +135,15 @@ def rsnn_run(tmp_path_factory, tiny_gesture):
     return out
 
 
-def test_export_writes_netx_and_a_weights_only_front_end(rsnn_run):
+def test_export_writes_netx_and_a_weights_only_front_end(rsnn_run, tmp_path):
     result = runner.invoke(app, ["export", str(rsnn_run)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "count-encoded" in result.output and "front_end.pt" in result.output
     state = torch.load(rsnn_run / "front_end.pt", weights_only=True)
     assert state["aggregation"] == "last" and state["steps"] == 6
     assert json.loads((rsnn_run / "config.json").read_text())["aggregation"] == "last"
+    nir = runner.invoke(app, ["export", str(rsnn_run), "--format", "nir", "--out", str(tmp_path / "c.nir")])
+    assert nir.exit_code == 0 and "fc3" in nir.output and "convlstm" not in nir.output  # the classifier only
 
 
 def test_run_on_the_emulator_reports_both_parts_and_the_split(rsnn_run, tmp_path):

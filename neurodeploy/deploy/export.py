@@ -33,7 +33,7 @@ from rich.table import Table
 from neurodeploy import atomic, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
 from neurodeploy.deploy.netx import write_slayer_netx
-from neurodeploy.deploy.run_folder import checkpoint_sha256, load_run_config, load_trained_network
+from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
 from neurodeploy.models.training import SPIKING_FAMILIES
@@ -97,7 +97,7 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
     safe_files.check_output_file(target, "--out")
     atomic.check_writable_dir(target.parent)
     _, _, trained = load_trained_network(run_dir)
-    network = trained.classifier if config.family == "rsnn" else trained
+    network = chip_network(config, trained)
     with atomic.atomic_path(target) as tmp:
         write_slayer_netx(network, tmp)
         with h5py.File(tmp, "r+") as handle:

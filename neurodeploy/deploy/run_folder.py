@@ -110,6 +110,11 @@ def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.n
     return config, model, network
 
 
+def chip_network(config: TrainConfig, network: torch.nn.Module) -> torch.nn.Module:
+    """The part of a trained network that runs on the chip: an RSNN's spiking classifier, an SNN itself."""
+    return network.classifier if config.family == "rsnn" else network
+
+
 def load_weights(network: torch.nn.Module, state: dict, run_dir: Path) -> None:
     try:
         network.load_state_dict(state["model"])
