@@ -66,6 +66,18 @@ def test_split_rejects_what_is_no_rsnn_and_stacks_steps_as_channels():
     assert split_rsnn(parse_architecture(SMALL), shape, "last", 6).boundary_shape == (4, 16, 16)
 
 
+@pytest.mark.parametrize("aggregation", ["last", "sum", "mean", "stack"])
+def test_every_aggregation_trains_through_the_boundary(aggregation):
+    torch.manual_seed(0)
+    network = build_rsnn(parse_architecture(SMALL), (2, 8, 8), LIFMapping(), aggregation, 5)
+    out = network((torch.rand(2, 2, 8, 8, 5) < 0.3).float())
+    assert out.shape == (2, 5, 5)
+    out.sum().backward()  # the classifier's surrogate and the straight-through boundary reach the ConvLSTM
+    assert float(network.front.layers[0].input_conv.weight.grad.abs().sum()) > 0
+    with pytest.raises(UserError, match="T=5"):
+        network(torch.zeros(1, 2, 8, 8, 4))
+
+
 def test_seed_table4_arithmetic():
     """The RSNN paper's Table 4 (Horowitz 45 nm: E_MAC 4.6 pJ, E_AC 0.9 pJ): 1.33e4 synops of RSNN(CL) cost
     0.12e-7 J, 27.67e4 float MACs of the ConvLSTM alone 12.73e-7 J."""
