@@ -10,9 +10,11 @@ Two engines compute the same integers:
 
 - ``"numpy"``: the reference kernels of :mod:`neurodeploy.kernels.fixed_point` (float32/float64 BLAS where every
   partial sum is an integer the format holds exactly, int32 numpy for the neuron update).
-- ``"numba"``: event-driven accumulation (add the weight row of each input spike) and a fused neuron loop,
-  compiled with numba when it is installed; the same integer arithmetic in scalar code. Several times
-  faster; ``"auto"`` picks it when numba imports.
+- ``"numba"``: event-driven accumulation for dense layers (add the weight row of each input spike), one
+  torch ``conv2d`` over every sample and step for convolutions (:func:`accumulate_conv_torch`; exact, see
+  there) and a fused neuron loop, compiled with numba when it is installed; the same integer arithmetic.
+  Several times faster (two orders of magnitude on convolutional nets); ``"auto"`` picks it when numba
+  imports.
 
 Layers or parameters the emulator cannot reproduce exactly raise :class:`UserError` naming the file and
 layer; it never approximates.
@@ -27,12 +29,14 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
-import scipy.sparse
+import torch
 
 from neurodeploy.backends.spike_run import SpikeRun
 from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import (
+    FLOAT32_EXACT_SUM,
+    ConvSynapse,
     CubaKernelParams,
     DelayedSynapse,
     DelayGroup,
@@ -58,7 +62,7 @@ class LayerProgram:
     neuron: CubaKernelParams
     forward: DelayedSynapse | None = None
     recurrent: SynapseWeights | None = None
-    conv_matrix: scipy.sparse.csr_matrix | None = None
+    conv: ConvSynapse | None = None
 
 
 def _layer_error(net: NetxNetwork, layer: NetxLayer, what: str, fix: str) -> UserError:
@@ -107,12 +111,11 @@ def compile_network(net: NetxNetwork) -> list[LayerProgram]:
 def _compile_conv(net: NetxNetwork, layer: NetxLayer, neuron: CubaKernelParams) -> LayerProgram:
     if np.abs(layer.weight).max(initial=0) >= INT32_LIMIT:
         raise _layer_error(net, layer, "conv weights beyond int32", "quantize the weights to 8 bits")
-    matrix = layer.conv_geometry().weight_matrix(layer.weight)
-    column_bound = np.asarray(abs(matrix).sum(axis=0)).max(initial=0)
-    if column_bound >= INT32_LIMIT:
-        raise _layer_error(net, layer, f"a convolution sum can reach {column_bound}, beyond int32",
+    conv = ConvSynapse.from_weights(layer.conv_geometry(), layer.weight)
+    if conv.bound >= INT32_LIMIT:
+        raise _layer_error(net, layer, f"a convolution sum can reach {conv.bound}, beyond int32",
                            "use smaller weights")
-    return LayerProgram(layer, neuron, conv_matrix=matrix)
+    return LayerProgram(layer, neuron, conv=conv)
 
 
 # --------------------------------------------------------------------------------------------- engines
@@ -148,24 +151,6 @@ def numba_kernels() -> SimpleNamespace | None:
                         if spikes[k, i, t]:
                             for j in range(n_out):
                                 acc[t + lag - t0, j] += weight_t[i, j]
-                out[k, t0:t1] = acc[: t1 - t0]
-
-    @jit
-    def accumulate_sparse(spikes, indptr, targets, values, out):
-        """Same with a CSR fan-out list per input and a lag of one step (convolutions)."""
-        n_samples, n_in, steps = spikes.shape
-        n_out = out.shape[2]
-        block = min(steps, max(1, 65536 // n_out))
-        for k in numba.prange(n_samples):
-            acc = np.zeros((block, n_out), out.dtype)
-            for t0 in range(0, steps, block):
-                t1 = min(t0 + block, steps)
-                acc[:] = 0
-                for i in range(n_in):
-                    for t in range(max(t0 - 1, 0), t1 - 1):
-                        if spikes[k, i, t]:
-                            for q in range(indptr[i], indptr[i + 1]):
-                                acc[t + 1 - t0, targets[q]] += values[q]
                 out[k, t0:t1] = acc[: t1 - t0]
 
     @jit
@@ -214,7 +199,39 @@ def numba_kernels() -> SimpleNamespace | None:
                     v[j] = 0 if spike else volt
             out[k] = spikes.T
 
-    return SimpleNamespace(accumulate=accumulate, accumulate_sparse=accumulate_sparse, cuba_loop=cuba_loop)
+    return SimpleNamespace(accumulate=accumulate, cuba_loop=cuba_loop)
+
+
+def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarray:
+    """:data:`~neurodeploy.kernels.fixed_point.ConvAccumulator` as ONE torch ``conv2d`` call per layer.
+
+    A convolution's input at step t depends only on the previous layer's spikes at t - 1, so the frames of
+    every sample and step (N x (T - 1) of them) form one batch::
+
+        out[k, t] = conv2d(s[k, :, t - 1], W)   for t >= 1,   out[k, 0] = 0
+
+    Exact: each product is 0 or an integer weight and every partial sum, in any summation order, is an
+    integer of magnitude <= ``synapse.bound``; float32 holds all of them exactly when the bound is <= 2**24,
+    float64 below 2**53 (:func:`compile_network` refuses bounds >= 2**31). torch's CPU conv2d sums products
+    (oneDNN direct convolution for float32, im2col + GEMM for float64), it never transforms (no Winograd /
+    FFT), so the result is the integer convolution. int32 out (no sum can exceed the bound).
+    """
+    n_samples, _, steps = spikes.shape
+    geometry = synapse.geometry
+    n_out = synapse.n_out
+    out = np.zeros((n_samples, steps, n_out), dtype=np.int32)
+    if steps < 2:
+        return out
+    dtype = torch.float32 if synapse.bound <= FLOAT32_EXACT_SUM else torch.float64
+    frames = torch.from_numpy(np.ascontiguousarray(spikes[:, :, :-1].transpose(0, 2, 1)))  # (N, T - 1, n_in)
+    frames = frames.reshape(-1, *geometry.in_shape).to(dtype)
+    with torch.inference_mode():
+        acc = torch.nn.functional.conv2d(
+            frames, torch.from_numpy(synapse.weight).to(dtype), stride=geometry.stride, padding=geometry.padding,
+            dilation=geometry.dilation, groups=geometry.groups,
+        )
+    out[:, 1:] = acc.reshape(n_samples, steps - 1, n_out).numpy()
+    return out
 
 
 class NumpyEngine:
@@ -224,8 +241,8 @@ class NumpyEngine:
 
     def synaptic_input(self, program: LayerProgram, spikes: np.ndarray) -> np.ndarray:
         """int32 (N, T, n_out) input of ``program``'s neurons for spikes (N, n_in, T)."""
-        if program.conv_matrix is not None:
-            return conv_synaptic_input(spikes, program.conv_matrix)
+        if program.conv is not None:
+            return conv_synaptic_input(spikes, program.conv)
         return delayed_synaptic_input(spikes, program.forward)
 
     def neurons(self, program: LayerProgram, a_in: np.ndarray) -> np.ndarray:
@@ -234,7 +251,8 @@ class NumpyEngine:
 
 
 class NumbaEngine(NumpyEngine):
-    """Compiled engine: the same integers, event-driven accumulation and a fused neuron loop."""
+    """Compiled engine: the same integers; event-driven dense accumulation, batched torch convolutions and a
+    fused neuron loop."""
 
     name = "numba"
 
@@ -249,16 +267,9 @@ class NumbaEngine(NumpyEngine):
         self.kernels.accumulate(spikes, group.weight_t, group.lag, out)
         return out
 
-    def _accumulate_sparse(self, spikes: np.ndarray, matrix: scipy.sparse.csr_matrix) -> np.ndarray:
-        n_samples, _, steps = spikes.shape
-        out = np.empty((n_samples, steps, matrix.shape[1]), dtype=np.int64)
-        self.kernels.accumulate_sparse(spikes, matrix.indptr.astype(np.int64),
-                                       matrix.indices.astype(np.int64), matrix.data.astype(np.int64), out)
-        return out
-
     def synaptic_input(self, program: LayerProgram, spikes: np.ndarray) -> np.ndarray:
-        if program.conv_matrix is not None:
-            return conv_synaptic_input(spikes, program.conv_matrix, self._accumulate_sparse)
+        if program.conv is not None:
+            return conv_synaptic_input(spikes, program.conv, accumulate_conv_torch)
         return delayed_synaptic_input(spikes, program.forward, self._accumulate)
 
     def neurons(self, program: LayerProgram, a_in: np.ndarray) -> np.ndarray:
