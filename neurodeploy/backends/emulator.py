@@ -52,6 +52,9 @@ ENGINES = ("auto", "numpy", "numba")
 INT32_LIMIT = 1 << 31
 # Elements of one (samples, T, neurons) work array per chunk of samples: bounds memory (~32 MB of int64).
 CHUNK_ELEMENTS = 1 << 22
+# Convolutions: one event-driven add (a scatter into a channels-last accumulator) costs about this many of
+# torch conv2d's dense multiply-adds; the cheaper of the two runs.
+EVENT_COST = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,24 +157,71 @@ def numba_kernels() -> SimpleNamespace | None:
                 out[k, t0:t1] = acc[: t1 - t0]
 
     @jit
-    def cuba_loop(a_in, current_decay, voltage_decay, threshold, bias, rec_t, rec_exp, out):
-        """fixed_point.cuba_run for one layer, samples in parallel: a_in (N, T, n), out (N, n, T).
+    def accumulate_conv(spikes, weight_t, geometry, out):
+        """Event-driven convolution, one step of lag: out[k, t] = conv(s[k, :, t - 1]) as (C, H, W) flat.
 
-        int64 scalars; ``((x + 2**31) & (2**32 - 1)) - 2**31`` wraps to int32 where Lava's int32 numpy
-        arithmetic wraps (written out: numba cannot cache kernels that call closures). The neuron loop
-        is branch-free so that LLVM vectorizes it.
+        ``weight_t`` (groups, C_in/g, kH, kW, C_out/g); ``geometry`` = (C_in, H, W, C_out, H_out, W_out,
+        stride h/w, padding h/w, dilation h/w). Each input spike adds its kernel column to every output it
+        reaches, ``ho = (hi + p - kh d) / s`` when that divides and lies inside; the accumulator is
+        channels-last so the innermost loop runs over contiguous output channels. (sample, step) pairs run
+        in parallel.
+        """
+        n_samples, _, steps = spikes.shape
+        groups, cin_g, k_h, k_w, cout_g = weight_t.shape
+        c_in, h_in, w_in, c_out, h_out, w_out = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], \
+            geometry[5]
+        s_h, s_w, p_h, p_w, d_h, d_w = geometry[6], geometry[7], geometry[8], geometry[9], geometry[10], geometry[11]
+        for job in numba.prange(n_samples * (steps - 1)):
+            k, t = job // (steps - 1), job % (steps - 1) + 1
+            acc = np.zeros((h_out, w_out, c_out), out.dtype)
+            for ci in range(c_in):
+                g, cg = ci // cin_g, ci % cin_g
+                for hi in range(h_in):
+                    for wi in range(w_in):
+                        if not spikes[k, (ci * h_in + hi) * w_in + wi, t - 1]:
+                            continue
+                        for kh in range(k_h):
+                            num_h = hi + p_h - kh * d_h
+                            if num_h < 0 or num_h % s_h or num_h // s_h >= h_out:
+                                continue
+                            for kw in range(k_w):
+                                num_w = wi + p_w - kw * d_w
+                                if num_w < 0 or num_w % s_w or num_w // s_w >= w_out:
+                                    continue
+                                row = acc[num_h // s_h, num_w // s_w, g * cout_g:(g + 1) * cout_g]
+                                column = weight_t[g, cg, kh, kw]
+                                for c in range(cout_g):
+                                    row[c] += column[c]
+            for co in range(c_out):
+                for ho in range(h_out):
+                    for wo in range(w_out):
+                        out[k, t, (co * h_out + ho) * w_out + wo] = acc[ho, wo, co]
+
+    @jit
+    def cuba_loop(a_in, current_decay, voltage_decay, threshold, bias, rec_t, rec_exp, out):
+        """fixed_point.cuba_run for one layer: a_in (N, T, n), out (N, n, T).
+
+        Neurons without a recurrent synapse are independent, so (sample, block of neurons) pairs run in
+        parallel (one sample of a big conv layer still uses every core); a recurrent layer's block is the
+        whole layer. int64 scalars; ``((x + 2**31) & (2**32 - 1)) - 2**31`` wraps to int32 where Lava's int32
+        numpy arithmetic wraps (written out: numba cannot cache kernels that call closures). The neuron
+        loop is branch-free so that LLVM vectorizes it.
         """
         n_samples, steps, neurons = a_in.shape
         keep_u = 4096 - current_decay
         keep_v = 4096 - voltage_decay
         has_rec = rec_t.shape[0] > 0
-        for k in numba.prange(n_samples):
-            u = np.zeros(neurons, np.int64)
-            v = np.zeros(neurons, np.int64)
-            rec = np.zeros(neurons, np.int64)
-            spikes = np.zeros((steps, neurons), np.uint8)
+        block = neurons if has_rec else min(neurons, 4096)
+        n_blocks = (neurons + block - 1) // block
+        for job in numba.prange(n_samples * n_blocks):
+            k, first = job // n_blocks, job % n_blocks * block
+            width = min(block, neurons - first)
+            u = np.zeros(width, np.int64)
+            v = np.zeros(width, np.int64)
+            rec = np.zeros(width, np.int64)
+            spikes = np.zeros((steps, width), np.uint8)
             for t in range(steps):
-                if has_rec and t > 0:
+                if has_rec and t > 0:  # first == 0 and width == neurons here
                     rec[:] = 0
                     for i in range(neurons):
                         if spikes[t - 1, i]:
@@ -180,8 +230,8 @@ def numba_kernels() -> SimpleNamespace | None:
                     for j in range(neurons):
                         r = rec[j] << rec_exp if rec_exp > 0 else rec[j] >> -rec_exp
                         rec[j] = ((r + 2147483648) & 4294967295) - 2147483648
-                for j in range(neurons):
-                    a = np.int64(a_in[k, t, j])
+                for j in range(width):
+                    a = np.int64(a_in[k, t, first + j])
                     if has_rec:
                         a = ((a + rec[j] + 2147483648) & 4294967295) - 2147483648
                     p = u[j] * keep_u
@@ -192,14 +242,14 @@ def numba_kernels() -> SimpleNamespace | None:
                     u[j] = cur
                     q = v[j] * keep_v
                     q = (q + ((q >> 63) & 4095)) >> 12
-                    volt = ((q + cur + bias[j] + 2147483648) & 4294967295) - 2147483648
+                    volt = ((q + cur + bias[first + j] + 2147483648) & 4294967295) - 2147483648
                     volt = min(max(volt, -8388607), 8388607)
                     spike = volt > threshold
                     spikes[t, j] = spike
                     v[j] = 0 if spike else volt
-            out[k] = spikes.T
+            out[k, first:first + width] = spikes.T
 
-    return SimpleNamespace(accumulate=accumulate, cuba_loop=cuba_loop)
+    return SimpleNamespace(accumulate=accumulate, accumulate_conv=accumulate_conv, cuba_loop=cuba_loop)
 
 
 def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarray:
@@ -267,9 +317,35 @@ class NumbaEngine(NumpyEngine):
         self.kernels.accumulate(spikes, group.weight_t, group.lag, out)
         return out
 
+    def _accumulate_conv_events(self, spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarray:
+        """Event-driven :data:`~neurodeploy.kernels.fixed_point.ConvAccumulator`, int32 (every partial sum
+        is at most ``synapse.bound`` < 2**31 in magnitude)."""
+        geometry = synapse.geometry
+        c_out, c_in = geometry.out_channels, geometry.in_shape[0]
+        cin_g, cout_g = c_in // geometry.groups, c_out // geometry.groups
+        # (C_out, C_in/g, kH, kW) -> (groups, C_in/g, kH, kW, C_out/g)
+        weight_t = synapse.weight.reshape(geometry.groups, cout_g, cin_g, *geometry.kernel).transpose(0, 2, 3, 4, 1)
+        shape = np.array([*geometry.in_shape, *geometry.out_shape, *geometry.stride, *geometry.padding,
+                          *geometry.dilation], dtype=np.int64)
+        n_samples, _, steps = spikes.shape
+        out = np.zeros((n_samples, steps, synapse.n_out), dtype=np.int32)
+        if steps > 1:
+            self.kernels.accumulate_conv(spikes, np.ascontiguousarray(weight_t, dtype=np.int32), shape, out)
+        return out
+
+    def _accumulate_conv(self, spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarray:
+        """Event-driven while input spikes x fan-out is below 1/EVENT_COST of the dense convolution's
+        multiply-adds, else one batched torch ``conv2d``; both exact."""
+        fan_out = synapse.geometry.out_channels // synapse.geometry.groups * int(np.prod(synapse.geometry.kernel))
+        events = int(np.count_nonzero(spikes[:, :, :-1])) * fan_out
+        dense = spikes.shape[0] * (spikes.shape[2] - 1) * synapse.n_out * synapse.weight[0].size
+        if events * EVENT_COST < dense:
+            return self._accumulate_conv_events(spikes, synapse)
+        return accumulate_conv_torch(spikes, synapse)
+
     def synaptic_input(self, program: LayerProgram, spikes: np.ndarray) -> np.ndarray:
         if program.conv is not None:
-            return conv_synaptic_input(spikes, program.conv, accumulate_conv_torch)
+            return conv_synaptic_input(spikes, program.conv, self._accumulate_conv)
         return delayed_synaptic_input(spikes, program.forward, self._accumulate)
 
     def neurons(self, program: LayerProgram, a_in: np.ndarray) -> np.ndarray:
