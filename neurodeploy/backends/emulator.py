@@ -10,11 +10,11 @@ Two engines compute the same integers:
 
 - ``"numpy"``: the reference kernels of :mod:`neurodeploy.kernels.fixed_point` (float32/float64 BLAS where every
   partial sum is an integer the format holds exactly, int32 numpy for the neuron update).
-- ``"numba"``: event-driven accumulation for dense layers (add the weight row of each input spike), one
-  torch ``conv2d`` over every sample and step for convolutions (:func:`accumulate_conv_torch`; exact, see
-  there) and a fused neuron loop, compiled with numba when it is installed; the same integer arithmetic.
-  Several times faster (two orders of magnitude on convolutional nets); ``"auto"`` picks it when numba
-  imports.
+- ``"numba"``: event-driven accumulation (add the weight row, or kernel column, of each input spike); for
+  a convolution with many spikes, one torch ``conv2d`` over every sample and step instead
+  (:func:`accumulate_conv_torch`; exact, see there); a fused neuron loop. Compiled with numba when it is
+  installed; the same integer arithmetic. Several times faster (tens of times on convolutional nets);
+  ``"auto"`` picks it when numba imports.
 
 Layers or parameters the emulator cannot reproduce exactly raise :class:`UserError` naming the file and
 layer; it never approximates.
@@ -301,8 +301,8 @@ class NumpyEngine:
 
 
 class NumbaEngine(NumpyEngine):
-    """Compiled engine: the same integers; event-driven dense accumulation, batched torch convolutions and a
-    fused neuron loop."""
+    """Compiled engine: the same integers; event-driven accumulation (or a batched torch convolution when
+    that is less work) and a fused neuron loop."""
 
     name = "numba"
 
