@@ -157,32 +157,47 @@ def test_an_exception_inside_a_lava_worker_fails_the_run_and_stops_every_worker(
     assert left_behind == []
 
 
-def test_ctrl_c_during_neurodeploy_run_lava_exits_and_leaves_no_process(small_net, tmp_path):
-    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the CLI and Lava's workers."""
+def start_long_lava_run(net: Path, tmp_path: Path, preexec_fn, env: dict | None = None
+                        ) -> tuple[subprocess.Popen, Path]:
+    """``neurodeploy run NET --backend lava`` on minutes of input in its own process group, returned once
+    Lava's workers are forked and their number is steady (the run is stepping), with its stderr log."""
     spikes = tmp_path / "long.npy"
-    np.save(spikes, _spikes(20_000)[0])  # minutes of simulation: the signal always lands mid-run
+    np.save(spikes, _spikes(20_000)[0])  # minutes of simulation: a signal always lands mid-run
     log = tmp_path / "stderr.txt"
     with open(log, "w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "neurodeploy.cli", "run", str(small_net), "--backend", "lava", "--input",
+            [sys.executable, "-m", "neurodeploy.cli", "run", str(net), "--backend", "lava", "--input",
              str(spikes)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
-            preexec_fn=_default_sigint)
+            preexec_fn=preexec_fn, env=env)
+    counts = []
+
+    def running() -> bool:
+        counts.append(len(lava_workers(process.pid)))
+        return len(counts) > 10 and counts[-1] >= 5 and len(set(counts[-10:])) == 1
+
+    if not _wait_until(running, 120):
+        _kill_group(process)
+        pytest.fail(f"Lava workers never started: {counts[-5:]}\n{log.read_text()}")
+    return process, log
+
+
+def wait_for_exit(process: subprocess.Popen, after: str) -> tuple[int, list[str]]:
+    """The exit code of ``process`` and whatever of its process group is still alive shortly after."""
     try:
-        counts = []
+        code = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"neurodeploy run hung after {after}; still running: {group_members(process.pid)}")
+    _wait_until(lambda: not group_members(process.pid), 10)
+    return code, group_members(process.pid)
 
-        def running() -> bool:  # workers forked and their number steady: the run is stepping
-            counts.append(len(lava_workers(process.pid)))
-            return len(counts) > 10 and counts[-1] >= 5 and len(set(counts[-10:])) == 1
 
-        assert _wait_until(running, 120), f"Lava workers never started: {counts[-5:]}\n{log.read_text()}"
+def test_ctrl_c_during_neurodeploy_run_lava_exits_and_leaves_no_process(small_net, tmp_path):
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the CLI and Lava's workers."""
+    process, log = start_long_lava_run(small_net, tmp_path, _default_sigint)
+    try:
         workers = lava_workers(process.pid)
         os.killpg(process.pid, signal.SIGINT)
-        try:
-            code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"neurodeploy run hung after Ctrl-C; still running: {group_members(process.pid)}")
-        _wait_until(lambda: not group_members(process.pid), 10)
-        left_behind = group_members(process.pid)
+        code, left_behind = wait_for_exit(process, "Ctrl-C")
     finally:
         _kill_group(process)
     assert code == 130, log.read_text()

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from test_lava_hygiene import _kill_group, _processes, _spikes, _wait_until, group_members, lava_workers, small_net
+from test_lava_hygiene import _kill_group, _processes, lava_workers, small_net, start_long_lava_run, wait_for_exit
 
 from neurodeploy.signals import Terminated, describe, exit_code
 
@@ -62,24 +59,11 @@ def shared_memory_in_use(root: int) -> set[str]:
     (signal.SIGTERM, True, 143),  # kill -TERM -PGID (a job scheduler ending the job)
 ], ids=["sigterm-main", "sighup-group", "sigterm-group"])
 def test_a_terminating_signal_during_run_lava_cleans_up_like_ctrl_c(small_net, tmp_path, signum, whole_group, code):
-    spikes = tmp_path / "long.npy"
-    np.save(spikes, _spikes(20_000)[0])  # minutes of simulation: the signal always lands mid-run
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
-    log = tmp_path / "stderr.txt"
-    with open(log, "w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "neurodeploy.cli", "run", str(small_net), "--backend", "lava", "--input",
-             str(spikes)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
-            preexec_fn=default_dispositions, env={**os.environ, "TMPDIR": str(private_tmp)})
+    process, log = start_long_lava_run(small_net, tmp_path, default_dispositions,
+                                       env={**os.environ, "TMPDIR": str(private_tmp)})
     try:
-        counts = []
-
-        def running() -> bool:  # workers forked and their number steady: the run is stepping
-            counts.append(len(lava_workers(process.pid)))
-            return len(counts) > 10 and counts[-1] >= 5 and len(set(counts[-10:])) == 1
-
-        assert _wait_until(running, 120), f"Lava workers never started: {counts[-5:]}\n{log.read_text()}"
         workers = lava_workers(process.pid)
         segments = shared_memory_in_use(process.pid)
         temp_folders = list(private_tmp.iterdir())
@@ -87,12 +71,7 @@ def test_a_terminating_signal_during_run_lava_cleans_up_like_ctrl_c(small_net, t
             os.killpg(process.pid, signum)
         else:
             process.send_signal(signum)
-        try:
-            returned = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"neurodeploy run hung after {signum!r}; still running: {group_members(process.pid)}")
-        _wait_until(lambda: not group_members(process.pid), 10)
-        left_behind = group_members(process.pid)
+        returned, left_behind = wait_for_exit(process, repr(signum))
     finally:
         _kill_group(process)
     stderr_text = log.read_text()
