@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
+from neurodeploy.backends import emulator
 from neurodeploy.backends.emulator import accumulate_conv_torch, numba_kernels, run_emulator, select_engine
 from neurodeploy.backends.spike_run import SpikeRun
 from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx
@@ -100,6 +102,24 @@ def test_batched_torch_conv_equals_event_driven_reference(geometry, weight_max, 
     assert np.array_equal(conv_synaptic_input(spikes, synapse, accumulate_conv_torch),
                           conv_synaptic_input(spikes, synapse))
     assert not accumulate_conv_torch(spikes[:, :, :1], synapse).any()
+
+
+def test_a_conv2d_that_is_not_integral_is_redone_the_plain_way(monkeypatch):
+    """Exactness rests on torch summing plain products; a transformed algorithm (Winograd, FFT) would give
+    non-integers, which the emulator detects and recomputes without oneDNN in float64."""
+    geometry = ConvGeometry((2, 9, 8), 4, (3, 3), padding=(1, 1))
+    weight = np.random.default_rng(5).integers(-254, 255, size=(4, 2, 3, 3))
+    synapse = ConvSynapse.from_weights(geometry, weight)
+    spikes = (np.random.default_rng(6).random((2, int(np.prod(geometry.in_shape)), 6)) < 0.5).astype(np.uint8)
+    real, calls = emulator._conv2d, []
+
+    def first_call_off_by_a_quarter(frames, weight, geometry):
+        calls.append(frames.dtype)
+        return real(frames, weight, geometry) + (0.25 if len(calls) == 1 else 0.0)
+
+    monkeypatch.setattr(emulator, "_conv2d", first_call_off_by_a_quarter)
+    assert np.array_equal(accumulate_conv_torch(spikes, synapse), accumulate_conv_sparse(spikes, synapse))
+    assert calls == [torch.float32, torch.float64]
 
 
 def test_spike_run_record(netx_factory):

@@ -36,6 +36,7 @@ from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import (
     FLOAT32_EXACT_SUM,
+    ConvGeometry,
     ConvSynapse,
     CubaKernelParams,
     DelayedSynapse,
@@ -264,7 +265,9 @@ def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarra
     integer of magnitude <= ``synapse.bound``; float32 holds all of them exactly when the bound is <= 2**24,
     float64 below 2**53 (:func:`compile_network` refuses bounds >= 2**31). torch's CPU conv2d sums products
     (oneDNN direct convolution for float32, im2col + GEMM for float64), it never transforms (no Winograd /
-    FFT), so the result is the integer convolution. int32 out (no sum can exceed the bound).
+    FFT), so the result is the integer convolution. That rests on torch's internals, so the result is checked
+    to be integral, and recomputed without oneDNN in float64 (im2col + GEMM) if it is not. int32 out (no sum
+    can exceed the bound).
     """
     n_samples, _, steps = spikes.shape
     geometry = synapse.geometry
@@ -275,13 +278,19 @@ def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarra
     dtype = torch.float32 if synapse.bound <= FLOAT32_EXACT_SUM else torch.float64
     frames = torch.from_numpy(np.ascontiguousarray(spikes[:, :, :-1].transpose(0, 2, 1)))  # (N, T - 1, n_in)
     frames = frames.reshape(-1, *geometry.in_shape).to(dtype)
+    weight = torch.from_numpy(synapse.weight).to(dtype)
     with torch.inference_mode():
-        acc = torch.nn.functional.conv2d(
-            frames, torch.from_numpy(synapse.weight).to(dtype), stride=geometry.stride, padding=geometry.padding,
-            dilation=geometry.dilation, groups=geometry.groups,
-        )
+        acc = _conv2d(frames, weight, geometry)
+        if not torch.equal(acc, acc.round()):  # a transformed algorithm after all: redo it the plain way
+            with torch.backends.mkldnn.flags(enabled=False):
+                acc = _conv2d(frames.double(), weight.double(), geometry)
     out[:, 1:] = acc.reshape(n_samples, steps - 1, n_out).numpy()
     return out
+
+
+def _conv2d(frames: torch.Tensor, weight: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
+    return torch.nn.functional.conv2d(frames, weight, stride=geometry.stride, padding=geometry.padding,
+                                      dilation=geometry.dilation, groups=geometry.groups)
 
 
 class NumpyEngine:
