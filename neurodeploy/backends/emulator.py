@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -282,7 +283,8 @@ def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarra
     with torch.inference_mode():
         acc = _conv2d(frames, weight, geometry)
         if not torch.equal(acc, acc.round()):  # a transformed algorithm after all: redo it the plain way
-            with torch.backends.mkldnn.flags(enabled=False):
+            with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
+                warnings.simplefilter("ignore")  # its context manager warns about Intel-GPU TF32
                 acc = _conv2d(frames.double(), weight.double(), geometry)
     out[:, 1:] = acc.reshape(n_samples, steps - 1, n_out).numpy()
     return out
