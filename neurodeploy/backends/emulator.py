@@ -283,9 +283,10 @@ def accumulate_conv_torch(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarra
     with torch.inference_mode():
         acc = _conv2d(frames, weight, geometry)
         if not torch.equal(acc, acc.round()):  # a transformed algorithm after all: redo it the plain way
-            with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
-                warnings.simplefilter("ignore")  # its context manager warns about Intel-GPU TF32
-                acc = _conv2d(frames.double(), weight.double(), geometry)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # mkldnn.flags warns about Intel-GPU TF32 on entry and exit
+                with torch.backends.mkldnn.flags(enabled=False):
+                    acc = _conv2d(frames.double(), weight.double(), geometry)
     out[:, 1:] = acc.reshape(n_samples, steps - 1, n_out).numpy()
     return out
 
