@@ -19,6 +19,8 @@ def test_conv_workload_is_bit_exact_on_every_layer():
     result = run_conv_benchmark("Input-4C3-AP2-8C3-16FC-10", (2, 10, 10), samples=2, steps=8, density=0.2,
                                 emulator_samples=6)
     assert result["workload"] == "conv" and result["bit_exact"] is True
+    assert set(result["layer_mismatches"].values()) == {0} and len(result["layer_mismatches"]) == 5
+    assert all(list(result["lava_layer_spikes"].values())[:-1])  # T=8: the output layer may stay silent
     assert result["samples"] == 2 and result["emulator_samples"] == 6
     assert result["ratio"] > 0
 

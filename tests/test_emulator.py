@@ -2,11 +2,20 @@
 
 import numpy as np
 import pytest
+import torch
 
-from neurodeploy.backends.emulator import numba_kernels, run_emulator
+from neurodeploy.backends import emulator
+from neurodeploy.backends.emulator import accumulate_conv_torch, numba_kernels, run_emulator, select_engine
 from neurodeploy.backends.spike_run import SpikeRun
 from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.fixed_point import (
+    FLOAT32_EXACT_SUM,
+    ConvGeometry,
+    ConvSynapse,
+    accumulate_conv_sparse,
+    conv_synaptic_input,
+)
 
 ENGINES = ["numpy"] + (["numba"] if numba_kernels() is not None else [])
 
@@ -52,8 +61,11 @@ def test_bias_drives_spikes_from_step_zero(netx_factory):
 def test_engines_agree(netx_factory):
     f = netx_factory
     conv = f.conv(1, (2, 7, 7), 3, (3, 3), stride=(2, 1), padding=(1, 0), bias=True)
+    deep = [f.conv(1, (2, 8, 8), 4, (3, 3), padding=(1, 1)), f.conv(2, (4, 8, 8), 6, (3, 3), padding=(1, 1)),
+            f.conv(3, (6, 8, 8), 6, (2, 2), stride=(2, 2), groups=3), f.dense(4, 96, 5, flatten=True)]
     nets = {
         "conv": ([conv, f.dense(2, conv.neurons, 9, bias=True, flatten=True), f.dense(3, 9, 4)], (2, 7, 7)),
+        "deep_conv": (deep, (2, 8, 8)),
         "delay_rec": ([f.dense(1, 20, 16, delay=4), f.dense(2, 16, 10, rec=True, bias=True), f.dense(3, 10, 3)],
                       (20,)),
     }
@@ -62,6 +74,52 @@ def test_engines_agree(netx_factory):
         inputs = f.spikes(net.num_inputs, 14, samples=4)
         a, b = run_emulator(net, inputs, engine="numpy"), run_emulator(net, inputs, engine="numba")
         assert a.bit_exact(b) and sum(a.spike_counts()) > 0, name
+
+
+@pytest.mark.parametrize("geometry, weight_max, expect_float64", [
+    (ConvGeometry((2, 9, 8), 4, (3, 3), padding=(1, 1)), 254, False),
+    (ConvGeometry((4, 9, 8), 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2), 254, False),
+    (ConvGeometry((6, 8, 8), 6, (2, 2), stride=(2, 2), groups=3), 64, False),  # pooling, exported grouped
+    # partial sums near 2**24 (float32 would round odd sums), then beyond it (float64)
+    (ConvGeometry((16, 6, 6), 3, (3, 3)), (1 << 24) // 144 - 1, False),
+    (ConvGeometry((16, 6, 6), 3, (3, 3)), (1 << 22) + 1, True),
+])
+def test_batched_torch_conv_equals_event_driven_reference(geometry, weight_max, expect_float64):
+    """One conv2d over all samples and steps gives the reference's integers bit for bit, lag and wrap included."""
+    rng = np.random.default_rng(3)
+    weight = rng.integers(-weight_max, weight_max + 1,
+                          size=(geometry.out_channels, geometry.in_shape[0] // geometry.groups, *geometry.kernel))
+    weight[0] = weight_max  # one output summing many large equal-sign terms
+    synapse = ConvSynapse.from_weights(geometry, weight)
+    assert (synapse.bound > FLOAT32_EXACT_SUM) == expect_float64
+    spikes = (rng.random((3, int(np.prod(geometry.in_shape)), 7)) < 0.7).astype(np.uint8)
+    spikes[:, :, 2] = 1  # every input at once: every output reaches its largest sum
+    expected = accumulate_conv_sparse(spikes, synapse)
+    batched = accumulate_conv_torch(spikes, synapse)
+    assert np.array_equal(batched, expected) and np.abs(expected).max() == synapse.bound
+    if numba_kernels() is not None:  # the event-driven kernel the numba engine picks on sparse input
+        assert np.array_equal(select_engine("numba")._accumulate_conv_events(spikes, synapse), expected)
+    assert np.array_equal(conv_synaptic_input(spikes, synapse, accumulate_conv_torch),
+                          conv_synaptic_input(spikes, synapse))
+    assert not accumulate_conv_torch(spikes[:, :, :1], synapse).any()
+
+
+def test_a_conv2d_that_is_not_integral_is_redone_the_plain_way(monkeypatch):
+    """Exactness rests on torch summing plain products; a transformed algorithm (Winograd, FFT) would give
+    non-integers, which the emulator detects and recomputes without oneDNN in float64."""
+    geometry = ConvGeometry((2, 9, 8), 4, (3, 3), padding=(1, 1))
+    weight = np.random.default_rng(5).integers(-254, 255, size=(4, 2, 3, 3))
+    synapse = ConvSynapse.from_weights(geometry, weight)
+    spikes = (np.random.default_rng(6).random((2, int(np.prod(geometry.in_shape)), 6)) < 0.5).astype(np.uint8)
+    real, calls = emulator._conv2d, []
+
+    def first_call_off_by_a_quarter(frames, weight, geometry):
+        calls.append(frames.dtype)
+        return real(frames, weight, geometry) + (0.25 if len(calls) == 1 else 0.0)
+
+    monkeypatch.setattr(emulator, "_conv2d", first_call_off_by_a_quarter)
+    assert np.array_equal(accumulate_conv_torch(spikes, synapse), accumulate_conv_sparse(spikes, synapse))
+    assert calls == [torch.float32, torch.float64]
 
 
 def test_spike_run_record(netx_factory):

@@ -9,6 +9,7 @@ import pytest
 
 from neurodeploy.kernels.fixed_point import (
     ConvGeometry,
+    ConvSynapse,
     CubaKernelParams,
     CubaState,
     DelayedSynapse,
@@ -194,11 +195,12 @@ def test_conv_matrix_matches_torch_and_fan_out():
         assert expected.shape[1:] == geometry.out_shape
         matrix = geometry.weight_matrix(weight)
         assert np.array_equal(x.reshape(3, -1) @ matrix.toarray(), expected.reshape(3, -1))
+        assert geometry.max_abs_input(weight) == abs(matrix).sum(axis=0).max()
         ones = geometry.weight_matrix(np.ones_like(weight))
         assert np.array_equal(geometry.fan_out(), np.diff(ones.indptr))
         # conv input: one step of lag and a 24-bit wrap of the sum
         series = np.repeat(x.reshape(3, -1, 1), 2, axis=2)
-        a = conv_synaptic_input(series, matrix)
+        a = conv_synaptic_input(series, ConvSynapse.from_weights(geometry, weight))
         assert np.array_equal(a[:, 1], expected.reshape(3, -1)) and not a[:, 0].any()
 
 

@@ -192,3 +192,37 @@ def test_counts_inside_lava_equal_the_emulator_counts(netx_factory, batching):
         np.testing.assert_array_equal(mine.per_neuron, theirs.per_neuron)
         np.testing.assert_array_equal(mine.per_step, theirs.per_step)
         np.testing.assert_array_equal(mine.first, theirs.first)
+
+
+@pytest.mark.lava
+def test_count_only_on_a_net_file_counts_inside_lava(netx_factory, tmp_path, monkeypatch):
+    """``run FILE.net --input X --count-only``: Lava counts the hidden layers (not recorded); the output trains
+    and every layer's printed spike total equal the emulator's."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from neurodeploy.cli import app
+
+    runs = []
+
+    def spy(*args, **kwargs):
+        runs.append(lava_sim_run_lava(*args, **kwargs))
+        return runs[-1]
+
+    lava_sim_run_lava = lava_sim.run_lava
+    monkeypatch.setattr(lava_sim, "run_lava", spy)
+    f = netx_factory
+    conv = f.conv(1, (2, 8, 8), 4, (3, 3), padding=(1, 1))
+    path = f.write("cnn", [conv, f.dense(2, conv.neurons, 5, flatten=True)], input_shape=(2, 8, 8))
+    np.save(tmp_path / "x.npy", f.spikes(load_netx(path).num_inputs, 9, samples=1)[0])
+    totals = {}
+    for backend, extra in (("lava", ["--count-only"]), ("emulator", [])):
+        result = CliRunner().invoke(app, ["run", str(path), "--backend", backend, "--input", str(tmp_path / "x.npy"),
+                                          "--save-output", str(tmp_path / f"{backend}.npy"), *extra],
+                                    terminal_width=200)
+        assert result.exit_code == 0, result.output
+        totals[backend] = re.findall(r"L(\d+): (\d+)", result.output)
+    assert [run.layer_indices for run in runs] == [(1,)] and sorted(runs[0].counted) == [0]  # counted in Lava
+    assert totals["lava"] == totals["emulator"] and len(totals["lava"]) == 2 and int(totals["lava"][0][1]) > 0
+    np.testing.assert_array_equal(np.load(tmp_path / "lava.npy"), np.load(tmp_path / "emulator.npy"))

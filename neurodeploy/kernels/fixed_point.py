@@ -18,6 +18,7 @@ Where Lava's own arithmetic would wrap at 32 bits we wrap the same way (``astype
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -243,10 +244,6 @@ class DelayGroup:
 
 # (spikes (N, n_in, T) 0/1, group) -> int (N, T, n_out): out[k, t] = sum_i w_i s[k, i, t - lag], 0 for t < lag
 SpikeAccumulator = Callable[[np.ndarray, DelayGroup], np.ndarray]
-# (spikes (N, n_in, T) 0/1, sparse (n_in, n_out)) -> int (N, T, n_out) with a lag of one step
-SparseSpikeAccumulator = Callable[[np.ndarray, scipy.sparse.csr_matrix], np.ndarray]
-
-
 def accumulate_spikes(spikes: np.ndarray, group: DelayGroup) -> np.ndarray:
     """Reference :data:`SpikeAccumulator`: one exact BLAS product over all samples and steps, int64."""
     n_samples, n_in, steps = spikes.shape
@@ -255,20 +252,6 @@ def accumulate_spikes(spikes: np.ndarray, group: DelayGroup) -> np.ndarray:
         rows = spikes[:, :, : steps - group.lag].transpose(0, 2, 1).reshape(-1, n_in)
         acc = exact_spike_matmul(rows, group.weight_t, group.bound)
         out[:, group.lag:] = acc.reshape(n_samples, steps - group.lag, -1)
-    return out
-
-
-def accumulate_spikes_sparse(spikes: np.ndarray, weight_t: scipy.sparse.csr_matrix) -> np.ndarray:
-    """Reference :data:`SparseSpikeAccumulator`: spikes as CSR events times the sparse weights, int64.
-
-    Event-driven: the cost is (number of spikes) x (fan-out).
-    """
-    n_samples, n_in, steps = spikes.shape
-    out = np.zeros((n_samples, steps, weight_t.shape[1]), dtype=np.int64)
-    if steps > 1:
-        rows = spikes[:, :, :-1].transpose(0, 2, 1).reshape(-1, n_in)
-        events = scipy.sparse.csr_matrix(rows.astype(np.int64))
-        out[:, 1:] = np.asarray((events @ weight_t).toarray()).reshape(n_samples, steps - 1, -1)
     return out
 
 
@@ -387,6 +370,20 @@ class ConvGeometry:
         per_channel = self.out_channels // self.groups
         return np.broadcast_to(per_pixel * per_channel, self.in_shape).reshape(-1).astype(np.int64)
 
+    def max_abs_input(self, weight: np.ndarray) -> int:
+        """max over output neurons of sum |w| over the synapses reaching it (taps inside the input only)::
+
+            S[co, ho, wo] = sum_{ci, kh in taps_h(ho), kw in taps_w(wo)} |W[co, ci, kh, kw]|
+        """
+        per_tap = np.abs(np.asarray(weight, dtype=np.int64)).sum(axis=1)  # (C_out, kH, kW)
+        masks = []
+        for axis in range(2):
+            out_pos, tap, _ = self._axis_taps(axis)
+            mask = np.zeros((self.out_shape[1 + axis], self.kernel[axis]), dtype=np.int64)
+            mask[out_pos, tap] = 1
+            masks.append(mask)
+        return int(np.einsum("hk,ckl,wl->chw", masks[0], per_tap, masks[1]).max(initial=0))
+
     def weight_matrix(self, weight: np.ndarray) -> scipy.sparse.csr_matrix:
         """Sparse int64 (C_in*H*W, C_out*H_out*W_out) matrix equal to the convolution (cross-correlation).
 
@@ -419,20 +416,67 @@ def wrap_signed(x: np.ndarray, bits: int) -> np.ndarray:
     return (x + half) % (1 << bits) - half
 
 
+@dataclass(frozen=True, eq=False)
+class ConvSynapse:
+    """A Lava Conv synapse ready to accumulate: its geometry and integer kernel.
+
+    ``weight`` is int64 (C_out, C_in/groups, kH, kW); ``bound`` = :meth:`ConvGeometry.max_abs_input` (the
+    largest sum any output can reach in one step, and a bound on every partial sum of it: it decides which
+    accumulator types are exact).
+    """
+
+    geometry: ConvGeometry
+    weight: np.ndarray
+    bound: int
+
+    @classmethod
+    def from_weights(cls, geometry: ConvGeometry, weight: np.ndarray) -> ConvSynapse:
+        weight = np.asarray(weight, dtype=np.int64)
+        return cls(geometry, weight, geometry.max_abs_input(weight))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.geometry.out_shape))
+
+    @functools.cached_property
+    def matrix(self) -> scipy.sparse.csr_matrix:
+        """The equal sparse (C_in*H*W, C_out*H_out*W_out) matrix, built on first use (seconds on big layers)."""
+        return self.geometry.weight_matrix(self.weight)
+
+
+# (spikes (N, n_in, T) 0/1, conv) -> int (N, T, n_out): out[k, t] = conv(s[k, :, t - 1], W), 0 at t = 0
+ConvAccumulator = Callable[[np.ndarray, ConvSynapse], np.ndarray]
+
+
+def accumulate_conv_sparse(spikes: np.ndarray, synapse: ConvSynapse) -> np.ndarray:
+    """Reference :data:`ConvAccumulator`: spikes as CSR events times the sparse conv matrix, int64.
+
+    Event-driven: the cost is (number of spikes) x (fan-out).
+    """
+    n_samples, n_in, steps = spikes.shape
+    out = np.zeros((n_samples, steps, synapse.n_out), dtype=np.int64)
+    if steps > 1:
+        rows = spikes[:, :, :-1].transpose(0, 2, 1).reshape(-1, n_in)
+        events = scipy.sparse.csr_matrix(rows.astype(np.int64))
+        out[:, 1:] = np.asarray((events @ synapse.matrix).toarray()).reshape(n_samples, steps - 1, -1)
+    return out
+
+
 def conv_synaptic_input(
-    spikes: np.ndarray,
-    conv_matrix: scipy.sparse.csr_matrix,
-    accumulate: SparseSpikeAccumulator = accumulate_spikes_sparse,
+    spikes: np.ndarray, synapse: ConvSynapse, accumulate: ConvAccumulator = accumulate_conv_sparse
 ) -> np.ndarray:
     """Input a Lava Conv synapse delivers at every step, int32 (N, T, n_out), one step of lag::
 
         a[t] = wrap24(int32(conv(s[t - 1], W)))
 
     ``PyConvModelFixed`` computes the convolution exactly (float64 sums of integers), casts to int32 and
-    wraps to 24 bits; it applies no weight exponent and no weight clipping. ``conv_matrix`` comes from
-    :meth:`ConvGeometry.weight_matrix`; spikes are (N, n_in, T).
+    wraps to 24 bits; it applies no weight exponent and no weight clipping. Spikes are (N, n_in, T). When
+    ``synapse.bound`` < 2**23 no sum can leave the 24-bit range and both casts are the identity.
     """
-    acc = accumulate(spikes, conv_matrix).astype(np.int32).astype(np.int64)
+    acc = accumulate(spikes, synapse)
+    if synapse.bound < 1 << (CONV_ACC_BITS - 1):
+        return acc.astype(np.int32, copy=False)
+    acc = acc.astype(np.int32).astype(np.int64)
     return wrap_signed(acc, CONV_ACC_BITS).astype(np.int32)
 
 

@@ -147,7 +147,7 @@ def run_external_input(request: RunRequest, *, console, err_console) -> np.ndarr
     net = load_netx(request.target)
     inputs = load_spike_input(request.input_npy, net.num_inputs)
     execution = run_chip(Path(request.target), inputs, request.backend, require_hardware=request.require_hardware,
-                         console=err_console)
+                         console=err_console, count_layers=request.count_only)
     if execution.banner:
         err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
     output = execution.spike_run.output
@@ -156,7 +156,9 @@ def run_external_input(request: RunRequest, *, console, err_console) -> np.ndarr
             with open(tmp, "wb") as handle:
                 np.save(handle, output[0] if output.shape[0] == 1 else output)
         console.print(f"wrote {request.save_output}")
-    counts = ", ".join(f"L{i}: {int(s.sum())}" for i, s in enumerate(execution.spike_run.layer_spikes))
+    spike_run = execution.spike_run  # with --count-only the hidden layers are counted, not recorded
+    counts = ", ".join(f"L{i}: {int(spike_run.activity(i).per_neuron.sum())}"
+                       for i in sorted({*spike_run.layer_indices, *spike_run.counted}))
     console.print(f"{request.backend} ({execution.mode}): {inputs.shape[0]} sample(s), T={inputs.shape[2]}, "
                   f"spikes per layer {counts}")
     return output
