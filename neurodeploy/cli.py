@@ -25,10 +25,12 @@ from neurodeploy.deploy.nir_export import export_nir_run, print_nir_export
 from neurodeploy.deploy.nir_import import import_nir, print_import_table
 from neurodeploy.deploy.run_folder import CHECKPOINT
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.cost import FAMILIES as COST_FAMILIES
 from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
-from neurodeploy.models.training import TrainConfig, input_shape_of
+from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
+from neurodeploy.models.training import FAMILIES, TrainConfig, input_shape_of
 from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
@@ -106,7 +108,8 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 @app.command()
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
-    model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm")] = "snn",
+    model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip)")]
+    = "snn",
     arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
@@ -130,15 +133,18 @@ def train(
     recurrent: Annotated[bool, typer.Option("--recurrent", help="snn: trainable recurrence in hidden dense "
                                                                 "layers (netx dense_rec)")] = False,
     leak_tau: Annotated[Optional[float], typer.Option(help="snn: adaptive leakage k = exp(-dt/tau), tau in ms")] = None,
+    aggregation: Annotated[Optional[str], typer.Option(
+        help="rsnn: front-end steps -> classifier input: last | sum | mean | stack (default mean)")] = None,
 ):
-    """Train an SNN (lava-dl SLAYER CUBA) or an RNN/LSTM baseline."""
+    """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
-    config = TrainConfig(dataset=dataset, family=_choice(model, ("snn", "rnn", "lstm"), "--model"), arch=arch,
+    config = TrainConfig(dataset=dataset, family=_choice(model, FAMILIES, "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt,
                          steps=steps, limit=limit,
                          test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
                          allow_synthetic=not no_synthetic, seed=seed, device=device, leak=not no_leak,
-                         reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau)
+                         reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau,
+                         aggregation=aggregation)
     config.validate()
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     if config.family == "snn":
@@ -300,12 +306,17 @@ def resolve_arch_and_input(arch: str, input: str | None, dataset: str | None):
 @app.command()
 def cost(arch: Annotated[str, typer.Argument(help="model file name or architecture string")],
          input: Annotated[Optional[str], typer.Option("--input", help=INPUT_HELP)] = None,
-         family: Annotated[str, typer.Option(help="snn | rnn | lstm | ann")] = "snn",
+         family: Annotated[str, typer.Option(help="snn | rnn | lstm | ann | rsnn")] = "snn",
          dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None,
+         aggregation: Annotated[str, typer.Option(help="rsnn: last | sum | mean | stack")] = DEFAULT_AGGREGATION,
+         steps: Annotated[int, typer.Option(help="rsnn: time steps T (the stack aggregation has C x T channels)")]
+         = 1,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
-    """Static parameter, memory and per-step operation counts (conventions: docs/cost.md)."""
+    """Static parameter, memory and per-step operation counts (conventions: docs/cost.md, docs/rsnn.md)."""
     architecture, shape = resolve_arch_and_input(arch, input, dataset)
-    report = static_cost(architecture, shape, _choice(family, ("snn", "rnn", "lstm", "ann"), "--family"))
+    options.check_binning(None, steps)
+    report = static_cost(architecture, shape, _choice(family, COST_FAMILIES, "--family"),
+                         aggregation=aggregation, steps=steps)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -69,7 +69,7 @@ def test_rows_from_run_dirs_and_files(runs):
         ("elsewhere", "rnn", "torch", "float"),
     ]
     snn, _, lstm, rnn = rows
-    assert snn.ops == (123_456.0, "synops") and lstm.ops == (21_765_120.0, "MACs")
+    assert snn.ops == ((123_456.0, "synops"),) and lstm.ops == ((21_765_120.0, "MACs"),)
     assert (lstm.energy_j_per_sample, lstm.energy_kind) == (4e-4, "measured")
     assert lstm.device == "cuda:0" and snn.params == 1_188_864 and snn.memory_bits == 38_045_696
     assert (rnn.energy_j_per_sample, rnn.energy_kind) == (None, None)

@@ -58,6 +58,11 @@ EXPECTED = {
                + (131072 * 256 + 65536 + 512) + 2570,                                          # 33,882,442
         "lstm": 4 * ((1152 + 36864 + 64) + (73728 + 147456 + 128) + (131072 * 256 + 65536 + 512)) + 2570,
     }),
+    # rsnn (docs/rsnn.md): ConvLSTM 4 gates x maps x (in x 9 + maps x 9) + 4 x maps biases, then the SNN layers
+    # Input-MP4-16CL3-AP2-64C3-AP2-256FC-11: 2x32x32 -> 16x32x32 -> AP2 16x16x16 -> 64x16x16 -> AP2 64x8x8
+    "dvsgesture_rsnn": (DVS, {"rsnn": 4 * 16 * (2 * 9 + 16 * 9) + 64 + 16 * 9 * 64 + 4096 * 256 + 256 * 11}),
+    # Input-MP8-8CL3-AP2-32C3-AP2-11: 2x16x16 -> 8x16x16 -> AP2 8x8x8 -> 32x8x8 -> AP2 32x4x4 = 512 -> 11
+    "dvsgesture_rsnn_small": (DVS, {"rsnn": 4 * 8 * (2 * 9 + 8 * 9) + 32 + 8 * 9 * 32 + 512 * 11}),
 }
 
 

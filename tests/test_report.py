@@ -18,6 +18,7 @@ from neurodeploy.reports.schema import (
     SCHEMA_VERSION,
     BackendInfo,
     DataInfo,
+    HybridSplit,
     LayerReport,
     MemoryBits,
     ModelInfo,
@@ -149,13 +150,19 @@ def test_invalid_reports_are_user_errors(path, value, message):
 
 def test_every_record_class_round_trips():
     """Like NIR's node test: every record type in report.py survives to_dict -> JSON -> from_dict."""
-    report = _report()
+    hybrid = HybridSplit("cpu", "estimated", 1e-5, "MACs x cmos45nm", 2e6, 1e-3, 300.0, 2600.0, 1e-7, 5e-6,
+                         1024, 1024, 86.0, "count encoding")
+    report = replace(_report(), hybrid=hybrid)
     instances = {type(part): part for part in (report.tool, report.model, report.data, report.backend,
                                                 report.per_sample, report.energy, report.memory_bits,
-                                                report.parity, report.provenance, report.layers[0])}
+                                                report.parity, report.provenance, report.layers[0], report.hybrid)}
     assert set(instances) == set(_Record.__subclasses__())
     for cls, instance in instances.items():
         assert cls.from_dict(json.loads(json.dumps(instance.to_dict()))) == instance
+    assert RunReport.from_dict(json.loads(json.dumps(report.to_dict()))).hybrid == hybrid
+    assert hybrid.total_j == pytest.approx(1e-5 + 1e-7 + 5e-6)
+    with pytest.raises(UserError, match="front_end_energy_kind"):
+        HybridSplit.from_dict({**hybrid.to_dict(), "front_end_energy_kind": "guessed"})
 
 
 def test_missing_and_unknown_keys():

@@ -13,6 +13,9 @@ Per layer, ``clipped_fraction`` counts weights with |64 w - q| > 1 (beyond the r
 ``accept_quantization_loss``. A trained 2312-64-10 MLP has no clipped weight and about 18% zeroed in its
 first layer (the small ones).
 
+An RSNN run (docs/rsnn.md) exports its spiking classifier this way and its ConvLSTM front end as
+``front_end.pt`` (:mod:`neurodeploy.deploy.front_end`); the export table states the boundary between them.
+
 Provenance: the file's root attributes record the SHA-256 of the checkpoint it was exported from
 (``neurodeploy_checkpoint_sha256``) and the run id (``neurodeploy_run_id``); ``run`` refuses a
 ``model.net`` whose checkpoint is not the run's current one (:func:`check_export_is_current`).
@@ -28,10 +31,12 @@ import numpy as np
 from rich.table import Table
 
 from neurodeploy import atomic, lava_compat, run_lock, safe_files
+from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
 from neurodeploy.deploy.netx import write_slayer_netx
-from neurodeploy.deploy.run_folder import checkpoint_sha256, load_run_config, load_trained_network
+from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
+from neurodeploy.models.training import SPIKING_FAMILIES
 
 MODEL_FILE = "model.net"
 MAX_CLIPPED_FRACTION = 0.01
@@ -64,12 +69,17 @@ class ExportedLayer:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """The netx file and its layers; for an RSNN also the front-end file and the boundary."""
+
     path: Path
     layers: list[ExportedLayer]
+    front_end: Path | None = None
+    boundary: Boundary | None = None
 
 
 def export_run(run_dir: Path, out: Path | None = None, *, accept_quantization_loss: bool = False) -> ExportResult:
-    """Export the SNN of ``run_dir`` (a directory made by ``train --model snn``) and verify it."""
+    """Export the SNN of ``run_dir`` (made by ``train --model snn``, or an RSNN's classifier and front end)
+    and verify it."""
     run_dir = Path(run_dir)
     with run_lock.hold(run_dir, "run folder"):
         return _export(run_dir, out, accept_quantization_loss)
@@ -77,7 +87,7 @@ def export_run(run_dir: Path, out: Path | None = None, *, accept_quantization_lo
 
 def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> ExportResult:
     config = load_run_config(run_dir)
-    if config.family != "snn":
+    if config.family not in SPIKING_FAMILIES:
         raise UserError(f"{run_dir}: a {config.family} run cannot be exported to netx (only spiking networks run "
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")
     if not config.reset:
@@ -86,7 +96,8 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
     target = Path(out) if out else run_dir / MODEL_FILE
     safe_files.check_output_file(target, "--out")
     atomic.check_writable_dir(target.parent)
-    _, _, network = load_trained_network(run_dir)
+    _, _, trained = load_trained_network(run_dir)
+    network = chip_network(config, trained)
     with atomic.atomic_path(target) as tmp:
         write_slayer_netx(network, tmp)
         with h5py.File(tmp, "r+") as handle:
@@ -95,6 +106,8 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
         layers = verify_export(tmp, network)
         if not accept_quantization_loss:
             check_quantization_loss(target, layers)
+    if config.family == "rsnn":
+        return ExportResult(target, layers, save_front_end(run_dir, trained, config), boundary_of(trained))
     return ExportResult(target, layers)
 
 
@@ -209,7 +222,9 @@ def _kind_label(group) -> str:
 
 
 def print_export_table(result: ExportResult, console) -> None:
-    table = Table(title=f"netx export: {result.path}")
+    caption = None if result.boundary is None else (
+        f"host front end (torch state_dict): {result.front_end}\n{result.boundary.describe()}")
+    table = Table(title=f"netx export: {result.path}", caption=caption)
     for column in ("#", "layer", "type", "in", "out", "iDecay", "vDecay", "vThMant", "weights", "clipped", "zeroed",
                    "Lava block"):
         table.add_column(column, justify="right" if column not in ("layer", "type", "Lava block") else "left")

@@ -23,7 +23,7 @@ from rich.table import Table
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import LayerFootprint, load_profile, map_resources
-from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, resolve_arch
+from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, resolve_arch
 from neurodeploy.models.training import input_shape_of
 
 
@@ -69,6 +69,10 @@ def _row(index: int, layer, in_shape, out_shape, first: bool) -> LintRow:
     if isinstance(layer, DenseLayer):
         fan_in = math.prod(in_shape)
         return LintRow(name, layer.token(), "netx dense", neurons, fan_in, fan_in * neurons)
+    if isinstance(layer, ConvLSTMLayer):
+        return LintRow(name, layer.token(), "none", 0, 0, 0,
+                       problem=f"layer {index} ({layer.token()}): a ConvLSTM has no Loihi mapping; it is the host "
+                               "front end of --model rsnn (docs/rsnn.md)")
     if isinstance(layer, ConvLayer):
         fan_in = in_shape[0] * layer.kernel * layer.kernel
         return LintRow(name, layer.token(), "netx conv", neurons, fan_in, fan_in * neurons)

@@ -32,9 +32,10 @@ import torch
 from rich.table import Table
 
 from neurodeploy import atomic, lava_compat
-from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
+from neurodeploy.deploy.run_folder import chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_names
+from neurodeploy.models.training import SPIKING_FAMILIES
 
 NIR_FILE = "model.nir"
 DECAY_UNIT = 4096
@@ -163,13 +164,13 @@ def export_nir_run(run_dir: Path, out: Path | None = None) -> NirExport:
     """Write the NIR graph of the SNN in ``run_dir`` (default ``run_dir/model.nir``) and read it back."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
-    if config.family != "snn":
+    if config.family not in SPIKING_FAMILIES:
         raise UserError(f"{run_dir}: a {config.family} run has no spiking neurons to export to NIR; only "
-                        "`--model snn` runs can")
+                        "`--model snn` runs (and an rsnn's classifier) can")
     target = Path(out) if out else run_dir / NIR_FILE
     atomic.check_writable_dir(target.parent)
     _, _, network = load_trained_network(run_dir)
-    graph = network_to_nir(network, float(config.dt_ms))
+    graph = network_to_nir(chip_network(config, network), float(config.dt_ms))
     with atomic.atomic_path(target) as tmp:
         nir.write(tmp, graph)
         loaded = nir.read(tmp)

@@ -18,6 +18,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.models.arch import ModelFile, resolve_arch
 from neurodeploy.models.training import (
     SCHEMA_VERSION,
+    SPIKING_FAMILIES,
     EpochMetrics,
     TrainConfig,
     build_network,
@@ -32,9 +33,14 @@ MAX_CHECKPOINT_BYTES = 1 << 32  # 4 GiB: far above any network this tool trains
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
+    save_torch_state(run_dir / CHECKPOINT, state)
+
+
+def save_torch_state(path: Path, state: dict) -> None:
+    """Write ``state`` (tensors and plain values only, readable by :func:`load_torch_state`) atomically."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic.write_bytes(run_dir / CHECKPOINT, buffer.getvalue())
+    atomic.write_bytes(path, buffer.getvalue())
 
 
 def checkpoint_sha256(run_dir: Path) -> str:
@@ -44,29 +50,37 @@ def checkpoint_sha256(run_dir: Path) -> str:
 
 
 def load_checkpoint(run_dir: Path) -> dict:
-    """Read a run's checkpoint without executing anything from it.
-
-    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
-    numbers, None); a file that names any other callable, as a crafted checkpoint does to run code at load
-    time, is refused before that callable is looked up.
-    """
+    """Read a run's checkpoint without executing anything from it (:func:`load_torch_state`)."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise UserError(f"{path}: no checkpoint in this run directory; train first (neurodeploy train ...)")
-    content = safe_files.read_bytes(path, "checkpoint", MAX_CHECKPOINT_BYTES)
-    try:
-        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: checkpoint holds objects other than tensors and plain values (refused, nothing "
-                        "in it was run); use a checkpoint written by neurodeploy train") from exc
-    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
-        raise UserError(f"{path}: checkpoint cannot be read ({exc.__class__.__name__}); retrain or --resume "
-                        "from an intact copy") from exc
-    if not isinstance(state, dict) or "model" not in state:
+    state = load_torch_state(path, "checkpoint", "use a checkpoint written by neurodeploy train",
+                             "retrain or --resume from an intact copy")
+    if "model" not in state:
         raise UserError(f"{path}: not a neurodeploy checkpoint; retrain or --resume from an intact copy")
     if int(state.get("schema_version", 0)) > SCHEMA_VERSION:
         raise UserError(f"{path}: checkpoint schema {state['schema_version']} is newer than this neurodeploy "
                         f"({SCHEMA_VERSION}); upgrade neurodeploy to read this run")
+    return state
+
+
+def load_torch_state(path: Path, what: str, source_fix: str, damaged_fix: str) -> dict:
+    """A dict of tensors and plain values from a torch file, without executing anything from it.
+
+    ``torch.load(weights_only=True)`` unpickles only tensors and plain containers (dict, list, tuple, str,
+    numbers, None); a file that names any other callable, as a crafted file does to run code at load
+    time, is refused before that callable is looked up.
+    """
+    content = safe_files.read_bytes(path, what, MAX_CHECKPOINT_BYTES)
+    try:
+        state = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: {what} holds objects other than tensors and plain values (refused, nothing "
+                        f"in it was run); {source_fix}") from exc
+    except Exception as exc:  # noqa: BLE001 - any other read failure means a damaged file
+        raise UserError(f"{path}: {what} cannot be read ({exc.__class__.__name__}); {damaged_fix}") from exc
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: not a neurodeploy {what}; {damaged_fix}")
     return state
 
 
@@ -90,10 +104,15 @@ def load_trained_network(run_dir: Path) -> tuple[TrainConfig, ModelFile, torch.n
     shape = input_shape_of(config.resolved["sensor_size"])
     network = build_network(config, model, shape)
     load_weights(network, load_checkpoint(run_dir), run_dir)
-    if config.family == "snn":
+    if config.family in SPIKING_FAMILIES:
         network.apply_leak()  # the config's dt decides the decay of an adaptive-leakage run
     network.eval()
     return config, model, network
+
+
+def chip_network(config: TrainConfig, network: torch.nn.Module) -> torch.nn.Module:
+    """The part of a trained network that runs on the chip: an RSNN's spiking classifier, an SNN itself."""
+    return network.classifier if config.family == "rsnn" else network
 
 
 def load_weights(network: torch.nn.Module, state: dict, run_dir: Path) -> None:
@@ -108,7 +127,7 @@ def write_config(run_dir: Path, config: TrainConfig, model: ModelFile) -> None:
     data = config.to_dict()
     data["resolved"] = {k: v for k, v in config.resolved.items() if k != "source_obj"}
     data["resolved"]["arch_notation"] = model.arch.notation()
-    if config.family == "snn":
+    if config.family in SPIKING_FAMILIES:
         data["resolved"]["lif_mapping"] = lif_mapping(config).to_dict()
     atomic.write_json(run_dir / CONFIG, data)
 
@@ -140,7 +159,8 @@ def prepare_run_dir(run_dir: Path) -> None:
 
 
 def check_same_run(previous: TrainConfig, requested: TrainConfig, run_dir: Path) -> None:
-    for name in ("dataset", "family", "arch", "loss", "seed", "leak", "reset", "recurrent", "leak_tau_ms"):
+    for name in ("dataset", "family", "arch", "loss", "seed", "leak", "reset", "recurrent", "leak_tau_ms",
+                 "aggregation"):
         if getattr(requested, name) != getattr(previous, name):
             raise UserError(f"{run_dir}: --resume with --{name} {getattr(requested, name)} but the run used "
                             f"{getattr(previous, name)}; resume with the same settings")

@@ -30,6 +30,9 @@ Conventions (every number of a :class:`CostReport` follows them; ``notes`` repea
   (b_ih + b_hh of ``nn.RNNCell`` / ``nn.LSTMCell``) unless ``torch_cell_biases=False`` (the equations'
   single b); conv cells and readouts have one. The LSTM adds per unit 1 add (c = f c + i g) and 3 muls.
 - ann: the same layers feed-forward, with biases, no recurrence.
+- rsnn (docs/rsnn.md): the front end (layers up to the last ``nCLk``) counted as the lstm family's ConvLSTM
+  and pooling layers (host, float MACs), the classifier behind the boundary as the snn family (chip, adds =
+  dense synop upper bound); the boundary's input channels follow the aggregation (``stack``: C x T).
 - Memory (eq. 8): weights x bits (biases ignored unless ``include_bias``); state: SNN one membrane
   potential per neuron, ANN one activation per output value (LSTM: h and c), x bits; spikes (SNN only):
   the most spikes at one step, statically bounded by the number of neurons, x spike_bits. The input events
@@ -49,12 +52,16 @@ from rich.console import Console
 from rich.table import Table
 
 from neurodeploy.errors import UserError
-from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint
-from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, Layer, PoolLayer
+from neurodeploy.metrics.energy import HostChipEnergy, host_chip_energy
+from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, load_profile
+from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, Layer, PoolLayer
+from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
 
-FAMILIES = ("snn", "rnn", "lstm", "ann")
+FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn")
+SPLIT_PROFILE = "cmos45nm"  # the per-op energies SNN-vs-ANN papers price both parts with (E_MAC, E_AC)
 RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
-_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool"}  # as snn.py / recurrent.py
+# layer names as snn.py / recurrent.py
+_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,13 @@ class CostReport:
     memory_bits_chip: dict[str, int] | None = None
     chip_profile: str | None = None
     notes: tuple[str, ...] = ()
+    host_layers: int = 0  # rsnn: the first ``host_layers`` layers are the front end on the host
+
+    def host_chip_energy(self, profile: HardwareProfile) -> HostChipEnergy:
+        """rsnn, per step: front-end MACs x E_MAC and the classifier's dense synop bound x E_AC."""
+        host, chip = self.layers[:self.host_layers], self.layers[self.host_layers:]
+        return host_chip_energy(sum(layer.macs_per_step for layer in host),
+                                sum(layer.adds_per_step for layer in chip), profile)
 
     def _sum(self, attr: str) -> int:
         return sum(getattr(layer, attr) for layer in self.layers)
@@ -154,6 +168,7 @@ class CostReport:
         out["chip_profile"] = self.chip_profile
         out["layers"] = [layer.to_dict() for layer in self.layers]
         out["notes"] = list(self.notes)
+        out["host_layers"] = self.host_layers
         return out
 
 
@@ -288,6 +303,9 @@ def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[st
                    "fixed non-trainable sum weights (not counted) and CUBA neurons, for both MPk and APk")]
     else:
         notes.append("max pooling: comparisons counted apart (comparisons_per_step), not in MACs or adds")
+    if family == "rsnn":
+        notes.append("rsnn: front-end layers (host) counted as the lstm family's ConvLSTM, classifier layers "
+                     "(chip) as the snn family; the boundary's count encoding is not counted")
     if family in ("rnn", "lstm"):
         notes.append(f"{family}: dense layers have dense recurrence, conv layers a 3x3 conv over the hidden "
                      "state (ConvRNN/ConvLSTM); the final layer is a plain linear readout (no recurrence)")
@@ -298,30 +316,41 @@ def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[st
 
 def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: str, *, bits: int = 32,
                 spike_bits: int = 1, profile: HardwareProfile | None = None, include_bias: bool = False,
-                torch_cell_biases: bool = True) -> CostReport:
+                torch_cell_biases: bool = True, aggregation: str = DEFAULT_AGGREGATION,
+                steps: int = 1) -> CostReport:
     """Parameters, memory (eq. 8) and per-step operations (eq. 9, Table XIV) of ``arch`` in ``family``.
 
-    ``profile`` adds ``memory_bits_chip`` at the chip's bit widths. See the module docstring for every
-    counting convention.
+    ``profile`` adds ``memory_bits_chip`` at the chip's bit widths (rsnn: of the chip part). ``aggregation``
+    and ``steps`` (T) fix an rsnn's boundary shape. See the module docstring for every counting convention.
     """
     if family not in FAMILIES:
         raise UserError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
     if bits < 1 or spike_bits < 1:
         raise UserError("bits and spike_bits must be >= 1")
+    if family != "rsnn" and arch.has_convlstm:
+        raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of the rsnn family; use "
+                        "--family rsnn")
     shapes = arch.shapes(tuple(input_shape))
-    last = len(arch.layers) - 1
+    last, front = len(arch.layers) - 1, 0
+    if family == "rsnn":  # the classifier's input is the aggregated boundary, not the last front-end output
+        split = split_rsnn(arch, tuple(input_shape), aggregation, steps)
+        front = len(split.front)
+        shapes = [*shapes[:front], *split.classifier.shapes(split.boundary_shape)]
     layers = []
     for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
         name = layer_name(index, layer)
-        if family == "snn":
+        if family == "snn" or (family == "rsnn" and index >= front):
             layers.append(_snn_layer(name, layer, in_shape, out_shape, bits, spike_bits))
         else:
-            layers.append(_ann_layer(name, family, layer, in_shape, out_shape, index == last, bits,
-                                     include_bias, torch_cell_biases))
-    chip = _chip_memory(family, layers, profile, include_bias) if profile is not None else None
+            layers.append(_ann_layer(name, "lstm" if family == "rsnn" else family, layer, in_shape, out_shape,
+                                     index == last, bits, include_bias, torch_cell_biases))
+    chip = None
+    if profile is not None:
+        chip = (_chip_memory("snn", layers[front:], profile, include_bias) if family == "rsnn"
+                else _chip_memory(family, layers, profile, include_bias))
     return CostReport(family, arch.notation(), tuple(input_shape), bits, spike_bits, tuple(layers), chip,
                       profile.name if profile is not None else None,
-                      _notes(family, include_bias, torch_cell_biases))
+                      _notes(family, include_bias, torch_cell_biases), host_layers=front)
 
 
 def synops_per_sample(input_spikes: np.ndarray, fan_out: np.ndarray) -> float:
@@ -360,6 +389,11 @@ def print_cost_table(cost: CostReport, console=None) -> None:
     console.print(table)
     if cost.memory_bits_chip is not None:
         console.print(f"memory at {cost.chip_profile} bit widths: {cost.memory_bits_chip['total']:,} bit")
+    if cost.family == "rsnn":
+        split = cost.host_chip_energy(load_profile(SPLIT_PROFILE))
+        console.print(f"per step at {split.profile} (estimated): front end {split.host_macs:,.0f} MACs -> "
+                      f"{split.host_j:.3e} J, chip at most {split.chip_synops:,.0f} synops (every input spikes) -> "
+                      f"{split.chip_j:.3e} J; measured synops (`neurodeploy run`) are lower")
     for note in cost.notes:
         console.print(f"- {note}")
 
@@ -372,6 +406,6 @@ def deployed_architecture(network) -> tuple[Architecture, tuple[int, int, int]]:
 
 def layer_names(network) -> list[str]:
     """Report names of the on-chip layers (``fc1``, ``conv2``, ... numbered as in the architecture string)."""
-    offset = 1 if network.input_pool else 0
+    offset = (1 if network.input_pool else 0) + network.name_offset
     arch, _ = deployed_architecture(network)
     return [layer_name(index + offset, layer) for index, layer in enumerate(arch.layers)]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import Coefficient, HardwareProfile
 
 OP_KINDS = ("synops", "neuron_updates", "spike_routing", "macs", "adds", "muls", "static")
@@ -195,3 +196,31 @@ def estimate_static_energy(profile: HardwareProfile, *, steps: int | None = None
         return pricer.result()
     pricer.add("static", seconds, "static")
     return pricer.result()
+
+
+@dataclass(frozen=True)
+class HostChipEnergy:
+    """Energy of a host front end and a chip back end from their op counts (docs/rsnn.md):
+    ``host_j = MACs x E_MAC``, ``chip_j = synops x E_AC`` (the profile's ``mac`` and ``synop``), estimated."""
+
+    host_macs: float
+    chip_synops: float
+    host_j: float
+    chip_j: float
+    profile: str
+
+    @property
+    def ratio(self) -> float:
+        """host_j / chip_j (inf for a silent chip)."""
+        return self.host_j / self.chip_j if self.chip_j else math.inf
+
+
+def host_chip_energy(host_macs: float, chip_synops: float, profile: HardwareProfile) -> HostChipEnergy:
+    """Price ``host_macs`` float MACs and ``chip_synops`` synaptic accumulates with ``profile``; UserError
+    naming the profile when it lacks either coefficient."""
+    missing = [key for key in ("mac", "synop") if not profile.has(key)]
+    if missing:
+        raise UserError(f"--hw {profile.name}: the profile has no energy for {', '.join(missing)}; use --hw cmos45nm")
+    counts = OpCounts(macs=host_macs, synops=chip_synops)  # checks both are finite and >= 0
+    return HostChipEnergy(counts.macs, counts.synops, counts.macs * profile.si("mac"),
+                          counts.synops * profile.si("synop"), profile.name)

@@ -4,6 +4,9 @@ Notation (Comparing SNNs and RNNs on neuromorphic vision datasets, and its compa
 ``nFC`` dense layer of n neurons, ``nC3`` 3x3 convolution with n maps (padding 1, stride 1), ``MPk``
 max pool k x k, ``APk`` average pool k x k, and a bare trailing number for the output layer (dense).
 Example: ``Input-MP4-64C3-128C3-AP2-128C3-AP2-256FC-11``. Shapes are (C, H, W) throughout.
+
+``nCLk`` (RSNN family only, docs/rsnn.md) is a ConvLSTM layer of n maps with a k x k input convolution, run
+on the host in front of a spiking classifier: ``Input-MP4-16CL3-AP2-64C3-AP2-11``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 # largest sizes a layer token may ask for (far above what fits a Loihi 2 board, below integer overflow)
 LAYER_LIMITS = {"dense": {"units": 1_000_000}, "conv": {"channels": 65_536, "kernel": 31},
-                "pool": {"size": 1024}}
+                "pool": {"size": 1024}, "convlstm": {"channels": 65_536, "kernel": 31}}
 MAX_ARCH_CHARS = 2000
 _DENSE = re.compile(r"^(\d+)(?:FC)?$")
 _CONV = re.compile(r"^(\d+)C(\d+)$")
 _POOL = re.compile(r"^(MP|AP)(\d+)$")
+_CONVLSTM = re.compile(r"^(\d+)CL(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,18 @@ class PoolLayer:
         return f"{'MP' if self.mode == 'max' else 'AP'}{self.size}"
 
 
-Layer = DenseLayer | ConvLayer | PoolLayer
+@dataclass(frozen=True)
+class ConvLSTMLayer(ConvLayer):
+    """ConvLSTM of ``channels`` maps: k x k input convolution, 3 x 3 hidden-state convolution, 'same' padding
+    (:class:`neurodeploy.models.recurrent.ConvLSTM`); the host front end of an RSNN."""
+
+    kind: str = "convlstm"
+
+    def token(self) -> str:
+        return f"{self.channels}CL{self.kernel}"
+
+
+Layer = DenseLayer | ConvLayer | PoolLayer | ConvLSTMLayer
 
 
 def _require_image(in_shape: tuple[int, ...], token: str) -> tuple[int, int, int]:
@@ -102,6 +117,10 @@ class Architecture:
     @property
     def num_classes(self) -> int:
         return self.layers[-1].units
+
+    @property
+    def has_convlstm(self) -> bool:
+        return any(isinstance(layer, ConvLSTMLayer) for layer in self.layers)
 
     @property
     def is_convolutional(self) -> bool:
@@ -142,11 +161,13 @@ def parse_architecture(text: str) -> Architecture:
             layers.append(DenseLayer(int(match.group(1))))
         elif match := _CONV.match(upper):
             layers.append(ConvLayer(int(match.group(1)), int(match.group(2))))
+        elif match := _CONVLSTM.match(upper):
+            layers.append(ConvLSTMLayer(int(match.group(1)), int(match.group(2))))
         elif match := _POOL.match(upper):
             layers.append(PoolLayer(int(match.group(2)), "max" if match.group(1) == "MP" else "avg"))
         else:
             raise UserError(
-                f"cannot parse '{token}' in architecture '{text}'; use nFC, nC3, MPk, APk or a trailing number"
+                f"cannot parse '{token}' in architecture '{text}'; use nFC, nC3, nCL3, MPk, APk or a trailing number"
             )
     for layer in layers:
         if any(v < 1 for v in vars(layer).values() if isinstance(v, int)):

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional
 
 from neurodeploy.errors import UserError
-from neurodeploy.models.arch import Architecture, ConvLayer, DenseLayer, PoolLayer
+from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, PoolLayer
 
 FAMILIES = ("rnn", "lstm")
 HIDDEN_KERNEL = 3  # source paper: the recurrent weight of a conv cell is a 3x3 convolution over the hidden state
@@ -184,7 +184,7 @@ class RecurrentNetwork(nn.Module):
         self.layer_names: list[str] = []
         self.layer_shapes: list[tuple[int, ...]] = []
         for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers[:-1], shapes[:-1])):
-            layers.append(_step_layer(family, layer, in_shape))
+            layers.append(step_layer(family, layer, in_shape))
             self.layer_names.append(f"{_NAME_PREFIX[type(layer)]}{index}")
             self.layer_shapes.append(tuple(out_shape))
         self.layers = nn.ModuleList(layers)
@@ -206,22 +206,10 @@ class RecurrentNetwork(nn.Module):
             raise UserError(f"input of shape {tuple(x.shape)} does not fit this {self.family}, built for "
                             f"(N, {', '.join(map(str, self.input_shape))}, T >= 1); use data of the sensor "
                             "size the network was built for")
-        batch, steps = x.shape[0], x.shape[-1]
         if self.record:
             self._counts = [[0, 0, 0, 0] for _ in range(len(self.layers) + 1)]
-        states: list[State] = []
-        hidden: list[torch.Tensor] = []
-        for t in range(steps):
-            out = x[..., t]
-            for index, layer in enumerate(self.layers):
-                if t == 0:
-                    states.append(layer.initial_state(batch, out))
-                layer_in = out
-                out, states[index] = layer.step(out, states[index])
-                if self.record:
-                    self._count(index, layer_in, out)
-            hidden.append(out.flatten(1))
-        last = torch.stack(hidden, dim=1)  # (N, T, features)
+        hidden = step_through(self.layers, x, self._count if self.record else None)
+        last = torch.stack([h.flatten(1) for h in hidden], dim=1)  # (N, T, features)
         scores = self.readout(last)
         if self.record:
             self._count(len(self.layers), last, scores)
@@ -248,10 +236,29 @@ class RecurrentNetwork(nn.Module):
         ]
 
 
-_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool"}
+def step_through(layers, x: torch.Tensor, observe=None) -> list[torch.Tensor]:
+    """Advance step ``layers`` over ``x`` (N, C, H, W, T), states from zero; the last layer's output of every
+    step. ``observe(index, layer input, layer output)`` is called after each layer step."""
+    batch = x.shape[0]
+    states: list[State] = []
+    outputs: list[torch.Tensor] = []
+    for t in range(x.shape[-1]):
+        out = x[..., t]
+        for index, layer in enumerate(layers):
+            if t == 0:
+                states.append(layer.initial_state(batch, out))
+            layer_in = out
+            out, states[index] = layer.step(out, states[index])
+            if observe is not None:
+                observe(index, layer_in, out)
+        outputs.append(out)
+    return outputs
 
 
-def _step_layer(family: str, layer, in_shape: tuple[int, ...]) -> _StepLayer:
+_NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
+
+
+def step_layer(family: str, layer, in_shape: tuple[int, ...]) -> _StepLayer:
     if isinstance(layer, DenseLayer):
         cell = DenseRNN if family == "rnn" else DenseLSTM
         return cell(math.prod(in_shape), layer.units)

@@ -124,11 +124,13 @@ class SpikingNetwork(nn.Module):
     Each block delays its output by one step (SLAYER ``delay_shift``), as Lava's synapses do. With
     ``recurrent=True`` every hidden dense layer is a recurrent CUBA block; its state starts at zero for every
     batch (SLAYER's recurrent block keeps it between calls otherwise), as each sample does on the chip.
+    Layers are named by position in ``arch`` plus ``name_offset`` (the host layers in front of an RSNN's).
     """
 
     def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping,
-                 recurrent: bool = False):
+                 recurrent: bool = False, name_offset: int = 0):
         super().__init__()
+        self.name_offset = name_offset
         slayer = lava_compat.slayer()
         self.arch = arch
         self.input_shape = tuple(input_shape)
@@ -139,7 +141,7 @@ class SpikingNetwork(nn.Module):
         self.block_names: list[str] = []
         self.input_pool = input_pooling(arch)
         shapes = arch.shapes(self.input_shape)
-        layers = list(zip(range(len(arch.layers)), arch.layers, shapes))
+        layers = list(zip(range(name_offset, name_offset + len(arch.layers)), arch.layers, shapes))
         if self.input_pool:
             layers = layers[1:]
         self.deployed = [(layer, out_shape) for _, layer, (_, out_shape) in layers]
@@ -149,7 +151,7 @@ class SpikingNetwork(nn.Module):
                 if len(in_shape) == 3 and not self.flat_input:
                     blocks.append(slayer.block.cuba.Flatten())
                     self.block_names.append(f"flatten{index}")
-                hidden = index < len(arch.layers) - 1
+                hidden = index < name_offset + len(arch.layers) - 1
                 if recurrent and hidden:
                     # a copy: the recurrent block turns on persistent_state in the dict it is given
                     blocks.append(slayer.block.cuba.Recurrent(dict(params), math.prod(in_shape), layer.units))

@@ -1,4 +1,4 @@
-"""Training for every family (snn, rnn, lstm) under the paper's shared settings: the run's configuration,
+"""Training for every family (snn, rnn, lstm, rsnn) under the paper's shared settings: the run's configuration,
 the network of a family, the data splits and one epoch of the training loop.
 
 The data order of each epoch depends only on (seed, epoch), so an interrupted and resumed run ends with the
@@ -23,12 +23,14 @@ from neurodeploy import options
 from neurodeploy.data.datasets import FrameDataset, check_frames_use_time, default_cache_dir, resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
-from neurodeploy.models.arch import ModelFile
+from neurodeploy.models.arch import Architecture, ModelFile
 from neurodeploy.models.recurrent import build_recurrent_network
+from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
 
 SCHEMA_VERSION = 1
-FAMILIES = ("snn", "rnn", "lstm")
+FAMILIES = ("snn", "rnn", "lstm", "rsnn")
+SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
 MAX_LR = 1.0  # Adam steps of more than 1 per update only diverge
 
@@ -60,8 +62,14 @@ class TrainConfig:
     reset: bool = True
     recurrent: bool = False
     leak_tau_ms: float | None = None
+    # rsnn: how the front end's T feature maps become the classifier's input (neurodeploy.models.rsnn)
+    aggregation: str | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.family == "rsnn" and self.aggregation is None:
+            self.aggregation = DEFAULT_AGGREGATION
 
     def validate(self, *, device_present: bool = True) -> None:
         """Every setting in its declared range (:mod:`neurodeploy.options`); with ``device_present`` also
@@ -70,8 +78,10 @@ class TrainConfig:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
-        if self.family == "snn" and self.loss != "rate":
+        if self.family in SPIKING_FAMILIES and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
+        if self.aggregation is not None and (self.family != "rsnn" or self.aggregation not in AGGREGATIONS):
+            raise UserError(f"--aggregation {self.aggregation} is for --model rsnn, one of {', '.join(AGGREGATIONS)}")
         for name in ("epochs", "batch_size", "micro_batch", "limit", "test_limit", "seed"):
             options.check(f"--{name.replace('_', '-')}", getattr(self, name))
         options.check_binning(self.dt_ms, self.steps)
@@ -178,10 +188,24 @@ class TrainResult:
 
 
 def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int, int, int]) -> torch.nn.Module:
-    """The family's network for ``model.arch``; only the SNN imports Lava (lava-dl SLAYER, via lava_compat)."""
+    """The family's network for ``model.arch``; only the spiking families import Lava (lava-dl SLAYER, via
+    lava_compat). ConvLSTM layers (``nCLk``) belong to the rsnn family only."""
+    check_family_arch(config, model.arch, input_shape)
+    if config.family == "rsnn":
+        return build_rsnn(model.arch, input_shape, lif_mapping(config), config.aggregation, int(config.steps))
     if config.family == "snn":
         return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
     return build_recurrent_network(config.family, model.arch, input_shape)
+
+
+def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tuple[int, int, int]) -> None:
+    """UserError unless ``arch`` suits the family: an rsnn splits after its last nCLk layer, the other families
+    have none."""
+    if config.family == "rsnn":
+        split_rsnn(arch, input_shape, config.aggregation, int(config.steps or 1))
+    elif arch.has_convlstm:
+        raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of --model rsnn; use "
+                        "nC3 for a conv layer of this family")
 
 
 def lif_mapping(config: TrainConfig) -> LIFMapping:

@@ -85,7 +85,8 @@ def _accuracy(network, frames: np.ndarray, labels: np.ndarray, device: str, batc
     return correct / max(1, len(labels))
 
 
-def _default_profile(device: str) -> str:
+def host_profile(device: str) -> str:
+    """The profile that prices float work on the host ``device`` (a GPU's, else 45 nm CMOS per-op energies)."""
     return "gpu_h100" if device.startswith("cuda") else "cmos45nm"
 
 
@@ -118,7 +119,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     batches = [torch.from_numpy(frames[i:i + 64]).float() for i in range(0, len(frames), 64)]
     measurement = measure_inference(network, batches, request.device, warmup_batches=WARMUP_BATCHES)
 
-    profile = load_profile(request.hw or _default_profile(request.device))
+    profile = load_profile(request.hw or host_profile(request.device))
     shape = input_shape_of(config.resolved["sensor_size"])
     cost = static_cost(model.arch, shape, config.family)
     try:

@@ -23,9 +23,11 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neurodeploy import atomic, run_lock
+from neurodeploy.backends.host_front_end import run_front_end
 from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_backend, default_profile
 from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
+from neurodeploy.deploy.front_end import boundary_of, load_front_end
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
@@ -34,9 +36,10 @@ from neurodeploy.metrics.cost import layer_names
 from neurodeploy.metrics.parity import compare_spikes
 from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
-from neurodeploy.pipeline.baseline import run_baseline
+from neurodeploy.pipeline.baseline import host_profile, run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
+from neurodeploy.reports.rsnn import build_rsnn_report
 from neurodeploy.reports.snn import build_snn_report
 from neurodeploy.safe_files import load_npy
 
@@ -62,6 +65,8 @@ def execute(request: RunRequest, *, console, err_console):
 
 def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
+    if config.family == "rsnn":
+        return run_rsnn(request, config, console=console, err_console=err_console)
     if config.family != "snn":
         if request.backend != "torch":
             raise UserError(f"{target}: a {config.family} run executes on --backend torch only (CPU/GPU); "
@@ -182,47 +187,105 @@ def synaptic_layers(net, spike_run) -> list[np.ndarray | LayerActivity]:
             for index, layer in enumerate(net.layers) if layer.kind != "input"]
 
 
-def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
-    """SNN run directory on a chip backend or on torch (float)."""
-    run_dir = Path(request.target)
-    _, model, network = load_trained_network(run_dir)
+def exported_net(request: RunRequest, run_dir: Path):
+    """(path, loaded netx model) of the run's export for a chip backend, checked current; (path, None) on torch."""
     net_path = run_dir / MODEL_FILE
-    chip = request.backend in CHIP_BACKENDS
-    if chip and not net_path.exists():
+    if request.backend not in CHIP_BACKENDS:
+        return net_path, None
+    if not net_path.exists():
         raise UserError(f"{net_path}: not exported yet; run `neurodeploy export {run_dir}` first")
-    default_limit = LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
-    with stage_progress(err_console, "events") as progress:
-        source, frames, labels = load_test_frames(request, config, default_limit, progress)
-    net = load_netx(net_path) if chip else None
-    if chip:
-        check_export_is_current(net_path, run_dir)
+    net = load_netx(net_path)
+    check_export_is_current(net_path, run_dir)
+    return net_path, net
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingRun:
+    """The spiking part of a run: per on-chip layer its spikes (or counts), parity with the trained float model
+    (None on torch), wall time, mode and the input spikes (N, n_in, T) in SLAYER's (c, h, w) order."""
+
+    layers: list
+    parity: object
+    wall_s: float
+    mode: str
+    input_spikes: np.ndarray
+
+
+def run_spiking(request: RunRequest, network, net_path: Path, net, frames: np.ndarray, labels: np.ndarray, *,
+                err_console) -> SpikingRun:
+    """``frames`` (N, C, H, W, T) through the trained SLAYER ``network`` and, on a chip backend, through the
+    exported ``net`` on that backend, compared spike for spike."""
     started = time.perf_counter()
     with stage_progress(err_console, "float model") as progress:
         float_layers, _ = float_layer_spikes(network, frames, progress=progress)
     float_seconds = time.perf_counter() - started
-    chip_frames = downsample_events(frames, network.input_pool)
-    if chip:
-        inputs = flatten_for_chip(chip_frames)
-        execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware,
-                             console=err_console, count_layers=request.count_only)
-        if execution.banner:
-            err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
-        layers = synaptic_layers(net, execution.spike_run)
-        parity = compare_spikes(float_layers, layers, labels, layer_names(network))
-        wall_s, mode, input_spikes = execution.spike_run.wall_s, execution.mode, inputs
-    else:
-        layers, parity, wall_s, mode = float_layers, None, float_seconds, "float"
-        input_spikes = flatten_for_chip(chip_frames)
+    inputs = flatten_for_chip(downsample_events(frames, network.input_pool))
+    if net is None:
+        return SpikingRun(float_layers, None, float_seconds, "float", inputs)
+    execution = run_chip(net_path, inputs, request.backend, require_hardware=request.require_hardware,
+                         console=err_console, count_layers=request.count_only)
+    if execution.banner:
+        err_console.print(f"[bold yellow]{execution.banner}[/bold yellow]")
+    layers = synaptic_layers(net, execution.spike_run)
+    parity = compare_spikes(float_layers, layers, labels, layer_names(network))
+    return SpikingRun(layers, parity, execution.spike_run.wall_s, execution.mode, inputs)
 
-    report = build_snn_report(
+
+def run_snn(request: RunRequest, config, *, console, err_console) -> dict:
+    """SNN run directory on a chip backend or on torch (float)."""
+    run_dir = Path(request.target)
+    _, model, network = load_trained_network(run_dir)
+    net_path, net = exported_net(request, run_dir)
+    with stage_progress(err_console, "events") as progress:
+        source, frames, labels = load_test_frames(request, config, default_sample_limit(request), progress)
+    spiking = run_spiking(request, network, net_path, net, frames, labels, err_console=err_console)
+    report = spiking_report(request, config, model, network, net, source, spiking, frames, labels)
+    return write_spiking_report(report, request, network, spiking, labels, console=console)
+
+
+def run_rsnn(request: RunRequest, config, *, console, err_console) -> dict:
+    """RSNN run directory: the front end on torch (``--device``), the classifier on the backend (chip backends
+    run the exported ``front_end.pt`` and ``model.net``; torch the trained checkpoint)."""
+    run_dir = Path(request.target)
+    _, model, network = load_trained_network(run_dir)
+    net_path, net = exported_net(request, run_dir)
+    if net is not None:
+        load_front_end(run_dir, network)
+    with stage_progress(err_console, "events") as progress:
+        source, frames, labels = load_test_frames(request, config, default_sample_limit(request), progress)
+    front_run = run_front_end(network, frames, request.device)
+    classifier = network.classifier
+    spiking = run_spiking(request, classifier, net_path, net, front_run.spikes, labels, err_console=err_console)
+    chip_report = spiking_report(request, config, model, classifier, net, source, spiking, frames, labels)
+    report = build_rsnn_report(chip_report, network=network, config=config, front_run=front_run,
+                               boundary=boundary_of(network), host_profile=host_profile(request.device))
+    return write_spiking_report(report, request, classifier, spiking, labels, console=console)
+
+
+def spiking_report(request: RunRequest, config, model, network, net, source, spiking: SpikingRun, frames,
+                   labels):
+    """The report of the spiking part (:func:`neurodeploy.reports.snn.build_snn_report`), priced with ``--hw`` or
+    the backend's profile; ``frames`` are the run's test inputs (their digest names the sample set)."""
+    return build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
-        input_spikes=input_spikes, layer_spikes=layers, labels=labels, mode=mode, wall_s=wall_s, parity=parity,
+        input_spikes=spiking.input_spikes, layer_spikes=spiking.layers, labels=labels, mode=spiking.mode,
+        wall_s=spiking.wall_s, parity=spiking.parity,
         profile_name=request.hw or default_profile(request.backend), sample_set=sample_set_digest(frames, labels),
     )
+
+
+def default_sample_limit(request: RunRequest) -> int | None:
+    """Test samples a run takes when ``--samples`` is not given: all, except on Lava (slow)."""
+    return LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
+
+
+def write_spiking_report(report, request: RunRequest, network, spiking: SpikingRun, labels, *, console) -> dict:
+    """Write the report with a raster of the first sample (input and every on-chip layer) and print it."""
+    run_dir = Path(request.target)
     out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
-    raster = {"input": input_spikes[0],
-              **{name: first_sample(layer) for name, layer in zip(layer_names(network), layers)}}
-    prediction = int(first_sample(layers[-1]).sum(axis=1).argmax())
+    raster = {"input": spiking.input_spikes[0],
+              **{name: first_sample(layer) for name, layer in zip(layer_names(network), spiking.layers)}}
+    prediction = int(first_sample(spiking.layers[-1]).sum(axis=1).argmax())
     paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, int(labels[0]), prediction))
     report_dict = report.to_dict()
     print_layer_table(report_dict, console)

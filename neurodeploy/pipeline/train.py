@@ -28,12 +28,14 @@ from neurodeploy.errors import UserError
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.training import (
     SCHEMA_VERSION,
+    SPIKING_FAMILIES,
     EpochMetrics,
     SplitFrames,
     TrainConfig,
     TrainResult,
     apply_model_defaults,
     build_network,
+    check_family_arch,
     evaluate,
     input_shape_of,
     loss_function,
@@ -77,6 +79,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
         raise UserError(f"{model.name}: output layer has {model.arch.num_classes} classes but {config.dataset} "
                         f"has {config.resolved['num_classes']}; pick an --arch for this dataset")
     model.arch.shapes(shape)  # fails early with a clear message if the input is too small for the arch
+    check_family_arch(config, model.arch, shape)
     atomic.check_writable_dir(run_dir)
     # read every sample before creating the run directory: a damaged dataset leaves no half-made run behind
     train_split = SplitFrames(config, "train", config.limit)
@@ -94,7 +97,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
     if state is not None:
         load_weights(network, state, run_dir)
         optimizer.load_state_dict(state["optimizer"])
-    elif config.family == "snn":
+    elif config.family in SPIKING_FAMILIES:
         wake_silent_layers(network, config, train_split, console)
     config.resolved.setdefault("run_id", uuid.uuid4().hex)  # a resumed run keeps its id
     write_config(run_dir, config, model)

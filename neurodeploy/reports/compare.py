@@ -71,9 +71,12 @@ class ComparisonRow:
     leaves_out: str = ""  # energy_split.leaves_out or energy.uncounted, joined with "; "
 
     @property
-    def ops(self) -> tuple[float, str]:
-        """The family's own work measure: synops for the SNN, MACs for the RNN/LSTM (and the rest)."""
-        return (self.synops_per_sample, "synops") if self.family == "snn" else (self.macs_per_sample, "MACs")
+    def ops(self) -> tuple[tuple[float, str], ...]:
+        """The family's own work measures: synops for the SNN, MACs for the RNN/LSTM (and the rest), both for
+        the RSNN (host MACs, chip synops)."""
+        if self.family == "rsnn":
+            return (self.macs_per_sample, "MACs"), (self.synops_per_sample, "synops")
+        return ((self.synops_per_sample, "synops"),) if self.family == "snn" else ((self.macs_per_sample, "MACs"),)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +107,7 @@ def _backend_for(run_dir: Path) -> str:
         family = json.loads((run_dir / CONFIG).read_text()).get("family")
     except (OSError, ValueError, AttributeError):
         family = None
-    return "emulator" if family in (None, "snn") else "torch"
+    return "emulator" if family in (None, "snn", "rsnn") else "torch"
 
 
 def load_comparison_rows(paths: list[Path]) -> list[ComparisonRow]:
@@ -206,8 +209,9 @@ LEGEND = ("Energy per sample: `measured` = energy counter of the device over the
           "named hardware profile (static = static power x chip time). Latency: `chip` = chip time "
           "estimated by the chip model (SANA-FE), `meas` = measured on the device; a simulator's host time is "
           "not a latency and is not shown. Mode: hardware, simulated (Lava CPU), emulated (bit-accurate), "
-          "float (PyTorch). Ops: synops for the SNN, MACs for the RNN/LSTM. acc: accuracy [95 % Wilson "
-          "interval]; n: samples; E kind: est. = estimated, meas. = measured, with the profile.")
+          "float (PyTorch). Ops: synops for the SNN, MACs for the RNN/LSTM, host MACs + chip synops for the "
+          "RSNN. acc: accuracy [95 % Wilson interval]; n: samples; E kind: est. = estimated, meas. = measured, "
+          "with the profile.")
 # two tables with short headers, so that neither cuts a number at 80 columns
 RUN_COLUMNS = ("#", "run", "family", "mode", "hw", "data", "n", "params", "acc [95% CI]")
 COST_COLUMNS = ("#", "ops/sample", "E dyn", "E static", "E total", "E kind", "latency")
@@ -263,8 +267,7 @@ def run_cells(row: ComparisonRow, number: int) -> list[str]:
 
 def cost_cells(row: ComparisonRow, number: int) -> list[str]:
     """The row (``number``, from 1) as the strings of ``COST_COLUMNS``."""
-    ops, unit = row.ops
-    ops_text = f"{ops:,.0f} {unit}" if ops < 1e6 else f"{ops:.3g} {unit}"
+    ops_text = " + ".join(f"{ops:,.0f} {unit}" if ops < 1e6 else f"{ops:.3g} {unit}" for ops, unit in row.ops)
     total = row.energy_j_per_sample
     kind = MISSING
     if row.energy_kind is not None:

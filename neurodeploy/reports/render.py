@@ -76,6 +76,24 @@ def _energy_lines(energy: Mapping[str, Any]) -> list[str]:
     return lines + [f"- {note}" for note in energy.get("notes") or []] + [""]
 
 
+def hybrid_summary(hybrid: Mapping[str, Any]) -> list[str]:
+    """An RSNN's split in three lines: front end (host), chip, boundary (docs/rsnn.md)."""
+    chip_j = None if hybrid["chip_dynamic_j"] is None else hybrid["chip_dynamic_j"] + (hybrid["chip_static_j"] or 0.0)
+    return [f"front end on {hybrid['front_end_device']}: {_fmt(hybrid['front_end_macs'])} MACs, "
+            f"{_fmt(hybrid['front_end_energy_j'])} J {hybrid['front_end_energy_kind']} per sample",
+            f"chip: {_fmt(hybrid['chip_synops'])} synops, {_fmt(hybrid['chip_neuron_updates'])} neuron updates, "
+            f"{_fmt(chip_j)} J estimated per sample (static {_fmt(hybrid['chip_static_j'])} J)",
+            f"boundary: {_fmt(hybrid['boundary_values'])} values ({_fmt(hybrid['boundary_bytes'])} bytes) -> "
+            f"{_fmt(hybrid['boundary_spikes'])} spikes per sample"]
+
+
+def _hybrid_lines(hybrid: Mapping[str, Any] | None) -> list[str]:
+    if not hybrid:
+        return []
+    return (["## Host / chip split", ""] + [f"- {line}" for line in hybrid_summary(hybrid)]
+            + [f"- front-end energy: {hybrid['front_end_energy_source']}", f"- {hybrid['boundary_encoding']}", ""])
+
+
 def _resource_lines(resources: Mapping[str, Any] | None) -> list[str]:
     lines = ["## Resources", ""]
     if not resources:
@@ -150,6 +168,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ])
     lines += _accuracy_lines(report)
     lines += _energy_lines(energy)
+    lines += _hybrid_lines(report.get("hybrid"))
     lines += ["## Memory", ""]
     lines += _memory_lines("Paper bit widths (companion paper eq. 8)", report["memory_bits"])
     lines += _memory_lines("Chip bit widths", report.get("memory_bits_chip"))
@@ -230,3 +249,5 @@ def print_summary(report: dict, console) -> None:
         line += (f"; float model {parity['float_accuracy']:.2%} on the same samples; spike trains "
                  + ("identical" if parity["identical"] else f"first differ at layer {parity['first_divergence']}"))
     console.print(line)
+    for text in hybrid_summary(report["hybrid"]) if report.get("hybrid") else ():
+        console.print(text, highlight=False)

@@ -265,6 +265,44 @@ class Parity(_Record):
 
 
 @dataclass(frozen=True)
+class HybridSplit(_Record):
+    """An RSNN run's split (docs/rsnn.md), per sample: the host front end (torch; energy ``measured`` on a
+    GPU with a working NVML counter, else ``estimated`` as MACs x the host profile), the chip (synops, neuron
+    updates, dynamic and static energy, estimated) and the boundary between them (values and bytes sent as
+    levels, spikes they become on the chip, the encoding)."""
+
+    front_end_device: str
+    front_end_energy_kind: str
+    front_end_energy_j: float | None
+    front_end_energy_source: str
+    front_end_macs: float
+    front_end_latency_s: float | None
+    chip_synops: float
+    chip_neuron_updates: float
+    chip_dynamic_j: float | None
+    chip_static_j: float | None
+    boundary_values: int
+    boundary_bytes: int
+    boundary_spikes: float
+    boundary_encoding: str
+
+    def __post_init__(self):
+        _check_choice("hybrid", "front_end_energy_kind", self.front_end_energy_kind, ENERGY_KINDS)
+        for name in ("front_end_macs", "chip_synops", "chip_neuron_updates", "boundary_values", "boundary_bytes",
+                     "boundary_spikes"):
+            _check_count("hybrid", name, getattr(self, name))
+        for name in ("front_end_energy_j", "front_end_latency_s", "chip_dynamic_j", "chip_static_j"):
+            _check_count("hybrid", name, getattr(self, name), optional=True)
+
+    @property
+    def total_j(self) -> float | None:
+        """Front end + chip (dynamic + static); None when a part has no figure."""
+        if self.front_end_energy_j is None or self.chip_dynamic_j is None:
+            return None
+        return self.front_end_energy_j + self.chip_dynamic_j + (self.chip_static_j or 0.0)
+
+
+@dataclass(frozen=True)
 class Provenance(_Record):
     versions: dict[str, str]
     python: str
@@ -285,7 +323,8 @@ def collect_provenance(packages: Sequence[str] = PROVENANCE_PACKAGES) -> Provena
 
 _SECTIONS = {"tool": ToolInfo, "model": ModelInfo, "data": DataInfo, "backend": BackendInfo,
              "per_sample": PerSample, "energy": EnergyInfo, "memory_bits": MemoryBits}
-_OPTIONAL_SECTIONS = {"memory_bits_chip": MemoryBits, "parity": Parity, "provenance": Provenance}
+_OPTIONAL_SECTIONS = {"memory_bits_chip": MemoryBits, "parity": Parity, "provenance": Provenance,
+                      "hybrid": HybridSplit}
 # like-for-like figures (neurodeploy.metrics.run_metrics): latency with its kind, host wall time of a simulator,
 # energy as dynamic + static, accuracy with its 95 % Wilson interval
 _METRIC_SECTIONS = {"latency": Latency, "host_wall": Latency, "energy_split": EnergySplit,
@@ -319,6 +358,7 @@ class RunReport:
     chip_model: dict[str, Any] | None = None
     neurobench: dict[str, Any] | None = None
     firing: dict[str, Any] | None = None
+    hybrid: HybridSplit | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -348,6 +388,7 @@ class RunReport:
         out["parity"] = None if self.parity is None else self.parity.to_dict()
         out["resources"] = self.resources
         out["provenance"] = None if self.provenance is None else self.provenance.to_dict()
+        out["hybrid"] = None if self.hybrid is None else self.hybrid.to_dict()
         for name in _METRIC_SECTIONS:
             value = getattr(self, name)
             out[name] = None if value is None else value.to_dict()

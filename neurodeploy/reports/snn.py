@@ -85,7 +85,7 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
              activity: tuple[list, list] | None = None) -> list[SNNLayerRecord]:
     arch, shape = deployed_architecture(network)
     shapes = arch.shapes(shape)
-    trainable = {layer.name: layer.params for layer in static_cost(network.arch, network.input_shape, "snn").layers}
+    trainable = [layer.params for layer in static_cost(arch, shape, "snn").layers]
     records = []
     names = layer_names(network)
     previous = input_spikes
@@ -95,7 +95,7 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
         else:
             fan_out = layer_fan_out(layer, in_shape)
         records.append(SNNLayerRecord(
-            name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[names[index]]),
+            name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[index]),
             fan_out=fan_out, input_spikes=_per_neuron(previous), output_spikes=_per_neuron(spikes),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
             active_neuron_updates=None if activity is None else activity[0][index],

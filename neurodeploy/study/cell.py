@@ -27,7 +27,7 @@ from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import train
 from neurodeploy.reports.compare import REPORT_NAME, ComparisonRow, read_row
-from neurodeploy.study.spec import Cell, StudySpec, TestPoint
+from neurodeploy.study.spec import SPIKING, Cell, StudySpec, TestPoint
 
 CELLS_DIR = "cells"
 CELL_RESULT = "cell.json"
@@ -86,7 +86,8 @@ def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, consol
         return done
     run_dir = cell_dir(study_dir, cell)
     model = cell.model
-    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=spec.arch, loss=model.loss,
+    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=model.arch or spec.arch,
+                         loss=model.loss,
                          epochs=spec.scale.epochs, batch_size=spec.scale.batch_size, lr=spec.scale.lr,
                          dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
                          test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
@@ -126,7 +127,7 @@ def derive_test_run(run_dir: Path, point: TestPoint) -> Path:
     data = json.loads((Path(run_dir) / CONFIG).read_text())
     data["resolved"]["trained_at"] = {"run": "../..", "dt_ms": data["dt_ms"], "steps": data["steps"]}
     data.update(dt_ms=point.dt_ms, steps=point.steps)
-    if data["family"] == "snn":
+    if data["family"] in SPIKING:
         data["resolved"]["lif_mapping"] = lif_mapping(TrainConfig.from_dict(data)).to_dict()
     atomic.write_json(target / CONFIG, data)
     checkpoint = target / CHECKPOINT
@@ -143,7 +144,7 @@ def evaluate_run(target: Path, spec: StudySpec, cell: Cell, console) -> tuple[Co
     """Export + chip-backend run for a deployable SNN, torch (float) for the rest; the report as a row, and
     its number of test samples."""
     backend = "torch"
-    if cell.model.family == "snn" and not cell.model.float_only and spec.snn_backend != "torch":
+    if cell.model.family in SPIKING and not cell.model.float_only and spec.snn_backend != "torch":
         export_run(target)
         backend = spec.snn_backend
     request = RunRequest(target=target, backend=backend, samples=spec.scale.test_limit, allow_synthetic=False)

@@ -18,7 +18,7 @@ from neurodeploy import atomic
 from neurodeploy.study import plots
 from neurodeploy.study.cell import StudyRow
 from neurodeploy.study.runner import StudyOutcome
-from neurodeploy.study.spec import StudySpec
+from neurodeploy.study.spec import SPIKING, StudySpec
 
 CSV_NAME = "study.csv"
 MARKDOWN_NAME = "study.md"
@@ -163,7 +163,7 @@ def plan_lines(spec: StudySpec) -> list[str]:
              f"{len(spec.seeds)} seeds), scale '{spec.scale_name}'", ""]
     for cell in cells:
         tests = ", ".join(point.label for point in cell.tests[1:]) or "-"
-        backend = "torch (float)" if cell.model.family != "snn" or cell.model.float_only \
+        backend = "torch (float)" if cell.model.family not in SPIKING or cell.model.float_only \
             else f"export + {spec.snn_backend}"
         lines.append(f"  {cell.cell_id}: {cell.model.name} [{cell.model.variant}] dt {cell.dt_ms:g} ms, "
                      f"T={cell.steps}, seed {cell.seed}; run on {backend}; also tested at {tests}")

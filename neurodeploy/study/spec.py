@@ -20,12 +20,13 @@ import yaml
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 
-FAMILIES = ("snn", "rnn", "lstm")
+FAMILIES = ("snn", "rnn", "lstm", "rsnn")
+SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking part runs on a chip backend
 LOSSES = ("rate", "last")
 TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
 SNN_BACKENDS = ("emulator", "lava", "torch")
-MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms")
+MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
 SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit")
 TOP_KEYS = ("name", "title", "dataset", "arch", "data_dir", "scale", "scales", "seeds", "dt_ms", "steps",
             "window_ms", "models", "test", "snn_backend", "max_failures", "tables", "plots", "paper",
@@ -43,6 +44,7 @@ class ModelSpec:
     reset: bool = True
     recurrent: bool = False
     leak_tau_ms: float | None = None
+    arch: str | None = None  # this model's architecture instead of the study's (an rsnn needs nCLk layers)
 
     @property
     def float_only(self) -> bool:
@@ -265,10 +267,13 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
                 check.fail(f"{key}.{flag}", f"must be true or false (got {value!r})")
         tau = check.positive_float(entry, "leak_tau_ms", key=f"{key}.leak_tau_ms") \
             if entry.get("leak_tau_ms") is not None else None
-        model = ModelSpec(str(name), family, loss, flags["leak"], flags["reset"], flags["recurrent"], tau)
+        arch = entry.get("arch")
+        if arch is not None and (not isinstance(arch, str) or not arch.strip()):
+            check.fail(f"{key}.arch", f"must be a model file name or an architecture string (got {arch!r})")
+        model = ModelSpec(str(name), family, loss, flags["leak"], flags["reset"], flags["recurrent"], tau, arch)
         if family != "snn" and (not model.leak or not model.reset or model.recurrent or tau is not None):
             check.fail(key, "leak, reset, recurrent and leak_tau_ms are SNN variants; use them with family snn")
-        if family == "snn" and loss != "rate":
+        if family in SPIKING and loss != "rate":
             check.fail(f"{key}.loss", "the SNN is trained with the rate-coding loss (eq. 10); use loss: rate")
         if tau is not None and not model.leak:
             check.fail(f"{key}.leak_tau_ms", "adaptive leakage needs leak: true")
