@@ -13,12 +13,20 @@ and this module applies one explicit fix for each, never editing installed files
    module that raises a clear ImportError on first attribute access.
 
 Both fixes are installed as ``sys.meta_path`` finders, at most once per process (idempotent), and only
-when needed (Python >= 3.11 for fix 1; torchvision absent for fix 2). Every other module must import Lava
+when needed (Python >= 3.11 for fix 1; torchvision absent for fix 2).
+
+3. (Any Python.) ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+   ``multiprocessing.set_start_method('fork')`` at import, which raises "context has already been set"
+   once anything in the process fixed the start method -- numba's parallel runtime does, so running our
+   emulator before importing Lava broke Lava. While a Lava module is imported and the method is already
+   'fork', a repeated request for 'fork' is skipped (:func:`_fork_already_set_is_fine`). Any other
+   method is a real conflict: Lava's runtime needs fork. Every other module must import Lava
 through :func:`lava_modules` or the accessors below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -26,8 +34,10 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import multiprocessing
 import sys
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
@@ -151,10 +161,30 @@ def install_fixes() -> CompatStatus:
     return CompatStatus(finder.fix_dataclasses, finder.stub_object_detection)
 
 
+@contextlib.contextmanager
+def _fork_already_set_is_fine() -> Iterator[None]:
+    """Fix 3: while Lava imports, ``set_start_method('fork')`` is a no-op when 'fork' is already set."""
+    if multiprocessing.get_start_method(allow_none=True) != "fork":
+        yield
+        return
+    original = multiprocessing.set_start_method
+
+    def keep_fork(method: str, force: bool = False) -> None:
+        if method != "fork" or force:
+            original(method, force=force)
+
+    multiprocessing.set_start_method = keep_fork
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method = original
+
+
 def _import(module: str) -> types.ModuleType:
     install_fixes()
     try:
-        return importlib.import_module(module)
+        with _fork_already_set_is_fine():
+            return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == "lava" or exc.name.startswith("lava.")):
             raise UserError(f"Lava is not installed (missing module {exc.name}); {INSTALL_HINT}") from exc

@@ -49,6 +49,32 @@ def test_slayer_imports_without_torchvision_and_obd_says_why():
     assert result.stdout.strip() == ("placeholder" if status.object_detection_placeholder else "real")
 
 
+def test_lava_imports_after_the_start_method_was_set_to_fork_and_fails_plainly_without_the_fix():
+    """numba's parallel runtime fixes the start method ('fork' on Linux); Lava's message infrastructure
+    then set it again at import and failed with "context has already been set" (fix 3)."""
+    module = "lava.magma.runtime.message_infrastructure.multiprocessing"
+    plain = _run(f"""
+        import multiprocessing
+        multiprocessing.set_start_method("fork")
+        from neurodeploy import lava_compat
+        lava_compat.install_fixes()
+        import {module}
+    """)
+    assert plain.returncode != 0 and "context has already been set" in plain.stderr
+    fixed = _run(f"""
+        import multiprocessing
+        multiprocessing.set_start_method("fork")
+        original = multiprocessing.set_start_method
+        from neurodeploy import lava_compat
+        lava_compat.lava_module("{module}")
+        lava_compat.netx()
+        assert multiprocessing.set_start_method is original and multiprocessing.get_start_method() == "fork"
+        print("ok")
+    """)
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.strip() == "ok"
+
+
 def test_install_is_idempotent():
     first = lava_compat.install_fixes()
     second = lava_compat.install_fixes()

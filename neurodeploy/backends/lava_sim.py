@@ -121,33 +121,13 @@ class _Lava:
 
 
 def _import_lava_multiprocessing() -> None:
-    """Import Lava's message infrastructure even when the multiprocessing start method is already set.
-
-    That module runs ``multiprocessing.set_start_method('fork')`` at import, which raises "context has
-    already been set" once anything in the process fixed the start method (numba's parallel runtime does,
-    so running the emulator before Lava would break Lava). When the method is already 'fork' the call is
-    skipped; any other method is a real conflict.
-    """
-    if LAVA_MULTIPROCESSING in sys.modules:
-        return
+    """Import Lava's message infrastructure, which needs the 'fork' multiprocessing start method
+    (:mod:`neurodeploy.lava_compat`, fix 3, lets it import when 'fork' is already set)."""
     method = multiprocessing.get_start_method(allow_none=True)
-    if method is None:
-        lava_compat.lava_module(LAVA_MULTIPROCESSING)
-        return
-    if method != "fork":
+    if LAVA_MULTIPROCESSING not in sys.modules and method not in (None, "fork"):
         raise UserError(f"Lava needs the 'fork' multiprocessing start method, this process uses '{method}'; "
                         "run Lava in a fresh process")
-    original = multiprocessing.set_start_method
-
-    def keep_fork(method: str, force: bool = False) -> None:
-        if method != "fork" or force:
-            original(method, force=force)
-
-    multiprocessing.set_start_method = keep_fork
-    try:
-        lava_compat.lava_module(LAVA_MULTIPROCESSING)
-    finally:
-        multiprocessing.set_start_method = original
+    lava_compat.lava_module(LAVA_MULTIPROCESSING)
 
 
 def _to_lava_layout(flat: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
