@@ -13,6 +13,7 @@ import torch
 from typer.testing import CliRunner
 
 from neurodeploy.cli import app
+from neurodeploy.deploy.lint import lint_architecture
 from neurodeploy.deploy.netx import write_slayer_netx
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import static_cost
@@ -248,3 +249,14 @@ def test_resume_continues_an_rsnn_run_with_its_settings(rsnn_run, tiny_gesture, 
     result = runner.invoke(app, _train_args(tiny_gesture, run, "--aggregation", "last", "--resume", "--epochs", "2"))
     assert result.exit_code == 0, result.output
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_lint_maps_only_the_chip_part_of_an_rsnn():
+    result = lint_architecture(parse_architecture("Input-MP8-8CL3-AP2-32C3-AP2-11"), (2, 128, 128))
+    assert result.ok, result.problems
+    host, chip = result.rows[:2], result.rows[2:]
+    assert all(row.mapping.startswith("host front end") and row.neurons == 0 for row in host)
+    assert [row.neurons for row in chip] == [8 * 8 * 8, 32 * 8 * 8, 32 * 4 * 4, 11]
+    assert result.resources.total_cores == 4
+    misplaced = lint_architecture(parse_architecture("Input-MP8-16C3-8CL3-AP2-11"), (2, 128, 128))
+    assert not misplaced.ok and "layer 1 (16C3): the rsnn host front end" in misplaced.first_problem()

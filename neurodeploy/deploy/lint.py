@@ -23,7 +23,7 @@ from rich.table import Table
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import LayerFootprint, load_profile, map_resources
-from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, resolve_arch
+from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, PoolLayer, resolve_arch
 from neurodeploy.models.training import input_shape_of
 
 
@@ -69,10 +69,6 @@ def _row(index: int, layer, in_shape, out_shape, first: bool) -> LintRow:
     if isinstance(layer, DenseLayer):
         fan_in = math.prod(in_shape)
         return LintRow(name, layer.token(), "netx dense", neurons, fan_in, fan_in * neurons)
-    if isinstance(layer, ConvLSTMLayer):
-        return LintRow(name, layer.token(), "none", 0, 0, 0,
-                       problem=f"layer {index} ({layer.token()}): a ConvLSTM has no Loihi mapping; it is the host "
-                               "front end of --model rsnn (docs/rsnn.md)")
     if isinstance(layer, ConvLayer):
         fan_in = in_shape[0] * layer.kernel * layer.kernel
         return LintRow(name, layer.token(), "netx conv", neurons, fan_in, fan_in * neurons)
@@ -87,10 +83,23 @@ def _row(index: int, layer, in_shape, out_shape, first: bool) -> LintRow:
                    neurons, fan_in, fan_in * neurons)
 
 
+def _host_row(index: int, layer) -> LintRow:
+    """A layer of an RSNN's host front end (up to the last ConvLSTM): it runs on torch, not on the chip."""
+    problem = None
+    if not isinstance(layer, (ConvLSTMLayer, PoolLayer)):
+        problem = (f"layer {index} ({layer.token()}): the rsnn host front end (up to the last nCLk) holds only "
+                   "ConvLSTM and pooling layers; move this layer behind the last nCLk")
+    return LintRow(f"{layer.kind}{index}", layer.token(), "host front end (torch; --model rsnn, docs/rsnn.md)",
+                   0, 0, 0, problem)
+
+
 def lint_architecture(arch: Architecture, input_shape: tuple[int, int, int], hw: str | None = "loihi2") -> LintResult:
-    """Map every layer and fit the network onto the chip of profile ``hw``."""
+    """Map every layer and fit the network onto the chip of profile ``hw``. An architecture with ConvLSTM
+    layers (nCLk) is an RSNN: the layers up to the last one run on the host and are not mapped."""
     shapes = arch.shapes(tuple(input_shape))
-    rows = [_row(i, layer, s_in, s_out, i == 0) for i, (layer, (s_in, s_out)) in enumerate(zip(arch.layers, shapes))]
+    last_host = max((i for i, layer in enumerate(arch.layers) if isinstance(layer, ConvLSTMLayer)), default=-1)
+    rows = [_host_row(i, layer) if i <= last_host else _row(i, layer, s_in, s_out, i == 0)
+            for i, (layer, (s_in, s_out)) in enumerate(zip(arch.layers, shapes))]
     result = LintResult(arch.notation(), tuple(input_shape), rows)
     result.problems.extend(row.problem for row in rows if row.problem)
     if hw:
