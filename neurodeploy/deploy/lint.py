@@ -24,7 +24,7 @@ from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import LayerFootprint, load_profile, map_resources
 from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, PoolLayer, resolve_arch
-from neurodeploy.models.training import input_shape_of
+from neurodeploy.models.training import check_family_arch, input_shape_of
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,9 @@ def print_lint(result: LintResult, console) -> None:
 def lint_for_training(config, console) -> LintResult:
     """Run at the start of ``train --model snn``: exit 2 (UserError) before training if it cannot deploy."""
     arch = resolve_arch(config.arch, config.dataset).arch
-    result = lint_architecture(arch, input_shape_of(dataset_kind(config.dataset).sensor_size), "loihi2")
+    input_shape = input_shape_of(dataset_kind(config.dataset).sensor_size)
+    check_family_arch(config, arch, input_shape)  # lint alone would take nCLk layers for an rsnn's front end
+    result = lint_architecture(arch, input_shape, "loihi2")
     if not result.ok:
         raise UserError(f"{arch.notation()} cannot be deployed: {result.first_problem()} "
                         f"(see `neurodeploy lint {config.arch}`)")
