@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from neurodeploy.backends.emulator import run_emulator
+from neurodeploy.backends import neuron_activity
+from neurodeploy.backends.emulator import run_emulator, select_engine
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.deploy.netx import load_netx
 from neurodeploy.metrics.energy import OpCounts, estimate_layer_energy
@@ -29,6 +30,20 @@ def test_bias_keeps_neurons_active(netx_factory):
     run = run_emulator(net, inputs)
     bias = net.layers[-1].bias
     assert active_neuron_updates(net, inputs, run.layer_spikes)[0][0] == 5 * np.count_nonzero(bias)
+
+
+def test_chunks_of_samples_and_either_engine_give_the_same_counts(netx_factory, monkeypatch):
+    """Replayed one sample at a time (as for a big conv net) the counts equal the all-at-once replay."""
+    f = netx_factory
+    conv = f.conv(1, (2, 7, 7), 3, (3, 3), padding=(1, 1), bias=True)
+    net = load_netx(f.write("conv", [conv, f.dense(2, conv.neurons, 5, flatten=True)], input_shape=(2, 7, 7)))
+    inputs = f.spikes(net.num_inputs, 9, samples=5)
+    run = run_emulator(net, inputs)
+    whole = active_neuron_updates(net, inputs, run.layer_spikes)
+    monkeypatch.setattr(neuron_activity, "CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(neuron_activity, "select_engine", lambda engine: select_engine("numpy"))
+    one_by_one = active_neuron_updates(net, inputs, run.layer_spikes)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, one_by_one)) and whole[0].sum() > 0
 
 
 def test_counts_drop_the_bound_notes_and_price_each_kind():

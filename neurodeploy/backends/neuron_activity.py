@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodeploy.backends.emulator import NumpyEngine, compile_network
+from neurodeploy.backends.emulator import CHUNK_ELEMENTS, compile_network, select_engine
 from neurodeploy.deploy.netx import NetxNetwork
 from neurodeploy.kernels.fixed_point import CubaState, cuba_step, dense_step_input
 
@@ -20,27 +20,37 @@ from neurodeploy.kernels.fixed_point import CubaState, cuba_step, dense_step_inp
 def active_neuron_updates(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray]) -> list[np.ndarray]:
     """Active neuron-steps of every synaptic layer, per sample: a list of (N,) int64.
 
-    ``inputs`` (N, n_in, T) and ``layer_spikes`` [(N, n, T)] are a run's spikes (:class:`SpikeRun`).
+    ``inputs`` (N, n_in, T) and ``layer_spikes`` [(N, n, T)] are a run's spikes (:class:`SpikeRun`). Samples
+    are replayed in chunks (as in the emulator), so the int32 synaptic input is never held for all of them.
     """
-    engine = NumpyEngine()
+    engine = select_engine("auto")  # the synaptic input is the same integers on either engine
     programs = compile_network(net)
     if len(programs) != len(layer_spikes):
         raise ValueError(f"{len(layer_spikes)} spike arrays for {len(programs)} layers")
-    counts = []
-    previous = np.ascontiguousarray(inputs, dtype=np.uint8)
-    for program, spikes in zip(programs, layer_spikes):
-        a_in = engine.synaptic_input(program, previous)  # (N, T, n)
-        n_samples, steps, neurons = a_in.shape
-        state = CubaState.zeros(n_samples, neurons)
-        active = np.zeros(n_samples, dtype=np.int64)
-        for t in range(steps):
-            a_t = a_in[:, t]
-            if program.recurrent is not None and t > 0:
-                a_t = a_t + dense_step_input(spikes[:, :, t - 1], program.recurrent)
-            u_before, v_before = state.u.copy(), state.v.copy()
-            fired = cuba_step(state, a_t, program.neuron)
-            changed = (state.u != u_before) | (state.v != v_before) | fired
-            active += changed.sum(axis=1)
-        counts.append(active)
-        previous = spikes
+    n_samples, _, steps = inputs.shape
+    chunk = max(1, CHUNK_ELEMENTS // (steps * max(p.layer.neurons for p in programs)))
+    counts = [np.zeros(n_samples, dtype=np.int64) for _ in programs]
+    for first in range(0, n_samples, chunk):
+        previous = np.ascontiguousarray(inputs[first:first + chunk], dtype=np.uint8)
+        for program, spikes, active in zip(programs, layer_spikes, counts):
+            spikes = spikes[first:first + chunk]
+            active[first:first + chunk] = _active_steps(engine.synaptic_input(program, previous), spikes, program)
+            previous = spikes
     return counts
+
+
+def _active_steps(a_in: np.ndarray, spikes: np.ndarray, program) -> np.ndarray:
+    """Active neuron-steps per sample of one layer, from its synaptic input ``a_in`` (N, T, n) and its
+    recorded spikes (N, n, T) (for the recurrent input)."""
+    n_samples, steps, neurons = a_in.shape
+    state = CubaState.zeros(n_samples, neurons)
+    active = np.zeros(n_samples, dtype=np.int64)
+    for t in range(steps):
+        a_t = a_in[:, t]
+        if program.recurrent is not None and t > 0:
+            a_t = a_t + dense_step_input(spikes[:, :, t - 1], program.recurrent)
+        u_before, v_before = state.u.copy(), state.v.copy()
+        fired = cuba_step(state, a_t, program.neuron)
+        changed = (state.u != u_before) | (state.v != v_before) | fired
+        active += changed.sum(axis=1)
+    return active

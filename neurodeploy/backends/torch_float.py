@@ -40,6 +40,10 @@ FLOAT_PROFILE = "cmos45nm"  # the float model on a CPU is priced with 45 nm CMOS
 WEIGHT_UNITS = 64  # slayer's weight scale: quantized weights are integers / 64
 EXACT_FLOAT32 = 1 << 24
 CHECK_SAMPLES = 8
+FRAME_BATCH_BYTES = 64 << 20  # input frames per batch
+WORK_BATCH_BYTES = 128 << 20  # float32 synaptic input of the widest layer per batch (torch's conv
+# buffers take several times that)
+SLAYER_WORK_FACTOR = 16  # SLAYER's forward holds ~13x that (currents, voltages, graded outputs; measured)
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,28 +178,33 @@ def float_layer_spikes(network, frames: np.ndarray, *, batch_size: int | None = 
 
     Returns the spikes and the path used: ``"compiled"`` (this module's kernels, checked equal to SLAYER's
     forward pass on the first ``CHECK_SAMPLES`` samples) or ``"slayer"`` (SLAYER's own forward pass, when
-    numba is missing or the check fails). Batches of ``batch_size`` samples (default: about 64 MB of frames);
-    ``progress(done, total)`` after each.
+    numba is missing or the check fails). Batches of ``batch_size`` samples (default: about 64 MB of frames
+    and at most about 128 MB of float32 work in the widest layer); ``progress(done, total)`` after each.
     """
     network.eval()
     torch.set_num_threads(os.cpu_count() or 1)
     n_samples = len(frames)
     per_sample = max(1, math.prod(frames.shape[1:]))
-    batch_size = batch_size or max(1, (64 << 20) // per_sample)
+    batch_size = batch_size or max(1, FRAME_BATCH_BYTES // per_sample)
     with torch.inference_mode():
         path = "slayer"
         forward = functools.partial(_slayer_forward, network)
         if _kernels_available():
             compiled = _CompiledForward(network)
+            widest = max(math.prod(layer.shape[1:]) for layer in compiled(frames[:1])) * 4  # float32 bytes
+            batch_size = max(1, min(batch_size, WORK_BATCH_BYTES // widest))
+            check_batch = max(1, WORK_BATCH_BYTES // (widest * SLAYER_WORK_FACTOR))
             head = frames[:CHECK_SAMPLES]
-            if all(np.array_equal(a, b) for a, b in zip(compiled(head), forward(head))):
+            slices = [head[start:start + check_batch] for start in range(0, len(head), check_batch)]
+            if all(np.array_equal(a, b) for part in slices for a, b in zip(compiled(part), forward(part))):
                 path, forward = "compiled", compiled
-        collected: list[list[np.ndarray]] = []
+        collected: list[np.ndarray] = []  # filled in place: no second copy of every layer at the end
         for start in range(0, n_samples, batch_size):
-            for index, spikes in enumerate(forward(frames[start:start + batch_size])):
-                if len(collected) <= index:
-                    collected.append([])
-                collected[index].append(spikes)
+            layers = forward(frames[start:start + batch_size])
+            if not collected:
+                collected = [np.empty((n_samples, *layer.shape[1:]), dtype=np.uint8) for layer in layers]
+            for out, spikes in zip(collected, layers):
+                out[start:start + len(spikes)] = spikes
             if progress is not None:
                 progress(min(start + batch_size, n_samples), n_samples)
-    return [np.concatenate(chunks) for chunks in collected], path
+    return collected, path
