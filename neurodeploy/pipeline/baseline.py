@@ -31,7 +31,7 @@ from neurodeploy.models.losses import predict
 from neurodeploy.models.training import input_shape_of
 from neurodeploy.pipeline.request import load_test_frames
 from neurodeploy.reports.build import build_static_layer_reports
-from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
+from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,
@@ -162,13 +162,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
     )
     out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
-    paths = write_run_report(report, out_dir)
-    data = report.to_dict()
-    print_layer_table(data, console)
-    print_summary(data, console)
-    console.print(f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
-                  f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
-                  f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))
-    for path in paths:
-        console.print(f"wrote {path}")
-    return data
+    latency = (f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
+               f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
+               f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))
+    return publish_report(report, out_dir, console, lines=[latency])

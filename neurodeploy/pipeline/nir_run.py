@@ -33,7 +33,7 @@ from neurodeploy.models.training import TrainConfig
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.pipeline.run import flatten_for_chip, load_spike_input, run_chip, synaptic_layers
 from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
-from neurodeploy.reports.render import print_layer_table, write_run_report
+from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,
@@ -190,13 +190,8 @@ def run_imported(request: RunRequest, *, console, err_console) -> dict:
     raster = {"input": chip_input[0], **{name: spikes[0] for name, spikes in zip(names, layers)}}
     label = -1 if inputs.labels is None else int(inputs.labels[0])  # -1: the --input file has no labels
     prediction = int(layers[-1][0].sum(axis=1).argmax())
-    paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, label, prediction))
-    report_dict = report.to_dict()
-    print_layer_table(report_dict, console)
-    print_fidelity(report_dict, console)
-    for path in paths:
-        console.print(f"wrote {path}")
-    return report_dict
+    return publish_report(report, out_dir, console, summary=print_fidelity, raster=raster,
+                          raster_sample=(0, label, prediction))
 
 
 def _percent(value: float | None) -> str:

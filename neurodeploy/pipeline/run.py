@@ -38,7 +38,7 @@ from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import host_profile, run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
-from neurodeploy.reports.render import print_layer_table, print_summary, write_run_report
+from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.rsnn import build_rsnn_report
 from neurodeploy.reports.snn import build_snn_report
 from neurodeploy.safe_files import load_npy
@@ -286,10 +286,4 @@ def write_spiking_report(report, request: RunRequest, network, spiking: SpikingR
     raster = {"input": spiking.input_spikes[0],
               **{name: first_sample(layer) for name, layer in zip(layer_names(network), spiking.layers)}}
     prediction = int(first_sample(spiking.layers[-1]).sum(axis=1).argmax())
-    paths = write_run_report(report, out_dir, raster=raster, raster_sample=(0, int(labels[0]), prediction))
-    report_dict = report.to_dict()
-    print_layer_table(report_dict, console)
-    print_summary(report_dict, console)
-    for path in paths:
-        console.print(f"wrote {path}")
-    return report_dict
+    return publish_report(report, out_dir, console, raster=raster, raster_sample=(0, int(labels[0]), prediction))

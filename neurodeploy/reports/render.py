@@ -251,3 +251,19 @@ def print_summary(report: dict, console) -> None:
     console.print(line)
     for text in hybrid_summary(report["hybrid"]) if report.get("hybrid") else ():
         console.print(text, highlight=False)
+
+
+def publish_report(report: RunReport, out_dir: Path | str, console, *, summary=print_summary,
+                   lines: Sequence[str] = (), raster: Mapping[str, np.ndarray] | None = None,
+                   raster_sample: tuple[int, int, int] | None = None) -> dict:
+    """Write ``report`` (:func:`write_run_report`), print its layer table, ``summary(report_dict, console)``
+    and ``lines``, then the files written; returns the report as a dict."""
+    paths = write_run_report(report, out_dir, raster=raster, raster_sample=raster_sample)
+    data = report.to_dict()
+    print_layer_table(data, console)
+    summary(data, console)
+    for line in lines:
+        console.print(line)
+    for path in paths:
+        console.print(f"wrote {path}")
+    return data
