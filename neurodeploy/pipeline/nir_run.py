@@ -32,9 +32,10 @@ from neurodeploy.metrics.parity import accuracy_of, compare_spikes
 from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.nir_reference import simulate_nir
 from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.pipeline.run import flatten_for_chip, load_spike_input, run_chip, synaptic_layers
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.snn_report import parity_record
 from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -45,7 +46,6 @@ from neurodeploy.reports.schema import (
     ToolInfo,
     collect_provenance,
 )
-from neurodeploy.reports.snn import parity_record
 
 PAPER_BITS = 32  # companion paper eq. 8: 32-bit weights and states, 1-bit spikes
 
