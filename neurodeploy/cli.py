@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from neurodeploy import atomic, options, signals
-from neurodeploy.backends.registry import CHIP_BACKENDS
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
 from neurodeploy.deploy.export import export_run, print_export_table
@@ -89,7 +89,6 @@ hw_app = typer.Typer(cls=_UserErrorsExit2, no_args_is_help=True, help="Hardware 
 app.add_typer(data_app, name="data")
 app.add_typer(hw_app, name="hw")
 
-BACKENDS = (*CHIP_BACKENDS, "torch")
 MAX_INPUT_SIDE = 4096  # event cameras today: up to 1280x720
 MAX_INPUT_CHANNELS = 64
 
@@ -250,7 +249,7 @@ def import_graph(
 @app.command()
 def run(
     target: Annotated[Path, typer.Argument(help="run directory (trained or imported), or a netx .net file")],
-    backend: Annotated[str, typer.Option(help="lava | loihi2 | emulator | torch")] = "lava",
+    backend: Annotated[str, typer.Option(help=registry.choices())] = "lava",
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
@@ -270,7 +269,7 @@ def run(
                              "report then has no SANA-FE chip estimate or active neuron updates")] = False,
 ):
     """Run a trained/exported network on a backend and write the per-layer report."""
-    request = RunRequest(target=target, backend=_choice(backend, BACKENDS, "--backend"), samples=samples, out=out,
+    request = RunRequest(target=target, backend=registry.backend(backend).name, samples=samples, out=out,
                          hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
                          save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
                          score_on_synthetic=score_on_synthetic, count_only=count_only)

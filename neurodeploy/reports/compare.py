@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from rich import box
 from rich.table import Table
 
 from neurodeploy import atomic
-from neurodeploy.deploy.run_folder import CONFIG
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.run_metrics import Comparability, wilson_interval
 from neurodeploy.reports.plots import plot_accuracy_vs_energy
@@ -97,17 +95,8 @@ def find_reports(path: Path) -> list[Path]:
         found.extend(sorted(p for p in path.glob(f"cells/**/{REPORT_NAME}") if p.is_file()))
     if not found:
         raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; run "
-                        f"`neurodeploy run {path} --backend {_backend_for(path)}` first")
+                        f"`neurodeploy run {path} --backend B` first (`neurodeploy run --help` lists the backends)")
     return found
-
-
-def _backend_for(run_dir: Path) -> str:
-    """A backend that runs this run's family: torch for RNN/LSTM runs, the emulator for SNN runs."""
-    try:
-        family = json.loads((run_dir / CONFIG).read_text()).get("family")
-    except (OSError, ValueError, AttributeError):
-        family = None
-    return "emulator" if family in (None, "snn", "rsnn") else "torch"
 
 
 def load_comparison_rows(paths: list[Path]) -> list[ComparisonRow]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 
@@ -25,7 +26,6 @@ SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking pa
 LOSSES = ("rate", "last")
 TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
-SNN_BACKENDS = ("emulator", "lava", "torch")
 MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
 SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit")
 TOP_KEYS = ("name", "title", "dataset", "arch", "data_dir", "scale", "scales", "seeds", "dt_ms", "steps",
@@ -220,7 +220,7 @@ def parse_study(raw, path: str) -> StudySpec:
         window_ms=check.positive_float(raw, "window_ms") if window is not None else None,
         models=models,
         test_dt_ms=tuple(check.numbers(test, "dt_ms", float, positive=True, key="test.dt_ms", required=False)),
-        snn_backend=check.choice(raw, "snn_backend", SNN_BACKENDS, "emulator"),
+        snn_backend=check.choice(raw, "snn_backend", registry.names(in_studies=True), "emulator"),
         max_failures=int(check.positive_int(raw, "max_failures", default=1, minimum=0)),
         tables=tuple(check.choices(raw, "tables", TABLES)),
         plots=tuple(check.choices(raw, "plots", PLOTS)),
