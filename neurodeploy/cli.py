@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from neurodeploy import atomic, options, signals
 from neurodeploy.backends import registry
-from neurodeploy.data.datasets import dataset_kind, resolve_dataset
+from neurodeploy.data.datasets import DEFAULT_DATASET, dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
 from neurodeploy.deploy.export import export_run, print_export_table
 from neurodeploy.deploy.lint import lint_architecture, lint_for_training, print_lint
@@ -30,7 +30,7 @@ from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import FAMILIES, TrainConfig, input_shape_of
+from neurodeploy.models.training import FAMILIES, TrainConfig
 from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
@@ -110,7 +110,8 @@ def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip)")]
     = "snn",
-    arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
+    arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
+                                                     "(default: the dataset's, mlp)")] = None,
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
@@ -146,7 +147,7 @@ def train(
                          reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau,
                          aggregation=aggregation)
     config.validate()
-    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
+    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(config.arch).stem}"
     check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=err_console)
@@ -283,7 +284,7 @@ def run(
 def compare(targets: Annotated[list[Path], typer.Argument(help="run directories or run_report.json files")],
             out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare")):
     """One table (Markdown, CSV) and an accuracy-vs-energy plot over several runs."""
-    rows = load_comparison_rows(list(targets))
+    rows = load_comparison_rows(list(targets), suggest_backend=registry.suggested)
     paths = write_comparison(rows, out)
     print_comparison(rows, console)
     for path in paths:
@@ -297,11 +298,11 @@ DATASET_HELP = "dataset whose model files to search (default: nmnist)"
 def resolve_arch_and_input(arch: str, input: str | None, dataset: str | None):
     """The architecture of ``arch`` and its input shape (C, H, W): ``--input`` when given, else the sensor of
     the dataset the model file is written for (its first), else of ``--dataset`` (default nmnist)."""
-    model = resolve_arch(arch, dataset or "nmnist")
+    model = resolve_arch(arch, dataset or DEFAULT_DATASET)
     if input is not None:
         return model.arch, parse_input_size(input)
-    source = dataset or next(iter(model.datasets), "nmnist")
-    return model.arch, input_shape_of(dataset_kind(source).sensor_size)
+    source = dataset or next(iter(model.datasets), DEFAULT_DATASET)
+    return model.arch, dataset_kind(source).input_shape
 
 
 @app.command()
@@ -438,9 +439,9 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
     options.check("--limit", limit)
     atomic.check_writable_dir(out)
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
-    defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
-    info = dataset_info(source, dt_ms=defaults[0] if dt is None else dt, steps=defaults[1] if steps is None else steps,
-                        limit=limit)
+    defaults = dataset_kind(dataset).defaults
+    info = dataset_info(source, dt_ms=defaults.dt_ms if dt is None else dt,
+                        steps=defaults.steps if steps is None else steps, limit=limit)
     data = info.to_dict()
     path = plot_contrast(info.contrast.matrix, Path(out) / f"{dataset}_temporal_contrast.png",
                          title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")

@@ -227,16 +227,17 @@ def _registered_backend_names(registry: Path = REGISTRY) -> set[str]:
             if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)}
 
 
-def _spelled_out_backend_lists(package: Path, names: set[str]) -> list[str]:
-    """Every list, tuple or set literal outside the registry that writes out two or more backend names, and
+def _spelled_out_backend_lists(package: Path, names: set[str], owner: str = "backends/registry.py") -> list[str]:
+    """Every list, tuple, set or dict literal outside ``owner`` that writes out two or more of ``names``, and
     every string that lists them (``"lava | emulator"``, ``"lava, loihi2 or emulator"``)."""
     found = []
     for path in sorted(package.rglob("*.py")):
-        if path.name == "registry.py" and path.parent.name == "backends":
+        if path.relative_to(package).as_posix() == owner:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-                written = [e.value for e in node.elts if isinstance(e, ast.Constant) and e.value in names]
+            if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+                elements = node.keys if isinstance(node, ast.Dict) else node.elts
+                written = [e.value for e in elements if isinstance(e, ast.Constant) and e.value in names]
                 if len(written) >= 2:
                     found.append(f"{path.relative_to(package.parent)}:{node.lineno} {written}")
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -271,3 +272,15 @@ def test_modules_stay_under_600_lines():
     long = {str(path.relative_to(PACKAGE.parent)): n for path in sorted(PACKAGE.rglob("*.py"))
             if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_per_dataset_defaults_have_one_table():
+    """dt, T, batch size, input shape, classes and the default model of a dataset live in ``DATASETS``
+    (neurodeploy/data/datasets.py); no other module keys a table by dataset names."""
+    tree = ast.parse((PACKAGE / "data" / "datasets.py").read_text())
+    table = next(node.value for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+                 and getattr(node.target, "id", None) == "DATASETS")
+    names = {key.value for key in table.keys}
+    assert {"nmnist", "dvsgesture"} <= names
+    found = _spelled_out_backend_lists(PACKAGE, names, owner="data/datasets.py")
+    assert not found, "per-dataset tables outside data/datasets.py:\n" + "\n".join(found)

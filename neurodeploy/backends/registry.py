@@ -193,6 +193,15 @@ def choices(**selection) -> str:
     return " | ".join(names(**selection))
 
 
+SUGGESTED_MODES = ("emulated", "float", "simulated", "hardware")  # fastest first, no board needed first
+
+
+def suggested(family: str | None) -> str:
+    """The backend a message suggests for a run of ``family`` (None: an SNN): the fastest that runs it."""
+    runs = [b for b in _TABLE.values() if (family or "snn") in b.families] or list(_TABLE.values())
+    return min(runs, key=lambda b: SUGGESTED_MODES.index(b.mode)).name
+
+
 def chip_backend(name: str) -> ChipRunner:
     """The runner of chip backend ``name`` (a UserError for the float backend or an unknown name)."""
     runner = backend(name).runner

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from rich import box
 from rich.table import Table
 
 from neurodeploy import atomic
+from neurodeploy.deploy.run_folder import CONFIG
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.run_metrics import Comparability, wilson_interval
 from neurodeploy.reports.plots import plot_accuracy_vs_energy
@@ -80,9 +83,10 @@ class ComparisonRow:
         return asdict(self)
 
 
-def find_reports(path: Path) -> list[Path]:
+def find_reports(path: Path, suggest_backend: Callable[[str | None], str] | None = None) -> list[Path]:
     """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down, and in
-    a study folder every report under ``cells/``."""
+    a study folder every report under ``cells/``. ``suggest_backend(family)`` names the backend the error
+    for a run without reports suggests (the backend registry's; reports/ does not import backends)."""
     path = Path(path)
     if path.is_file():
         return [path]
@@ -94,17 +98,27 @@ def find_reports(path: Path) -> list[Path]:
     if (path / STUDY_RECORD).is_file():  # a study folder: every cell's and test variant's report
         found.extend(sorted(p for p in path.glob(f"cells/**/{REPORT_NAME}") if p.is_file()))
     if not found:
+        backend = suggest_backend(_family_of(path)) if suggest_backend else "B"
         raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; run "
-                        f"`neurodeploy run {path} --backend B` first (`neurodeploy run --help` lists the backends)")
+                        f"`neurodeploy run {path} --backend {backend}` first")
     return found
 
 
-def load_comparison_rows(paths: list[Path]) -> list[ComparisonRow]:
+def _family_of(run_dir: Path) -> str | None:
+    try:
+        family = json.loads((run_dir / CONFIG).read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return family if isinstance(family, str) else None
+
+
+def load_comparison_rows(paths: list[Path], *,
+                         suggest_backend: Callable[[str | None], str] | None = None) -> list[ComparisonRow]:
     """One row per report found under ``paths`` (run directories or report files), in the order given."""
     rows: list[ComparisonRow] = []
     seen: set[Path] = set()
     for given in map(Path, paths):
-        for report in find_reports(given):
+        for report in find_reports(given, suggest_backend):
             if report.resolve() not in seen:
                 seen.add(report.resolve())
                 rows.append(read_row(report, _run_label(given, report)))
