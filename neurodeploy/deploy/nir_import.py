@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.deploy.netx import CubaParams, NetxLayer, pool_conv_groups, write_netx
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import ConvGeometry
@@ -630,8 +630,7 @@ def import_nir(path: Path, out_dir: Path, *, dt_ms: float | None = None,
     """Write ``out_dir`` (model.net, model.nir, nir_import.json) for the NIR graph at ``path``."""
     path, out_dir = Path(path), Path(out_dir)
     atomic.check_writable_dir(out_dir)
-    if (out_dir / "config.json").exists():
-        raise UserError(f"{out_dir}: holds a trained run; import into a new folder (--out)")
+    folders.check_output_dir(out_dir, (folders.IMPORTED_RUN,))  # never a user's folder or a training run
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1 (got {steps})")
     graph = read_graph(path)

@@ -161,7 +161,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
+    out_dir = request.report_dir()
     latency = (f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
                f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
                f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.data.datasets import resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.reports.compare import STUDY_RECORD
@@ -84,6 +84,7 @@ def prepare_study_dir(spec: StudySpec, out: Path, resume: bool) -> None:
     if record.exists():
         raise UserError(f"{out}: already holds a study; add --resume to continue it, or pass another --out")
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.STUDY,))
     atomic.write_json(record, {"study": spec.raw, "path": spec.path})
 
 
