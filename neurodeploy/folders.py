@@ -45,7 +45,7 @@ DATA_INFO_SUFFIX = "_info.json"
 MAX_KEY_FILE_BYTES = 1 << 24  # 16 MiB: the largest key file (a run config) is a few kB
 # left behind by our own writers (a lock, temp files of a killed atomic write): an otherwise empty folder
 # holding only these is still empty
-_OWN_LEFTOVERS = (".neurodeploy.lock", ".write-test")
+_OWN_LEFTOVERS = (".neurodeploy.lock", ".write-test", ".lock")
 
 
 def _read_json(path: Path) -> object | None:

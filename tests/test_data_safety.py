@@ -166,3 +166,197 @@ def test_train_into_a_new_or_empty_folder_still_works_and_records_completion(tin
         result = runner.invoke(app, [*TRAIN, "--data-dir", str(tiny_nmnist), "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert folders.kind_of(out) == folders.TRAIN_RUN and folders.training_finished(out)
+
+
+# ------------------------------------------------------------------------------------- run, export, compare
+
+
+def _report(backend: str = "emulator") -> dict:
+    return {"schema_version": 1, "tool": {"name": "neurodeploy", "version": "0.1.0"},
+            "model": {"family": "snn", "arch": "Input-512FC-10", "params": 10},
+            "data": {"dataset": "nmnist", "source": "synthetic", "split": "test", "samples": 1, "dt_ms": 10,
+                     "steps": 15},
+            "backend": {"name": backend, "mode": "emulated", "hw_config": "loihi2", "device": "cpu"},
+            "accuracy": 0.5,
+            "per_sample": {"synops": 1.0, "neuron_updates": 1, "spikes": 1, "macs": 0.0, "adds": 0, "muls": 0,
+                           "energy_j": 1e-6, "latency_s": 1e-3},
+            "energy": {"kind": "estimated", "profile": "loihi1"},
+            "memory_bits": {"weights": 1, "state": 1, "spikes": 1, "total": 3}, "layers": []}
+
+
+@pytest.mark.parametrize("backend", ["emulator", "torch"])
+def test_run_out_into_a_users_folder_is_refused(trained_snn_run, tmp_path, backend):
+    folder = _user_folder(tmp_path)
+    result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", backend, "--samples", "2",
+                                 "--out", str(folder)])
+    _refused(result, folder)
+    _survives(folder)
+
+
+def test_run_out_into_a_training_run_is_refused(trained_snn_run, tmp_path):
+    other = _copy_run(trained_snn_run, tmp_path / "other")
+    before = sorted(p.name for p in other.iterdir())
+    result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "emulator", "--out", str(other)])
+    _refused(result, other)
+    assert "training run" in result.output
+    assert sorted(p.name for p in other.iterdir()) == before
+
+
+def test_run_default_report_folder_holding_a_users_files_is_refused(trained_snn_run, tmp_path):
+    run = _copy_run(trained_snn_run, tmp_path / "run")
+    folder = _user_folder(run / "reports", "emulator")
+    result = runner.invoke(app, ["run", str(run), "--backend", "emulator", "--samples", "2"])
+    _refused(result, folder)
+    _survives(folder)
+
+
+def test_run_save_output_never_replaces_a_users_file(trained_snn_run, tmp_path):
+    import numpy as np
+
+    spikes = tmp_path / "x.npy"
+    np.save(spikes, np.zeros((2312, 4), np.uint8))
+    folder = _user_folder(tmp_path, file="y.npy")
+    result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "emulator", "--input", str(spikes),
+                                 "--save-output", str(folder / "y.npy")])
+    _refused(result, folder / "y.npy")
+    _survives(folder, "y.npy")
+
+
+def test_two_runs_with_one_out_folder_do_not_replace_each_other(trained_snn_run, tmp_path):
+    """Issue 23 family 4: the lock covered the target, not --out; a run holding --out now keeps it."""
+    from neurodeploy import run_lock
+
+    out = tmp_path / "shared-report"
+    with run_lock.hold_output(out):  # another `run` writing its report there
+        result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "emulator", "--samples", "2",
+                                     "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "in use by another neurodeploy command" in result.output
+    assert not out.exists() or folders.is_empty(out)
+
+
+def test_a_failed_run_leaves_no_report_folder_behind(tmp_path, trained_snn_run):
+    from neurodeploy import run_lock
+
+    out = tmp_path / "deep" / "report"
+    with pytest.raises(RuntimeError), run_lock.hold_output(out):
+        raise RuntimeError("the run failed")
+    assert not (tmp_path / "deep").exists()
+
+
+def test_run_rewrites_its_own_report_folder(trained_snn_run, tmp_path):
+    out = tmp_path / "report"
+    for _ in range(2):
+        result = runner.invoke(app, ["run", str(trained_snn_run), "--backend", "emulator", "--samples", "2",
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert folders.kind_of(out) == folders.RUN_REPORT
+
+
+@pytest.mark.parametrize("fmt", ["netx", "nir"])
+def test_export_out_never_replaces_a_users_file(trained_snn_run, tmp_path, fmt):
+    folder = _user_folder(tmp_path, file="model.net")
+    result = runner.invoke(app, ["export", str(trained_snn_run), "--format", fmt, "--out", str(folder / "model.net")])
+    _refused(result, folder / "model.net")
+    _survives(folder, "model.net")
+
+
+def test_export_into_a_new_file_and_over_its_own_model_still_work(trained_snn_run, tmp_path):
+    run = _copy_run(trained_snn_run, tmp_path / "run")
+    for args in ([str(run)], [str(run)], [str(run), "--out", str(tmp_path / "new" / "m.net")]):
+        result = runner.invoke(app, ["export", *args])
+        assert result.exit_code == 0, result.output
+
+
+def test_compare_never_writes_over_a_folder_it_did_not_make(tmp_path):
+    """Issue 24 item 7 and issue 22: compare's --out is refused unless new, empty or an earlier comparison."""
+    report = tmp_path / "run" / "reports" / "emulator" / "run_report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps(_report()))
+    folder = _user_folder(tmp_path, file="comparison.md")
+    result = runner.invoke(app, ["compare", str(tmp_path / "run"), "--out", str(folder)])
+    _refused(result, folder)
+    _survives(folder, "comparison.md")
+    out = tmp_path / "cmp"
+    for _ in range(2):  # its own comparison folder is rewritten
+        result = runner.invoke(app, ["compare", str(tmp_path / "run"), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert folders.kind_of(out) == folders.COMPARISON
+    result = runner.invoke(app, ["compare", str(tmp_path / "run"), "--out", str(report.parent)])
+    _refused(result, report.parent)  # a run report folder is not a comparison folder
+
+
+# ----------------------------------------------------------------------------- import, study, data commands
+
+
+def test_import_into_a_users_folder_or_a_training_run_is_refused(trained_snn_run, tmp_path):
+    graph = tmp_path / "g.nir"
+    graph.write_bytes(b"not read: the folder is refused first")
+    folder = _user_folder(tmp_path)
+    result = runner.invoke(app, ["import", str(graph), "--out", str(folder)])
+    _refused(result, folder)
+    _survives(folder)
+    run = _copy_run(trained_snn_run, tmp_path / "run")
+    result = runner.invoke(app, ["import", str(graph), "--out", str(run)])
+    _refused(result, run)
+    assert "training run" in result.output
+
+
+def test_study_into_a_users_folder_is_refused(tmp_path):
+    study = Path(__file__).parent.parent / "studies" / "table9.yaml"
+    folder = _user_folder(tmp_path)
+    result = runner.invoke(app, ["study", str(study), "--out", str(folder)])
+    _refused(result, folder)
+    _survives(folder)
+
+
+@pytest.mark.parametrize("dataset", ["nmnist", "dvsgesture"])
+def test_data_generate_into_a_users_folder_is_refused(tmp_path, dataset):
+    folder = _user_folder(tmp_path)
+    result = runner.invoke(app, ["data", "generate", dataset, "--out", str(folder), "--train-per-class", "1",
+                                 "--test-per-class", "1"])
+    _refused(result, folder)
+    _survives(folder)
+
+
+def test_data_info_into_a_users_folder_is_refused(tiny_nmnist, tmp_path):
+    folder = _user_folder(tmp_path)
+    result = runner.invoke(app, ["data", "info", "nmnist", "--data-dir", str(tiny_nmnist), "--no-synthetic",
+                                 "--limit", "4", "--out", str(folder)])
+    _refused(result, folder)
+    _survives(folder)
+
+
+# ------------------------------------------------------------------------------------------ long names
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("command", [
+    ["data", "generate", "nmnist", "--out", f"{{tmp}}/{LONG}"],
+    ["data", "info", "nmnist", "--out", f"{{tmp}}/{LONG}"],
+    ["train", "nmnist", "--epochs", "1", "--out", f"{{tmp}}/{LONG}"],
+    ["run", f"{{tmp}}/{LONG}", "--backend", "emulator"],
+    ["run", "{run}", "--backend", "emulator", "--out", f"{{tmp}}/{LONG}/r"],
+    ["export", "{run}", "--out", f"{{tmp}}/{LONG}.net"],
+    ["export", f"{{tmp}}/{LONG}"],
+    ["import", f"{{tmp}}/{LONG}.nir", "--out", "{tmp}/imp"],
+    ["import", "{tmp}/g.nir", "--out", f"{{tmp}}/{LONG}"],
+    ["compare", "{tmp}/run", "--out", f"{{tmp}}/{LONG}"],
+    ["demo", "--out", f"{{tmp}}/{LONG}"],
+    ["study", "{tmp}/s.yaml", "--out", f"{{tmp}}/{LONG}"],
+    ["run", "{run}", "--backend", "emulator", "--out", "{tmp}/" + "/".join(["y" * 250] * 17)],
+], ids=lambda c: " ".join(c[:2]) + ("-" + c[-1][-12:].replace("/", "_")))
+def test_a_name_too_long_is_exit_2_one_line(trained_snn_run, tmp_path, command):
+    """Issue 23 family 4: a 300-byte --out gave an OSError traceback from atomic.py."""
+    (tmp_path / "g.nir").write_bytes(b"x")
+    (tmp_path / "s.yaml").write_text((Path(__file__).parent.parent / "studies" / "table9.yaml").read_text())
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run_report.json").write_text(json.dumps(_report()))
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{run}", str(trained_snn_run)) for a in command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "long" in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.nir", "run", "s.yaml"]
