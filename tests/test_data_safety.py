@@ -360,3 +360,124 @@ def test_a_name_too_long_is_exit_2_one_line(trained_snn_run, tmp_path, command):
     assert len(lines) == 1 and "long" in lines[0], result.output
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.nir", "run", "s.yaml"]
+
+
+# ------------------------------------------------------------------- study files (issue 23, family 3)
+
+
+def _study_raw(**changes) -> dict:
+    raw = {"name": "tiny", "title": "tiny", "dataset": "nmnist", "arch": "Input-16FC-10", "scale": "quick",
+           "scales": {"quick": {"epochs": 1, "lr": 0.003, "batch_size": 10, "limit": 20, "test_limit": 10}},
+           "seeds": [0], "dt_ms": [5, 10], "steps": 4,
+           "models": {"SNN": {"family": "snn"}, "RNN": {"family": "rnn", "loss": "last"}},
+           "test": {"dt_ms": [2.5]}}
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key)
+        else:
+            raw[key] = value
+    return raw
+
+
+def _quick(**changes) -> dict:
+    raw = _study_raw()
+    raw["scales"]["quick"].update(changes)
+    return raw
+
+
+def _nested(depth: int) -> str:
+    return "name: tiny\ntitle: " + "[" * depth + "]" * depth + "\n"
+
+
+def _laughs() -> str:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, 8):
+        lines.append(f"{chr(97 + level)}: &{chr(97 + level)} [" + ",".join([f"*{chr(96 + level)}"] * 10) + "]")
+    return "\n".join(lines) + "\nname: tiny\ntitle: *h\n"
+
+
+STUDY_CASES = [  # (id, study file content: a dict to dump or raw text, what the one error line must say)
+    ("nesting 10000 deep", _nested(10_000), "nesting deeper than"),
+    ("nesting 40 deep", _nested(40), "nesting deeper than"),
+    ("billion laughs alias", _laughs(), "anchors and aliases"),
+    ("one harmless alias", "x: &x 5\nname: tiny\nsteps: *x\n", "anchors and aliases"),
+    ("name with ../", _study_raw(name="../../escaped"), "'name'"),
+    ("name that is a path", _study_raw(name="/tmp/elsewhere"), "'name'"),
+    ("name with a slash", _study_raw(name="a/b"), "'name'"),
+    ("name ..", _study_raw(name=".."), "'name'"),
+    ("name of 300 characters", _study_raw(name="n" * 300), "'name'"),
+    ("name with a NUL byte", _study_raw(name="a\x00b"), "'name'"),
+    ("two models with one id", _study_raw(models={"SNN": {"family": "snn"}, "snn": {"family": "snn"}}),
+     "'models.snn'"),
+    ("two models whose punctuation differs", _study_raw(models={"S N N": {"family": "snn"},
+                                                                "s-n-n!": {"family": "snn"}}), "also the id"),
+    ("two unnamed-looking models", _study_raw(models={"!!": {"family": "snn"}, "??": {"family": "rnn",
+                                                                                      "loss": "last"}}), "also the id"),
+    ("a model name of 200 characters", _study_raw(models={"m" * 200: {"family": "snn"}}), "1 to 64 characters"),
+    ("two dt values with one folder name", _study_raw(dt_ms=[1, 1.0000001]), "share the folder name"),
+    ("a test dt sharing a train dt's folder", _study_raw(dt_ms=[1], test={"dt_ms": [1.0000001]}),
+     "share the folder name"),
+    ("steps: 1.0e9", _study_raw(steps=1.0e9), "give T from 1 to 100000"),
+    ("steps: 1e9 (YAML reads a string)", "PLACEHOLDER_STEPS_1E9", "'steps'"),
+    ("steps: .inf", "PLACEHOLDER_STEPS_INF", "'steps'"),
+    ("dt_ms: .nan", "PLACEHOLDER_DT_NAN", "'dt_ms'"),
+    ("dt_ms: 1e-300 with a window", _study_raw(steps=None, window_ms=40, dt_ms=[1e-300]), "'dt_ms'"),
+    ("window_ms making T > 100000", _study_raw(steps=None, window_ms=1000, dt_ms=[0.001]), "'window_ms'"),
+    ("window_ms: 1e308", _study_raw(steps=None, window_ms=1e308, dt_ms=[1]), "'window_ms'"),
+    ("dt_ms above the CLI's maximum", _study_raw(dt_ms=[1e7]), "'dt_ms'"),
+    ("unknown key under test", _study_raw(test={"dt_ms": [2.5], "dtms": [1]}), "'test.dtms'"),
+    ("unknown key under test only", _study_raw(test={"steps": 3}), "'test.steps'"),
+    ("a negative seed", _study_raw(seeds=[-1]), "'seeds'"),
+    ("a seed above 2**32", _study_raw(seeds=[2**40]), "'seeds'"),
+    ("10**4 seeds", _study_raw(seeds=list(range(10_000))), "'seeds'"),
+    ("epochs 10**7", _quick(epochs=10**7), "'scales.quick.epochs'"),
+    ("lr 5", _quick(lr=5), "'scales.quick.lr'"),
+    ("lr .nan", "PLACEHOLDER_LR_NAN", "'scales.quick.lr'"),
+    ("batch_size 10**7", _quick(batch_size=10**7), "'scales.quick.batch_size'"),
+    ("limit 10**12", _quick(limit=10**12), "'scales.quick.limit'"),
+    ("a title of 100 000 characters", _study_raw(title="t" * 100_000), "'title'"),
+]
+
+
+def _study_text(content) -> str:
+    import yaml
+
+    if isinstance(content, dict):
+        return yaml.safe_dump(content)
+    base = yaml.safe_dump(_study_raw(steps=None, dt_ms=None))
+    placeholders = {"PLACEHOLDER_STEPS_1E9": base + "steps: 1e9\ndt_ms: [5]\n",
+                    "PLACEHOLDER_STEPS_INF": base + "steps: .inf\ndt_ms: [5]\n",
+                    "PLACEHOLDER_DT_NAN": base + "steps: 4\ndt_ms: [.nan]\n",
+                    "PLACEHOLDER_LR_NAN": yaml.safe_dump(_quick()).replace("lr: 0.003", "lr: .nan")}
+    return placeholders.get(content, content)
+
+
+@pytest.mark.parametrize("content, says", [case[1:] for case in STUDY_CASES], ids=[c[0] for c in STUDY_CASES])
+def test_a_hostile_study_file_is_exit_2_one_line_and_writes_nothing(tmp_path, monkeypatch, content, says):
+    path = tmp_path / "study.yaml"
+    path.write_text(_study_text(content))
+    monkeypatch.chdir(tmp_path)  # the default --out is runs/study-<name>, relative to here
+    for args in (["--dry-run"], []):
+        result = runner.invoke(app, ["study", str(path), *args])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and str(path) in lines[0] and says in lines[0], result.output
+        assert "Traceback" not in result.output and "Warning" not in result.output
+        assert len(lines[0]) < 1000  # an alias expansion never reaches the message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_study_files_over_the_size_cap_are_refused(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("# padding\n" * 200_000 + "name: tiny\n")
+    result = runner.invoke(app, ["study", str(path), "--dry-run"])
+    assert result.exit_code == 2 and "more than" in result.output, result.output
+
+
+def test_the_shipped_studies_still_load_and_their_cell_ids_are_distinct():
+    from neurodeploy.study.spec import load_study
+
+    for path in sorted((Path(__file__).parent.parent / "studies").glob("*.yaml")):
+        cells = load_study(path).cells()
+        assert len({cell.cell_id for cell in cells}) == len(cells), path
