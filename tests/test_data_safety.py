@@ -35,7 +35,7 @@ def _refused(result, folder: Path) -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1, result.output
     assert str(folder) in lines[0] or folder.name in lines[0], result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "Warning" not in result.output
 
 
 def _survives(folder: Path, file: str = "thesis.txt") -> None:
