@@ -156,7 +156,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
                         f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
                         f"batches, batch size {measurement.batch_size}", measurement.samples,
                         per_step_s=measurement.latency_s_per_sample / int(config.steps),
-                        device=measurement.device_name),
+                        device=measurement.device_name, batch_size=measurement.batch_size),
         energy_split=_energy_split(energy, measurement, profile),
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
