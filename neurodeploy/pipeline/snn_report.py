@@ -214,9 +214,10 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
     energy_split = None
     if build.energy is not None:
         static_j = build.energy.joules.get("static")
+        reason = "; ".join(n for n in build.energy.notes if "static" in n) or (
+            "no chip time to multiply static power by" if profile.has("static") else "profile has no static power")
         static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
-                         if static_j is not None else "not counted: " + "; ".join(
-                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+                         if static_j is not None else f"not counted: {reason}")
         leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
