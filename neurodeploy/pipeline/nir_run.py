@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
-from neurodeploy.deploy.netx import NetxNetwork, load_netx
-from neurodeploy.deploy.nir_import import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import, read_graph
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import NetxNetwork
+from neurodeploy.deploy.nir_read import read_graph
+from neurodeploy.deploy.nir_record import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import count_over_time
 from neurodeploy.metrics.hardware import load_profile

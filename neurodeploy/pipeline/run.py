@@ -28,7 +28,7 @@ from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_bac
 from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.front_end import boundary_of, load_front_end
-from neurodeploy.deploy.netx import load_netx
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity
