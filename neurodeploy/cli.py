@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,6 +50,28 @@ except ImportError:  # older typer uses click itself
 from neurodeploy.study.results import plan_lines, write_results
 from neurodeploy.study.runner import RunOptions, prepare_study_dir, run_study
 from neurodeploy.study.spec import load_study
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self, ctx):
+    """A flag (--resume, --help) takes no value: typer's help would show it a ``<bool>`` type; show none."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type
+
+
+def resume_command(argv: list[str], out: Path) -> str:
+    """The exact command that continues an interrupted one: its own arguments, plus ``--resume`` and ``--out``
+    where it did not have them."""
+    args = list(argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in args):
+        args += ["--out", str(out)]
+    return shlex.join(["neurodeploy", *args])
+
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -162,8 +185,8 @@ def train(
     except KeyboardInterrupt as interrupt:
         what = signals.describe(interrupt)
         if (Path(run_dir) / CHECKPOINT).exists():
-            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue "
-                              f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
+            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue with: "
+                              f"{resume_command(sys.argv[1:], run_dir)}", highlight=False, soft_wrap=True)
         else:
             err_console.print(f"{what} before the first epoch finished; nothing to resume, start again",
                               highlight=False)
@@ -207,8 +230,8 @@ def study(
     for failure in outcome.failed:
         err_console.print(f"failed cell {failure.cell}: {failure.error}", highlight=False, soft_wrap=True)
     if outcome.unfinished:
-        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with `neurodeploy "
-                          f"study {study_file} --resume --out {out}`", highlight=False, soft_wrap=True)
+        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with: "
+                          f"{resume_command(sys.argv[1:], out)}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if outcome.failed:
         raise typer.Exit(1)
