@@ -273,6 +273,16 @@ def test_nir_graph_that_reads_other_files_or_declares_too_much_is_refused(case, 
     assert not out.exists()
 
 
+def test_the_fifo_watch_sees_a_reader_that_follows_the_link(case):
+    """The control: plain h5py follows the external link, and the watch notices it opening the outside file."""
+    net = write_small_netx(case.folder / "model.net")
+    _edit(net, external_link, NETX_WEIGHT, case.watch)
+    with case.watch, h5py.File(net, "r") as handle:
+        with pytest.raises(KeyError):  # the watcher's writer closes at once: the FIFO reads as an empty file
+            handle[NETX_WEIGHT]
+    assert case.watch.opened == ["weights.h5"]
+
+
 def test_a_9_kb_file_declaring_1_5_gib_allocates_nothing(case):
     net = write_small_netx(case.folder / "model.net")
     _edit(net, declared_1_5_gib, NETX_WEIGHT, case.watch)
