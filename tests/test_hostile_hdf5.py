@@ -46,7 +46,7 @@ class FifoWatch:
         self.paths: list[Path] = []
         self.opened: list[str] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread: threading.Thread | None = None
 
     def fifo(self, name: str) -> Path:
         path = self.folder / name
@@ -66,6 +66,8 @@ class FifoWatch:
             self._stop.wait(0.01)
 
     def __enter__(self) -> FifoWatch:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
 
