@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy import devices
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
 from neurodeploy.deploy.netx import NetxNetwork, load_netx
 from neurodeploy.deploy.nir_import import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import, read_graph
@@ -142,6 +143,7 @@ def is_imported_run(target: Path) -> bool:
 def run_imported(request: RunRequest, *, console, err_console) -> dict:
     """Run an imported graph on ``request.backend`` and write the report with its fidelity (parity) section."""
     request.validate()
+    request.device = devices.cpu_only(request.device, f"an imported graph on --backend {request.backend}")
     run_dir = Path(request.target)
     record = load_import(run_dir)
     net = load_netx(run_dir / NET_FILE)

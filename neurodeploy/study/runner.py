@@ -107,7 +107,7 @@ def cell_trainable(config: dict) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as handle:
         console = Console(file=handle, width=120, force_terminal=False)
-        rows = run_cell(spec, cell, study_dir, config["data_dir"], console)
+        rows = run_cell(spec, cell, study_dir, config["data_dir"], console, device=config.get("device", "cpu"))
     tune.report({"accuracy": rows[0].report.accuracy or 0.0})
 
 
@@ -182,6 +182,8 @@ def run_study(spec: StudySpec, out: Path, options: RunOptions) -> StudyOutcome:
                 "cell": tune.grid_search([cell.to_dict() for cell in cells]),
                 "study": spec.raw, "study_path": spec.path, "out": str(out), "data_dir": data_dir,
                 "threads": max(1, int(options.cpus_per_trial)),
+                # Ray gives a cell with GPUs its own CUDA_VISIBLE_DEVICES; without, the cell trains on the CPU
+                "device": "cuda" if options.gpus_per_trial > 0 else "cpu",
             }
             tuner = tune.Tuner(
                 trainable, param_space=param_space,
