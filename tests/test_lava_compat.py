@@ -114,3 +114,78 @@ def test_missing_lava_is_a_user_error(monkeypatch):
     monkeypatch.setattr(lava_compat.importlib, "import_module", fake)
     with pytest.raises(UserError, match="Lava is not installed"):
         lava_compat.lava_module("lava.proc.io.source")
+
+
+# ---- fix 4: SLAYER's CUDA JIT builds for the GPU's own compute capability (issue 25)
+
+def _fake_gpus(monkeypatch, *capabilities):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(capabilities))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(capabilities))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: capabilities[index])
+
+
+def _arch_list_lava_dl_compiles_for(monkeypatch) -> str | None:
+    """Drive lava-dl's own JIT path (Accelerated.leaky_integrator) with the compiler replaced by a recorder:
+    the TORCH_CUDA_ARCH_LIST it would compile SLAYER's CUDA kernels for."""
+    import os
+
+    leaky = lava_compat.lava_module("lava.lib.dl.slayer.neuron.dynamics.leaky_integrator")
+    seen = {}
+
+    def record_load(**_kwargs):
+        seen["arch"] = os.environ.get("TORCH_CUDA_ARCH_LIST")
+        return object()
+
+    monkeypatch.setattr(leaky, "load", record_load)
+    monkeypatch.setattr(leaky.Accelerated, "module", None)
+    leaky.Accelerated.leaky_integrator  # noqa: B018 - the property compiles (here: records) the module
+    return seen["arch"]
+
+
+def test_slayer_jit_targets_a_capability_9_gpu(monkeypatch):
+    """lava-dl alone compiles for sm_80 on a 9.0 GPU ("no kernel image is available"); after the fix for 9.0."""
+    import importlib
+
+    _fake_gpus(monkeypatch, (9, 0))
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+    jitconfig = lava_compat.lava_module(lava_compat.JITCONFIG_MODULE)
+    monkeypatch.setattr(jitconfig, "TORCH_CUDA_ARCH_LIST", jitconfig.TORCH_CUDA_ARCH_LIST)  # restored afterwards
+    importlib.reload(jitconfig)  # the unpatched module, as lava-dl sets it on this (fake) machine
+    assert jitconfig.TORCH_CUDA_ARCH_LIST == "8.0"
+    assert _arch_list_lava_dl_compiles_for(monkeypatch) == "8.0"
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+
+    assert lava_compat.configure_slayer_jit() == "9.0"
+    assert lava_compat.configure_slayer_jit() == "9.0"  # idempotent
+    assert jitconfig.TORCH_CUDA_ARCH_LIST == "9.0"
+    assert _arch_list_lava_dl_compiles_for(monkeypatch) == "9.0"
+
+
+def test_slayer_jit_lists_every_gpu_and_keeps_the_users_choice(monkeypatch):
+    _fake_gpus(monkeypatch, (9, 0), (8, 6), (9, 0), (10, 0))
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+    jitconfig = lava_compat.lava_module(lava_compat.JITCONFIG_MODULE)
+    monkeypatch.setattr(jitconfig, "TORCH_CUDA_ARCH_LIST", None)
+    assert lava_compat.configure_slayer_jit() == "8.6;9.0;10.0"
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "9.0+PTX")
+    assert lava_compat.configure_slayer_jit() == "9.0+PTX" == jitconfig.TORCH_CUDA_ARCH_LIST
+
+
+def test_slayer_jit_is_a_no_op_without_cuda(monkeypatch):
+    _fake_gpus(monkeypatch)
+    jitconfig = lava_compat.lava_module(lava_compat.JITCONFIG_MODULE)
+    monkeypatch.setattr(jitconfig, "TORCH_CUDA_ARCH_LIST", None)
+    assert lava_compat.configure_slayer_jit() is None and jitconfig.TORCH_CUDA_ARCH_LIST is None
+
+
+def test_the_slayer_accessor_configures_the_jit_once(monkeypatch):
+    """Every path builds SLAYER blocks through lava_compat.slayer(): the first call sets the arch list."""
+    _fake_gpus(monkeypatch, (9, 0))
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+    jitconfig = lava_compat.lava_module(lava_compat.JITCONFIG_MODULE)
+    monkeypatch.setattr(jitconfig, "TORCH_CUDA_ARCH_LIST", "8.0")
+    monkeypatch.setattr(lava_compat, "_jit_configured", False)
+    lava_compat.slayer()
+    assert jitconfig.TORCH_CUDA_ARCH_LIST == "9.0"
