@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "neurodeploy"
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = (
     ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat", "neurodeploy.safe_files",
-     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock", "neurodeploy.devices"),
+     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock", "neurodeploy.devices",
+     "neurodeploy.watchdog"),
     ("neurodeploy.kernels",),
     ("neurodeploy.data",),
     ("neurodeploy.models",),
