@@ -50,6 +50,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+import torch
+
 from neurodeploy.errors import UserError
 
 VAR_MODEL_MODULE = "lava.magma.compiler.var_model"
@@ -218,8 +220,6 @@ def configure_slayer_jit() -> str | None:
     """Fix 4: set lava-dl's ``jitconfig.TORCH_CUDA_ARCH_LIST`` to the compute capabilities of the GPUs torch
     sees, e.g. ``"9.0"`` or ``"8.6;9.0"`` (a ``TORCH_CUDA_ARCH_LIST`` in the environment wins); returns the
     value, or None without CUDA (nothing changed). Idempotent."""
-    import torch
-
     if not torch.cuda.is_available():
         return None
     value = os.environ.get("TORCH_CUDA_ARCH_LIST") or ";".join(sorted(
