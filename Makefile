@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# pyproject.toml is the one list of what is installed (torch 2.13 included), resolved by pip in one step; then,
+# last, the packages whose declared requirements are wrong for this stack (requirements-nodeps.txt says why).
+# --no-warn-conflicts: pip would otherwise print its red dependency-resolver message about those packages (on
+# a second run also in the first step); tests/test_packaging.py checks the environment's consistency instead.
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# pyproject.toml is the one list of what is installed (torch 2.13 included), resolved by pip in one step.
-	# --no-warn-conflicts: on a second run pip would otherwise print its red "dependency resolver" ERROR about
-	# the --no-deps packages below; tests/test_packaging.py checks the environment's consistency instead.
 	$(BIN)/pip install --quiet --no-warn-conflicts -e ".[test,study,gpu]"
-	# last: packages whose declared requirements are wrong for this stack (requirements-nodeps.txt says why)
 	$(BIN)/pip install --quiet --no-deps --no-warn-conflicts --ignore-requires-python -r requirements-nodeps.txt
 	touch $(STAMP)
 
