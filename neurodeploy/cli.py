@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic, folders, options, signals
+from neurodeploy import atomic, devices, folders, options, signals
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
@@ -129,6 +129,10 @@ def _root(ctx: typer.Context,
     ctx.obj = {"debug": debug}
 
 
+DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cuda without a usable GPU is an error "
+               "(docs/gpu.md)")
+
+
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
         raise UserError(f"unknown {option} '{value}'; choose one of {', '.join(allowed)}")
@@ -155,7 +159,7 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="folder holding the real dataset")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<dataset>-<model>-<arch>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
     no_leak: Annotated[bool, typer.Option("--no-leak", help="snn: no leakage (voltage decay 0, k = 1)")] = False,
@@ -216,6 +220,8 @@ def study(
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise UserError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got {cpus_per_trial}, "
                         f"{gpus_per_trial})")
+    if address is None:  # a cluster's GPUs are on its nodes, not here
+        devices.check_gpus(gpus_per_trial)
     if num_cpus is not None and (num_cpus < 1 or address):
         raise UserError("--num-cpus is for the embedded Ray (no --address) and must be at least 1")
     out = out or Path("runs") / f"study-{spec.name}"
@@ -283,7 +289,7 @@ def run(
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
-    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + "; SNN runs and chip backends use the CPU")] = "cpu",
     require_hardware: Annotated[bool, typer.Option("--require-hardware",
                                                    help="loihi2: fail unless a board answers")] = False,
     input_npy: Annotated[Optional[Path], typer.Option("--input", help="spike tensor (neurons x T or N x neurons x "
@@ -424,6 +430,7 @@ def bench(workload: Annotated[str, typer.Option(
     else:
         result = workloads.run_benchmark(net, samples=samples or 20, steps=step_list or [15, 300], density=density,
                                          emulator_samples=emulator_samples or 1000)
+    result["ran_on"] = devices.describe("cpu")  # emulator, Lava and SLAYER's CPU forward pass: all on the CPU
     if as_json:
         typer.echo(json.dumps(result))
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import folders, options
+from neurodeploy import devices, folders, options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
@@ -36,7 +36,7 @@ class RunRequest:
 
     def validate(self) -> None:
         options.check("--samples", self.samples)
-        options.check_device(self.device)
+        devices.check_device(self.device)
         if self.count_only and self.backend != "lava":
             raise UserError(f"--count-only counts spikes inside Lava; it needs --backend lava, not {self.backend}")
         check_path_name(self.target, "the run folder or .net file")

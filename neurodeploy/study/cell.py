@@ -79,8 +79,9 @@ def read_cell_rows(study_dir: Path, cell: Cell) -> list[StudyRow] | None:
         raise UserError(f"{path}: damaged cell result ({exc}); delete it and rerun with --resume") from exc
 
 
-def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console) -> list[StudyRow]:
-    """Train ``cell`` (resuming a partly trained one) and evaluate it at each of its test points."""
+def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console, *,
+             device: str = "cpu") -> list[StudyRow]:
+    """Train ``cell`` on ``device`` (resuming a partly trained one) and evaluate it at each of its test points."""
     done = read_cell_rows(study_dir, cell)
     if done is not None:
         return done
@@ -92,7 +93,7 @@ def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, consol
                          dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
                          test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
                          leak=model.leak, reset=model.reset, recurrent=model.recurrent,
-                         leak_tau_ms=model.leak_tau_ms)
+                         leak_tau_ms=model.leak_tau_ms, device=device)
     config.validate()
     result = train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
     rows = []
