@@ -6,6 +6,7 @@ unless ``--debug``).
 
 from __future__ import annotations
 
+import errno
 import json
 import shlex
 import sys
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic, options, signals
+from neurodeploy import atomic, folders, options, signals
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
@@ -99,6 +100,11 @@ class _UserErrorsExit2(typer.core.TyperGroup):
                 raise
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             _print_error(f"{exc.format_message().rstrip('.')}; see `{command} --help`")
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a name the OS refuses that slipped past safe_files.check_path_name
+            if exc.errno != errno.ENAMETOOLONG or (ctx.obj or {}).get("debug"):
+                raise
+            _print_error(f"{str(exc.filename)[:80]}...: file name too long; choose a shorter path")
             raise typer.Exit(2) from None
         except KeyboardInterrupt as interrupt:  # Ctrl-C, and SIGTERM / SIGHUP (neurodeploy.signals)
             err_console.print(signals.describe(interrupt), highlight=False)
@@ -468,6 +474,7 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
     options.check_binning(dt, steps)
     options.check("--limit", limit)
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.DATA_INFO,))
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
     info = dataset_info(source, dt_ms=defaults[0] if dt is None else dt, steps=defaults[1] if steps is None else steps,

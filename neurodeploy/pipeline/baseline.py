@@ -161,7 +161,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
+    out_dir = request.report_dir()
     throughput = (f"  throughput {measurement.samples_per_s:.1f} samples/s on {measurement.device_name}"
                   + (f"; energy: {measurement.energy_note}" if measurement.energy_note else ""))
     return publish_report(report, out_dir, console, lines=[throughput])

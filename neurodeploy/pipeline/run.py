@@ -60,7 +60,8 @@ def execute(request: RunRequest, *, console, err_console):
     with run_lock.hold(target, "run folder"):
         if request.input_npy is not None or request.save_output is not None:
             return run_folder_input(request, console=console, err_console=err_console)
-        return _execute_run_dir(request, target, console=console, err_console=err_console)
+        with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
+            return _execute_run_dir(request, target, console=console, err_console=err_console)
 
 
 def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
@@ -281,8 +282,7 @@ def default_sample_limit(request: RunRequest) -> int | None:
 
 def write_spiking_report(report, request: RunRequest, network, spiking: SpikingRun, labels, *, console) -> dict:
     """Write the report with a raster of the first sample (input and every on-chip layer) and print it."""
-    run_dir = Path(request.target)
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
+    out_dir = request.report_dir()
     raster = {"input": spiking.input_spikes[0],
               **{name: first_sample(layer) for name, layer in zip(layer_names(network), spiking.layers)}}
     prediction = int(first_sample(spiking.layers[-1]).sum(axis=1).argmax())

@@ -21,7 +21,7 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.deploy.run_folder import CONFIG
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.run_metrics import Comparability, wilson_interval
@@ -440,6 +440,7 @@ def write_comparison(rows: list[ComparisonRow], out_dir: Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.csv`` and, when a run has accuracy and energy,
     ``accuracy_vs_energy.png`` into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
+    folders.check_output_dir(out_dir, (folders.COMPARISON,))  # never over a folder compare did not make
     points, left_out = plot_rows(rows)
     written = [atomic.write_text(out_dir / MARKDOWN_NAME, comparison_markdown(rows, left_out)),
                atomic.write_text(out_dir / CSV_NAME, comparison_csv(rows))]
