@@ -32,13 +32,13 @@ from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import FAMILIES, TrainConfig, input_shape_of
+from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig, input_shape_of
 from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
-from neurodeploy.pipeline.train import check_train_out
+from neurodeploy.pipeline.train import check_train_out, preset_settings
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
 from neurodeploy.safe_files import check_regular_file
@@ -146,12 +146,17 @@ def train(
     = "snn",
     arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
-    epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
+    preset: Annotated[str, typer.Option(help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: "
+                                             "100 epochs at lr 1e-4 (Table IV); --epochs / --lr override it")]
+    = DEFAULT_PRESET,
+    epochs: Annotated[Optional[int], typer.Option(help="epochs (default: the preset's; a resumed run keeps "
+                                                       "its own)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
     micro_batch: Annotated[Optional[int], typer.Option(
         help="samples per forward/backward pass; gradients accumulate over the batch (less memory, same "
              "gradients; default: the model file's, else the whole batch)")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-4)")] = 1e-4,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: the preset's; paper: "
+                                                    "1e-4)")] = None,
     dt: Annotated[Optional[float], typer.Option(help="frame width dt in ms")] = None,
     steps: Annotated[Optional[int], typer.Option(help="time steps T")] = None,
     limit: Annotated[Optional[int], typer.Option(help="use at most N training samples (class-balanced)")] = None,
@@ -172,6 +177,9 @@ def train(
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
+    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
+    epochs, lr = preset_settings(_choice(preset, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
+                                 run_dir if resume else None)
     config = TrainConfig(dataset=dataset, family=_choice(model, FAMILIES, "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt,
                          steps=steps, limit=limit,
@@ -180,7 +188,6 @@ def train(
                          reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau,
                          aggregation=aggregation)
     config.validate()
-    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=err_console)
@@ -501,9 +508,11 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file"
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo-snn"),
+def demo(out: Annotated[Path, typer.Option(help="the SNN's run directory")] = Path("runs/demo-snn"),
          fresh: Annotated[bool, typer.Option("--fresh", help="retrain even if the run exists")] = False):
-    """train -> export -> run (lava) -> report on the embedded default (synthetic N-MNIST format)."""
+    """The main job end to end on the embedded default (synthetic N-MNIST format): an SNN trained, exported, run
+    on Lava and the emulator; an LSTM and an RNN trained on the same data; compare's table and plot. The
+    baselines and the comparison go beside --out (runs/demo-lstm, runs/demo-rnn, runs/demo-compare)."""
     run_demo(out, fresh=fresh, console=console, err_console=err_console)
 
 
