@@ -171,13 +171,14 @@ class StudySpec:
         return max(1, round(self.window_ms / dt_ms))
 
     def cells(self) -> list[Cell]:
-        """The grid: models x dt x seeds, in that order."""
+        """The grid: seeds x models x dt, in that order (seed outermost: a study stopped part-way has whole
+        tables for its first seeds)."""
         cells = []
-        for model in self.models:
-            for dt in self.dt_ms:
-                own = TestPoint(dt, self.steps_at(dt))
-                others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
-                for seed in self.seeds:
+        for seed in self.seeds:
+            for model in self.models:
+                for dt in self.dt_ms:
+                    own = TestPoint(dt, self.steps_at(dt))
+                    others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
                     cells.append(Cell(model, dt, own.steps, seed, (own, *others)))
         return cells
 
