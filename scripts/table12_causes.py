@@ -2,7 +2,8 @@
 1 ms (T x dt = 45 ms) with one thing changed per row. Measured numbers for docs/study.md.
 
     PYTHONPATH=. python scripts/table12_causes.py --out runs/t12-causes --epochs 3 --limit 500
-    PYTHONPATH=. python scripts/table12_causes.py --out runs/t12-causes-long --epochs 15 --limit 1000
+    PYTHONPATH=. python scripts/table12_causes.py --out runs/t12-causes-conv --no-emulator \
+        --snn-run runs/study-table12/cells/snn-dt3-T15-s0 --rnn-run runs/study-table12/cells/rnn-dt3-T15-s0
 
 Rows (float = PyTorch, the trained weights; nothing is retrained between rows):
 - ``binary``: the study's input (binary frames, eq. 12-13) and leak k = 0.3 per step;
@@ -68,6 +69,26 @@ def frames(items, dt, steps, mode):
     return torch.from_numpy(np.stack(out))
 
 
+def event_statistics(items) -> dict:
+    """Events per sample and in the 45 ms window; per active (pixel, polarity) in the window: events and their
+    time span (how many bins of 1 ms and of 3 ms one edge crossing fills)."""
+    per_sample, in_window, per_pixel, span = [], [], [], []
+    for path, _ in items:
+        events = read_nmnist_file(path)
+        per_sample.append(len(events))
+        window = events[events["t"] < WINDOW * 1000]
+        in_window.append(len(window))
+        key = (window["x"].astype(np.int64) * 64 + window["y"]) * 2 + window["p"]
+        order = np.argsort(key, kind="stable")
+        keys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+        times = window["t"][order]
+        per_pixel.extend(counts.tolist())
+        span.extend(((times[starts + counts - 1] - times[starts]) / 1000).tolist())
+    return {"samples": len(items), "events_per_sample": float(np.mean(per_sample)),
+            "events_in_window": float(np.mean(in_window)), "events_per_active_pixel": float(np.mean(per_pixel)),
+            "active_pixel_span_ms": float(np.mean(span))}
+
+
 def accuracy(net, x, y, record=False):
     net.eval()
     if record:
@@ -100,7 +121,10 @@ def main():
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--data-dir", help="an N-MNIST copy (default: the synthetic stand-in)")
     parser.add_argument("--no-emulator", action="store_true")
+    parser.add_argument("--snn-run", help="use this trained SNN run folder (e.g. a study cell) instead of training")
+    parser.add_argument("--rnn-run", help="use this trained RNN run folder instead of training")
     args = parser.parse_args()
     out = Path(args.out)
     console = Console(stderr=True)
@@ -110,7 +134,12 @@ def main():
     runs = {}
     for family in ("snn", "rnn"):
         config = TrainConfig(family=family, arch="mlp", epochs=args.epochs, batch_size=25, lr=args.lr,
-                             dt_ms=TRAIN_DT, steps=15, limit=args.limit, test_limit=args.test_limit, seed=0)
+                             dt_ms=TRAIN_DT, steps=15, limit=args.limit, test_limit=args.test_limit, seed=0,
+                             data_dir=args.data_dir)
+        given = getattr(args, f"{family}_run")
+        if given:
+            runs[family] = (Path(given), TrainConfig.from_dict(json.loads((Path(given) / "config.json").read_text())))
+            continue
         run_dir = out / family
         started = time.perf_counter()
         done = int(load_checkpoint(run_dir)["epoch"]) + 1 if (run_dir / CHECKPOINT).exists() else 0
@@ -118,6 +147,7 @@ def main():
             train(config, run_dir, resume=done > 0, console=console)
         results[f"{family}_train_s"] = round(time.perf_counter() - started, 1)
         runs[family] = (run_dir, config)
+    out.mkdir(parents=True, exist_ok=True)
     resolve_data(runs["snn"][1])
     source = runs["snn"][1].resolved["source_obj"]
     test_items = index_nmnist(source.root, "test")
@@ -125,6 +155,8 @@ def main():
     if args.test_limit and args.test_limit < len(test_items):
         test_items = [test_items[i] for i in sorted(rng.choice(len(test_items), args.test_limit, replace=False))]
     y = torch.tensor([label for _, label in test_items])
+    results["data"] = event_statistics(test_items)
+    print(json.dumps(results["data"]), flush=True)
     rnn_dir, rnn_config = runs["rnn"]
     rnn = build_recurrent_network("rnn", resolve_arch("mlp", "nmnist").arch, (2, 34, 34))
     rnn.load_state_dict(load_checkpoint(rnn_dir)["model"])
