@@ -225,3 +225,30 @@ def test_converged_scale_stops_when_the_test_accuracy_stops_rising():
         _scale(plateau_pp=0.5, plateau_window=1.5)
     with pytest.raises(UserError, match="plateau_pp"):
         _scale(min_epochs=3)
+
+
+def test_converged_cell_trains_epoch_by_epoch_and_records_why_it_stopped(tmp_path, tiny_nmnist):
+    """A tiny RNN cell (float, no export): plateau_pp 100 stops at the first epoch where the rule can apply
+    (3: a window of 2 and one epoch before it); a cap of 2 epochs stops at the cap. study.md records both."""
+    from rich.console import Console
+
+    from neurodeploy.study.cell import run_cell
+
+    def study(cap: int):
+        raw = {"name": "conv", "dataset": "nmnist", "arch": "Input-16FC-10", "data_dir": str(tiny_nmnist),
+               "scale": "c", "scales": {"c": {"epochs": cap, "lr": 0.003, "batch_size": 10, "limit": 20,
+                                             "test_limit": 10, "min_epochs": 2, "plateau_pp": 100}},
+               "seeds": [0], "dt_ms": [5], "steps": 4, "models": {"RNN": {"family": "rnn", "loss": "last"}},
+               "tables": ["accuracy"]}
+        return parse_study(raw, "conv.yaml")
+
+    console = Console(file=open(os.devnull, "w"))
+    for cap, epochs, reason in ((6, 3, "plateau"), (2, 2, "max epochs")):
+        spec = study(cap)
+        out = tmp_path / f"cap{cap}"
+        rows = run_cell(spec, spec.cells()[0], out, str(tiny_nmnist), console)
+        assert (rows[0].epochs, rows[0].stop_reason, rows[0].train_samples) == (epochs, reason, 20)
+        lines = (out / "cells" / rows[0].cell / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == epochs and rows[0].cell_seconds > 0
+        text = study_markdown(spec, StudyOutcome(rows))
+        assert f"stopped by {reason} (1)" in text and "trained until converged" in text
