@@ -21,6 +21,7 @@ from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
 from neurodeploy.metrics.cost import deployed_architecture, layer_fan_out, layer_names, static_cost
+from neurodeploy.metrics.gpu_energy import device_name
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
 from neurodeploy.metrics.run_metrics import (
@@ -31,7 +32,7 @@ from neurodeploy.metrics.run_metrics import (
     connection_sparsity,
     firing_stats_of_counts,
 )
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,
@@ -202,19 +203,21 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
                           notes=(no_estimate,) if estimate is None else estimate.notes)
         host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
                             "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
-                            device="cpu")
+                            device=device_name("cpu"), batch_size=int(samples))
     else:
-        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass "
-                          "(not warmed up)", int(samples), device="cpu")
+        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass over "
+                          "all samples in batches (not warmed up) / samples", int(samples),
+                          device=device_name("cpu"), batch_size=int(samples))
         host_wall = None
     per_sample = build.per_sample(latency.per_sample_s)
     energy_info = build.energy_info()
     energy_split = None
     if build.energy is not None:
         static_j = build.energy.joules.get("static")
+        reason = "; ".join(n for n in build.energy.notes if "static" in n) or (
+            "no chip time to multiply static power by" if profile.has("static") else "profile has no static power")
         static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
-                         if static_j is not None else "not counted: " + "; ".join(
-                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+                         if static_j is not None else f"not counted: {reason}")
         leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
