@@ -252,3 +252,12 @@ def test_converged_cell_trains_epoch_by_epoch_and_records_why_it_stopped(tmp_pat
         assert len(lines) == epochs and rows[0].cell_seconds > 0
         text = study_markdown(spec, StudyOutcome(rows))
         assert f"stopped by {reason} (1)" in text and "trained until converged" in text
+
+
+def test_a_cell_written_before_new_columns_still_reads():
+    """cell.json of an older study lacks the newer columns (cost record, report columns with defaults)."""
+    row = _row("A", 0.9, 0)
+    old = {k: v for k, v in row.to_dict().items()
+           if k not in ("train_samples", "stop_reason", "cell_seconds", "latency_device", "leaves_out")}
+    back = StudyRow.from_dict(old)
+    assert back.report.accuracy == 0.9 and back.train_samples is None and back.stop_reason is None

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from neurodeploy import atomic
@@ -65,7 +65,10 @@ class StudyRow:
     @classmethod
     def from_dict(cls, raw: dict) -> "StudyRow":
         own = {f.name for f in fields(cls)} - {"report"}
-        report = {f.name: raw[f"report_{f.name}" if f.name in own else f.name] for f in fields(ComparisonRow)}
+        report = {}
+        for f in fields(ComparisonRow):  # a column added since the cell was written takes its default
+            key = f"report_{f.name}" if f.name in own else f.name
+            report[f.name] = raw[key] if key in raw or f.default is MISSING else raw.get(key, f.default)
         optional = {f.name for f in fields(cls) if f.default is None}  # absent in cells of older studies
         return cls(**{name: raw.get(name) if name in optional else raw[name] for name in own},
                    report=ComparisonRow(**report))
