@@ -129,15 +129,34 @@ class ChipEstimate:
         }
 
 
+REPLAY_DENDRITE = "replay_dendrites"
+_SYNAPSES = "          synapse:\n"  # the replay dendrites go last, after the default one
+
+
+def _replay_dendrite(slot: int) -> str:
+    """The zero-energy dendrite unit of replay neuron ``slot`` on its core (1,024 compartments each)."""
+    return f"{REPLAY_DENDRITE}[{slot // SANAFE_CORE_NEURONS}]"
+
+
 def _architecture(neurons_per_core: int, input_units: int):
     """SANA-FE's Loihi description with ``input_units`` zero-cost replay units per core and room for them
-    beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build)."""
+    beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build).
+
+    The replay neurons also get their own zero-energy, zero-latency dendrite units (``replay_dendrites``,
+    one per 1,024 replay neurons of a core): on the core's one dendrite unit, SANA-FE 2.2.9 indexes
+    compartments beyond its 1,024 and aborts, which every conv layer over 512 neurons reached (its own
+    neurons plus as many replay neurons on the same cores)."""
     text = (Path(sanafe.__file__).parent / "examples" / "loihi.yaml").read_text()
-    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]"):
+    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]", _SYNAPSES):
         if fixed not in text:
             raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
     text = text.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + input_units}")
     text = text.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{max(1, input_units) - 1}]")
+    units = max(1, math.ceil(input_units / SANAFE_CORE_NEURONS))
+    replay = (f"            - name: {REPLAY_DENDRITE}[0..{units - 1}]\n              attributes:\n"
+              "                model: accumulator\n                energy_update: 0.0\n"
+              "                latency_update: 0.0\n")
+    text = text.replace(_SYNAPSES, replay + _SYNAPSES, 1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loihi.yaml"
         path.write_text(text)
@@ -296,13 +315,14 @@ class _Replay:
         for neuron, core in zip(self.group, homes):
             slot = slots.get(core, 0)
             slots[core] = slot + 1
-            self.units.append(f"loihi_inputs[{slot}]")
+            self.units.append((f"loihi_inputs[{slot}]", _replay_dendrite(slot)))
             neuron.map_to_core(cores[core])
 
     def set(self, spikes: np.ndarray) -> None:
         """spikes (n, T) 0/1."""
-        for neuron, unit, row in zip(self.group, self.units, spikes):
-            neuron.set_attributes(soma_hw_name=unit, model_attributes={"spikes": [bool(v) for v in row]})
+        for neuron, (unit, dendrite), row in zip(self.group, self.units, spikes):
+            neuron.set_attributes(soma_hw_name=unit, dendrite_hw_name=dendrite,
+                                  model_attributes={"spikes": [bool(v) for v in row]})
 
 
 def _connect(src_group, dst_group, synapse: _Synapse) -> None:
