@@ -42,18 +42,21 @@ import numpy as np
 import sanafe
 import scipy.sparse
 
+from neurodeploy.backends.chip_placement import Placement, layer_cores, layer_resources
+from neurodeploy.backends.chip_placement import routing_hops as placement_hops
+from neurodeploy.backends.chip_placement import synaptic_layers as _synaptic_layers
 from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
-from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, map_resources
+from neurodeploy.metrics.hardware import HardwareProfile
+
+__all__ = ["ChipEstimate", "LayerAgreement", "Placement", "estimate_chip", "layer_cores", "layer_resources",
+           "routing_hops", "synapse_matrix"]
 
 ACTIVITIES = ("emulator", "sanafe")
 ENERGY_PARTS = ("synapse", "dendrite", "soma", "network")
 ACT_SHIFT = 6  # Lava adds a << 6 to the current and compares v with vThMant << 6
 DECAY_UNITY = 4096
-CORES_PER_CHIP = 128  # SANA-FE's Loihi: 32 tiles x 4 cores on an 8 x 4 mesh
-CORES_PER_TILE = 4
-MESH_HEIGHT = 4  # SANA-FE numbers the 8 x 4 mesh's tiles column by column
 SANAFE_CORE_NEURONS = 1024
 SANAFE_SOURCE = ("SANA-FE {version}, Loihi architecture description (sanafe/examples/loihi.yaml); Boyle et al., "
                  "IEEE TCAD 44(8), 2025: within 12 % (energy) and 25 % (latency) of measured Loihi 1")
@@ -142,7 +145,9 @@ def _architecture(neurons_per_core: int, input_units: int):
     """SANA-FE's Loihi description with ``input_units`` zero-cost replay units per core and room for them
     beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build).
 
-    The replay neurons also get their own zero-energy, zero-latency dendrite units (``replay_dendrites``,
+    A core holding more than 1,024 neurons (Loihi 2: up to 8,192) gets one ``loihi_lif`` soma and one
+    ``loihi_dendrites`` unit per 1,024 of them, each with Loihi 1's costs (SANA-FE times them one after
+    the other). The replay neurons also get their own zero-energy, zero-latency dendrite units (``replay_dendrites``,
     one per 1,024 replay neurons of a core): on the core's one dendrite unit, SANA-FE 2.2.9 indexes
     compartments beyond its 1,024 and aborts, which every conv layer over 512 neurons reached (its own
     neurons plus as many replay neurons on the same cores)."""
@@ -152,6 +157,12 @@ def _architecture(neurons_per_core: int, input_units: int):
             raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
     text = text.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + input_units}")
     text = text.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{max(1, input_units) - 1}]")
+    lif_units = max(1, math.ceil(neurons_per_core / SANAFE_CORE_NEURONS)) - 1
+    for unit in ("loihi_lif", "loihi_dendrites"):
+        line = f"            - name: {unit}\n"
+        if line not in text:
+            raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
+        text = text.replace(line, f"            - name: {unit}[0..{lif_units}]\n", 1)
     units = max(1, math.ceil(input_units / SANAFE_CORE_NEURONS))
     replay = (f"            - name: {REPLAY_DENDRITE}[0..{units - 1}]\n              attributes:\n"
               "                model: accumulator\n                energy_update: 0.0\n"
@@ -212,85 +223,10 @@ def _bias(layer: NetxLayer) -> np.ndarray:
     return np.broadcast_to(bias, (layer.neurons,))
 
 
-def layer_cores(net: NetxNetwork, profile: HardwareProfile) -> list[int]:
-    """Cores each synaptic layer of ``net`` takes under the profile's limits (our resource mapping)."""
-    footprints = []
-    for layer in _synaptic_layers(net):
-        synapses = layer.synapses
-        fan_in = layer.num_inputs if layer.kind != "conv" else math.ceil(synapses / max(1, layer.neurons))
-        footprints.append(LayerFootprint(layer.name, layer.neurons, synapses, fan_in))
-    return [item.cores for item in map_resources(footprints, profile).layers]
-
-
-def _synaptic_layers(net: NetxNetwork) -> list[NetxLayer]:
-    return [layer for layer in net.layers if layer.kind != "input"]
-
-
-def _spread(n: int, first: int, cores: int) -> list[int]:
-    """Core index of each of n neurons spread over cores first..first+cores-1 in blocks of ceil(n / cores)."""
-    block = math.ceil(n / cores)
-    return [first + i // block for i in range(n)]
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Core index of every neuron: network input, then each layer on its own cores (our core mapping).
-
-    Cores are numbered as SANA-FE's Loihi numbers them: core c sits on tile c // 4 of an 8 x 4 mesh
-    (tile t at x = t // 4, y = t % 4, as SANA-FE's hop counts show).
-    """
-
-    inputs: list[int]
-    layers: list[list[int]]
-
-    @classmethod
-    def plan(cls, net: NetxNetwork, cores_needed: list[int], per_core: int) -> Placement:
-        input_cores = math.ceil(net.num_inputs / per_core)
-        total = input_cores + sum(cores_needed)
-        if total > CORES_PER_CHIP:
-            raise UserError(f"the network needs {total} cores, more than the {CORES_PER_CHIP} of one Loihi "
-                            "chip; the chip model simulates one chip only")
-        inputs = _spread(net.num_inputs, 0, input_cores)
-        layers, first = [], input_cores
-        for layer, cores in zip(_synaptic_layers(net), cores_needed):
-            layers.append(_spread(layer.neurons, first, cores))
-            first += cores
-        return cls(inputs, layers)
-
-    @property
-    def cores(self) -> int:
-        return 1 + max(max(self.inputs), *(max(homes) for homes in self.layers))
-
-
-def tile_distance(core_a: np.ndarray, core_b: np.ndarray) -> np.ndarray:
-    """Mesh hops between the tiles of two cores: |x_a - x_b| + |y_a - y_b|."""
-    tile_a, tile_b = np.asarray(core_a) // CORES_PER_TILE, np.asarray(core_b) // CORES_PER_TILE
-    return (np.abs(tile_a // MESH_HEIGHT - tile_b // MESH_HEIGHT)
-            + np.abs(tile_a % MESH_HEIGHT - tile_b % MESH_HEIGHT))
-
-
 def routing_hops(net: NetxNetwork, placement: Placement) -> list[np.ndarray]:
-    """Tile hops one spike of each source neuron travels, per synaptic layer k (sources: the input for
-    k = 0, else layer k-1): one message per destination core it has a nonzero synapse on,
-
-        hops_i = sum over cores c with some w_ij != 0, j on c, of distance(tile(core_i), tile(c)).
-
-    Recurrent synapses stay on the layer's own cores and are not counted.
-    """
-    hops = []
-    sources = placement.inputs
-    for layer, homes in zip(_synaptic_layers(net), placement.layers):
-        forward, _ = _feed_forward(layer)
-        reach = (forward.matrix != 0).astype(np.int64)
-        dest_cores = np.asarray(homes)
-        first = int(dest_cores.min())
-        onehot = scipy.sparse.csr_matrix((np.ones(len(homes), dtype=np.int64),
-                                          (np.arange(len(homes)), dest_cores - first)))
-        touched = (reach @ onehot).toarray() > 0  # (n_src, layer cores)
-        distance = tile_distance(np.asarray(sources)[:, None], np.arange(first, dest_cores.max() + 1)[None, :])
-        hops.append((touched * distance).sum(axis=1).astype(np.float64))
-        sources = homes
-    return hops
+    """Tile hops one spike of each source neuron travels, per synaptic layer
+    (:func:`neurodeploy.backends.chip_placement.routing_hops` on this network's synapses)."""
+    return placement_hops(net, placement, [synapse_matrix(layer) for layer in _synaptic_layers(net)])
 
 
 def _replay_homes(placement: Placement, layers: list[NetxLayer], activity: str) -> list[tuple[str, list[int]]]:
@@ -355,12 +291,14 @@ def _silence_child() -> None:
 
 def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray],
                   profile: HardwareProfile, *, activity: str = "emulator",
-                  max_samples: int | None = 8) -> ChipEstimate:
+                  max_samples: int | None = 8, input_bias: np.ndarray | None = None) -> ChipEstimate:
     """SANA-FE's chip latency and energy for ``net`` on ``inputs`` (N, n_in, T).
 
     ``layer_spikes`` are the emulator's (N, n, T) spikes of every synaptic layer (the replayed activity
-    and the reference for agreement). Samples 0..max_samples-1 are simulated, in a child process: SANA-FE's
-    C++ kernel aborts the whole process on some networks, which then becomes a UserError here.
+    and the reference for agreement). A network whose input layer has neurons driven by their bias (lava-dl's
+    PilotNet) takes that bias as ``input_bias`` (N, n_in) and ``inputs`` = the input layer's spikes; its
+    neurons are then simulated (and priced) on the input cores. Samples 0..max_samples-1 are simulated, in a
+    child process: SANA-FE's C++ kernel aborts the whole process on some networks, which then becomes a UserError here.
     """
     if activity not in ACTIVITIES:
         raise UserError(f"unknown chip-model activity {activity!r}; choose one of {', '.join(ACTIVITIES)}")
@@ -371,7 +309,7 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence_child) as pool:
         future = pool.submit(_estimate_chip, net, inputs[:samples], [s[:samples] for s in layer_spikes], profile,
-                             activity, inputs.shape[0])
+                             activity, inputs.shape[0], None if input_bias is None else input_bias[:samples])
         try:
             return future.result()
         except concurrent.futures.process.BrokenProcessPool as exc:
@@ -379,17 +317,43 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
                             "network (its C++ kernel aborted); no chip estimate") from exc
 
 
+def _lif_units(homes: list[int], slots: dict[int, int]) -> list[tuple[str, str]]:
+    """(soma unit, dendrite unit) of each LIF neuron on its core: one pair per 1,024 neurons of a core."""
+    units = []
+    for core in homes:
+        slot = slots.get(core, 0)
+        slots[core] = slot + 1
+        index = slot // SANAFE_CORE_NEURONS
+        units.append((f"loihi_lif[{index}]", f"loihi_dendrites[{index}]"))
+    return units
+
+
+def _lif_group(snn, name: str, neuron_attributes: dict, homes: list[int], cores: list, slots: dict[int, int],
+               bias: np.ndarray | None, log: bool):
+    group = snn.create_neuron_group(name, len(homes), model_attributes=neuron_attributes,
+                                    soma_hw_name="loihi_lif[0]", log_spikes=log)
+    biases = np.zeros(len(homes)) if bias is None else bias
+    for neuron, core, (soma, dendrite), value in zip(group, homes, _lif_units(homes, slots), biases):
+        neuron.map_to_core(cores[core])
+        neuron.set_attributes(soma_hw_name=soma, dendrite_hw_name=dendrite,
+                              model_attributes={"bias": float(value)} if value else {})
+    return group
+
+
+def _input_neuron(net: NetxNetwork) -> NetxLayer | None:
+    first = net.layers[0]
+    return first if first.kind == "input" and first.neuron is not None else None
+
+
 def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
-                   activity: str, samples_total: int) -> ChipEstimate:
+                   activity: str, samples_total: int, input_bias: np.ndarray | None = None) -> ChipEstimate:
     """:func:`estimate_chip` in the worker, on the samples to simulate."""
     layers = _synaptic_layers(net)
     per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
-    per_core = min(per_core, SANAFE_CORE_NEURONS)
-    mapped = layer_cores(net, profile)
-    cores_needed = [max(cores, math.ceil(layer.neurons / per_core)) for cores, layer in zip(mapped, layers)]
-    placement = Placement.plan(net, cores_needed, per_core)
+    placement = Placement.plan(net, layer_resources(net, profile), per_core)
     replay_homes = _replay_homes(placement, layers, activity)
     per_core_units = np.bincount(np.concatenate([homes for _, homes in replay_homes]))
+    input_layer = _input_neuron(net) if input_bias is not None else None
     arch = _architecture(per_core, int(per_core_units.max()))
     cores = arch.cores()
     samples, _, steps = inputs.shape
@@ -398,17 +362,22 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
     slots: dict[int, int] = {}
     replays = {name: _Replay(snn, name, homes, cores, slots) for name, homes in replay_homes}
     groups = []
-    notes = [f"activity: {activity}"]
-    if cores_needed != mapped:
-        notes.append(f"SANA-FE's Loihi core holds {per_core} neurons: layers spread over {cores_needed} cores "
-                     f"instead of the {profile.name} mapping's {mapped}")
+    notes = [f"activity: {activity}", f"placement: {placement.cores} cores, conv layers in spatial tiles of all "
+             f"channels, up to {per_core} neurons per core (docs/chip_model.md)"]
+    if per_core > SANAFE_CORE_NEURONS:
+        notes.append(f"a core of more than {SANAFE_CORE_NEURONS} neurons is modelled as SANA-FE's Loihi core with "
+                     f"one soma and dendrite unit per {SANAFE_CORE_NEURONS} neurons (Loihi 1 costs, timed in turn)")
+    lif_slots: dict[int, int] = {}
+    input_group = None
+    if input_layer is not None:
+        input_group = _lif_group(snn, input_layer.name, _neuron_attributes(input_layer), placement.inputs, cores,
+                                 lif_slots, None, False)
+        notes.append(f"{input_layer.name}: the input layer's neurons (bias-driven) are simulated on the input "
+                     "cores; their spikes reach the next layer through the replayed emulator spikes")
+    elif _input_neuron(net) is not None:
+        notes.append(f"{net.layers[0].name}: the input layer's own neurons are not priced (no input bias given)")
     for index, (layer, homes) in enumerate(zip(layers, placement.layers)):
-        group = snn.create_neuron_group(layer.name, layer.neurons, model_attributes=_neuron_attributes(layer),
-                                        soma_hw_name="loihi_lif", log_spikes=True)
-        for neuron, core, bias in zip(group, homes, _bias(layer)):
-            neuron.map_to_core(cores[core])
-            if bias:
-                neuron.set_attributes(model_attributes={"bias": float(bias)})
+        group = _lif_group(snn, layer.name, _neuron_attributes(layer), homes, cores, lif_slots, _bias(layer), True)
         forward, recurrent = _feed_forward(layer)
         if index == 0:
             source = replays["input"].group
@@ -429,6 +398,9 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
     sanafe_spikes = [np.zeros((samples, layer.neurons, steps), dtype=np.uint8) for layer in layers]
     for n in range(samples):
         _set_replays(list(replays.values()), layers, inputs[n], [s[n] for s in layer_spikes], activity)
+        if input_group is not None:
+            for neuron, value in zip(input_group, np.asarray(input_bias[n], dtype=np.float64) * (1 << ACT_SHIFT)):
+                neuron.set_attributes(model_attributes={"bias": float(value)})
         chip.reset()
         chip.load(snn)
         result = chip.sim(steps, spike_trace=True, perf_trace=True)

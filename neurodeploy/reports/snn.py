@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from neurodeploy.backends.chip_model import Placement, estimate_chip, layer_cores, routing_hops, synapse_matrix
+from neurodeploy.backends.chip_model import Placement, estimate_chip, routing_hops, synapse_matrix
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
@@ -73,7 +73,7 @@ def _chip_activity(net, profile: HardwareProfile, input_spikes, layer_spikes: li
     else:
         active = active_neuron_updates(net, input_spikes, layer_spikes)
     try:
-        placement = Placement.plan(net, layer_cores(net, profile), int(profile.si("neurons_per_core")))
+        placement = Placement.for_profile(net, profile)
     except UserError:
         return active, [None] * len(layer_spikes)
     per_spike = routing_hops(net, placement)
