@@ -120,3 +120,23 @@ def test_conv_net_that_aborted_sanafe_now_runs(netx_factory):
     assert estimate.dynamic_energy_j["dendrite"] == 0.0
     assert estimate.latency_per_sample_s > 0 and estimate.static_energy_j > 0
     assert estimate.layers[0].spikes_emulator == run.layer_spikes[0].sum()
+
+
+def test_a_network_simulated_in_parts_adds_up_to_the_whole(netx_factory, monkeypatch):
+    # in-process (no worker) so that the part size can be made tiny: energy, packets and hops add up exactly
+    from neurodeploy.backends import chip_model
+
+    layers = [netx_factory.conv(0, (2, 8, 8), 3), netx_factory.dense(1, 3 * 6 * 6, 6, flatten=True)]
+    net = load_netx(netx_factory.write("parts", layers, input_shape=(2, 8, 8)))
+    inputs = netx_factory.spikes(128, 5, samples=2, density=0.3)
+    run = run_emulator(net, inputs)
+    profile = _small_core_profile(16)
+    whole = chip_model._estimate_chip(net, inputs, run.layer_spikes, profile, "emulator", 2)
+    monkeypatch.setattr(chip_model, "MAX_CONNECTIONS", 100)
+    split = chip_model._estimate_chip(net, inputs, run.layer_spikes, profile, "emulator", 2)
+    assert any("parts" in note for note in split.notes) and not any("parts" in note for note in whole.notes)
+    for part in ("synapse", "soma", "network"):
+        assert split.dynamic_energy_j[part] == pytest.approx(whole.dynamic_energy_j[part], rel=1e-9)
+    assert (split.packets, split.hops) == (whole.packets, whole.hops)
+    assert [layer.spikes_sanafe for layer in split.layers] == [layer.spikes_sanafe for layer in whole.layers]
+    assert split.latency_per_sample_s <= whole.latency_per_sample_s * (1 + 1e-9)

@@ -29,13 +29,10 @@ zero state; ``max_samples`` limits how many (the figures are then means over tho
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import multiprocessing
 import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +42,14 @@ import scipy.sparse
 from neurodeploy.backends.chip_placement import Placement, layer_cores, layer_resources
 from neurodeploy.backends.chip_placement import routing_hops as placement_hops
 from neurodeploy.backends.chip_placement import synaptic_layers as _synaptic_layers
+from neurodeploy.backends.sanafe_net import (
+    SANAFE_CORE_NEURONS,
+    Replay,
+    architecture,
+    connect,
+    group_spikes,
+    lif_group,
+)
 from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
@@ -57,7 +62,6 @@ ACTIVITIES = ("emulator", "sanafe")
 ENERGY_PARTS = ("synapse", "dendrite", "soma", "network")
 ACT_SHIFT = 6  # Lava adds a << 6 to the current and compares v with vThMant << 6
 DECAY_UNITY = 4096
-SANAFE_CORE_NEURONS = 1024
 SANAFE_SOURCE = ("SANA-FE {version}, Loihi architecture description (sanafe/examples/loihi.yaml); Boyle et al., "
                  "IEEE TCAD 44(8), 2025: within 12 % (energy) and 25 % (latency) of measured Loihi 1")
 LOIHI1_NOTE = "SANA-FE's Loihi description is calibrated on Loihi 1; no Loihi 2 description is published"
@@ -132,48 +136,6 @@ class ChipEstimate:
         }
 
 
-REPLAY_DENDRITE = "replay_dendrites"
-_SYNAPSES = "          synapse:\n"  # the replay dendrites go last, after the default one
-
-
-def _replay_dendrite(slot: int) -> str:
-    """The zero-energy dendrite unit of replay neuron ``slot`` on its core (1,024 compartments each)."""
-    return f"{REPLAY_DENDRITE}[{slot // SANAFE_CORE_NEURONS}]"
-
-
-def _architecture(neurons_per_core: int, input_units: int):
-    """SANA-FE's Loihi description with ``input_units`` zero-cost replay units per core and room for them
-    beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build).
-
-    A core holding more than 1,024 neurons (Loihi 2: up to 8,192) gets one ``loihi_lif`` soma and one
-    ``loihi_dendrites`` unit per 1,024 of them, each with Loihi 1's costs (SANA-FE times them one after
-    the other). The replay neurons also get their own zero-energy, zero-latency dendrite units (``replay_dendrites``,
-    one per 1,024 replay neurons of a core): on the core's one dendrite unit, SANA-FE 2.2.9 indexes
-    compartments beyond its 1,024 and aborts, which every conv layer over 512 neurons reached (its own
-    neurons plus as many replay neurons on the same cores)."""
-    text = (Path(sanafe.__file__).parent / "examples" / "loihi.yaml").read_text()
-    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]", _SYNAPSES):
-        if fixed not in text:
-            raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
-    text = text.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + input_units}")
-    text = text.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{max(1, input_units) - 1}]")
-    lif_units = max(1, math.ceil(neurons_per_core / SANAFE_CORE_NEURONS)) - 1
-    for unit in ("loihi_lif", "loihi_dendrites"):
-        line = f"            - name: {unit}\n"
-        if line not in text:
-            raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
-        text = text.replace(line, f"            - name: {unit}[0..{lif_units}]\n", 1)
-    units = max(1, math.ceil(input_units / SANAFE_CORE_NEURONS))
-    replay = (f"            - name: {REPLAY_DENDRITE}[0..{units - 1}]\n              attributes:\n"
-              "                model: accumulator\n                energy_update: 0.0\n"
-              "                latency_update: 0.0\n")
-    text = text.replace(_SYNAPSES, replay + _SYNAPSES, 1)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "loihi.yaml"
-        path.write_text(text)
-        return sanafe.load_arch(str(path))
-
-
 @dataclass(frozen=True)
 class _Synapse:
     """Effective float weights of one connection: sparse (n_src, n_dst) and the hardware unit it uses."""
@@ -229,59 +191,6 @@ def routing_hops(net: NetxNetwork, placement: Placement) -> list[np.ndarray]:
     return placement_hops(net, placement, [synapse_matrix(layer) for layer in _synaptic_layers(net)])
 
 
-def _replay_homes(placement: Placement, layers: list[NetxLayer], activity: str) -> list[tuple[str, list[int]]]:
-    """(name, core of each neuron) of every replay group, in the order :func:`_set_replays` fills them."""
-    groups = [("input", placement.inputs)]
-    if activity != "emulator":
-        return groups
-    for index, (layer, homes) in enumerate(zip(layers, placement.layers)):
-        if layer.kind == "dense_rec":
-            groups.append((f"{layer.name}.rec", homes))
-        if index + 1 < len(layers):
-            groups.append((f"{layer.name}.replay", homes))
-    return groups
-
-
-class _Replay:
-    """Zero-cost input neurons replaying a spike train, one ``loihi_inputs[slot]`` unit each."""
-
-    def __init__(self, sanafe_net, name: str, homes: list[int], cores: list, slots: dict[int, int]):
-        self.group = sanafe_net.create_neuron_group(name, len(homes), soma_hw_name="loihi_inputs[0]")
-        self.units = []
-        for neuron, core in zip(self.group, homes):
-            slot = slots.get(core, 0)
-            slots[core] = slot + 1
-            self.units.append((f"loihi_inputs[{slot}]", _replay_dendrite(slot)))
-            neuron.map_to_core(cores[core])
-
-    def set(self, spikes: np.ndarray) -> None:
-        """spikes (n, T) 0/1."""
-        for neuron, (unit, dendrite), row in zip(self.group, self.units, spikes):
-            neuron.set_attributes(soma_hw_name=unit, dendrite_hw_name=dendrite,
-                                  model_attributes={"spikes": [bool(v) for v in row]})
-
-
-def _connect(src_group, dst_group, synapse: _Synapse) -> None:
-    coo = synapse.matrix.tocoo()
-    keep = coo.data != 0
-    pairs = list(zip(coo.row[keep].tolist(), coo.col[keep].tolist()))
-    if pairs:
-        src_group.connect_neurons_sparse(dst_group, {"weight": coo.data[keep].tolist()}, pairs)
-        for neuron in dst_group:
-            neuron.set_attributes(default_synapse_hw_name=synapse.hw)
-
-
-def _group_spikes(trace, names: list[str], sizes: list[int], steps: int) -> list[np.ndarray]:
-    """(n, T) spikes per logged group from SANA-FE's spike trace."""
-    out = {name: np.zeros((size, steps), dtype=np.uint8) for name, size in zip(names, sizes)}
-    for t, fired in enumerate(trace[:steps]):
-        for address in fired:
-            group, _, index = str(address).rpartition(".")
-            if group in out:
-                out[group][int(index), t] = 1
-    return [out[name] for name in names]
-
-
 def _silence_child() -> None:
     """Worker start-up: SANA-FE's C++ kernel writes progress to fd 1 and aborts with a message on fd 2."""
     sink = os.open(os.devnull, os.O_WRONLY)
@@ -317,32 +226,143 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
                             "network (its C++ kernel aborted); no chip estimate") from exc
 
 
-def _lif_units(homes: list[int], slots: dict[int, int]) -> list[tuple[str, str]]:
-    """(soma unit, dendrite unit) of each LIF neuron on its core: one pair per 1,024 neurons of a core."""
-    units = []
-    for core in homes:
-        slot = slots.get(core, 0)
-        slots[core] = slot + 1
-        index = slot // SANAFE_CORE_NEURONS
-        units.append((f"loihi_lif[{index}]", f"loihi_dendrites[{index}]"))
-    return units
-
-
-def _lif_group(snn, name: str, neuron_attributes: dict, homes: list[int], cores: list, slots: dict[int, int],
-               bias: np.ndarray | None, log: bool):
-    group = snn.create_neuron_group(name, len(homes), model_attributes=neuron_attributes,
-                                    soma_hw_name="loihi_lif[0]", log_spikes=log)
-    biases = np.zeros(len(homes)) if bias is None else bias
-    for neuron, core, (soma, dendrite), value in zip(group, homes, _lif_units(homes, slots), biases):
-        neuron.map_to_core(cores[core])
-        neuron.set_attributes(soma_hw_name=soma, dendrite_hw_name=dendrite,
-                              model_attributes={"bias": float(value)} if value else {})
-    return group
-
-
 def _input_neuron(net: NetxNetwork) -> NetxLayer | None:
     first = net.layers[0]
     return first if first.kind == "input" and first.neuron is not None else None
+
+
+MAX_CONNECTIONS = 1_000_000  # per SANA-FE simulation: 2.2.9 holds about 2.3 kB per connection (measured)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One SANA-FE simulation: the neurons ``idx`` of each synaptic layer ``k`` it holds, and whether it holds
+    the bias-driven input layer."""
+
+    layers: tuple[tuple[int, np.ndarray], ...]
+    input_layer: bool = False
+
+
+def _parts(layers: list[NetxLayer], placement: Placement, activity: str, input_layer: bool) -> list[_Part]:
+    """Cut the network into simulations of at most :data:`MAX_CONNECTIONS` connections, core by core (a core
+    is never cut). With SANA-FE's own activity the layers drive each other: one simulation."""
+    if activity != "emulator":
+        return [_Part(tuple((k, np.arange(layer.neurons)) for k, layer in enumerate(layers)), input_layer)]
+    parts: list[_Part] = [_Part((), True)] if input_layer else []
+    current: list[tuple[int, np.ndarray]] = []
+    size = 0
+    for k, (layer, homes) in enumerate(zip(layers, placement.layers)):
+        forward, recurrent = _feed_forward(layer)
+        incoming = np.diff(forward.matrix.tocsc().indptr)
+        if recurrent is not None:
+            incoming = incoming + np.diff(recurrent.matrix.tocsc().indptr)
+        homes = np.asarray(homes)
+        for core in np.unique(homes):
+            idx = np.flatnonzero(homes == core)
+            cost = int(incoming[idx].sum())
+            if current and size + cost > MAX_CONNECTIONS:
+                parts.append(_Part(tuple(current)))
+                current, size = [], 0
+            if current and current[-1][0] == k:
+                current[-1] = (k, np.concatenate([current[-1][1], idx]))
+            else:
+                current.append((k, idx))
+            size += cost
+    if current:
+        parts.append(_Part(tuple(current)))
+    return parts
+
+
+@dataclass
+class _Run:
+    """Sums over the simulated samples (and parts)."""
+
+    energy: dict[str, float]
+    latency: np.ndarray  # (samples, steps): per part the slowest so far
+    energy_steps: np.ndarray  # (steps,)
+    packets: float = 0.0
+    hops: float = 0.0
+
+
+def _simulate_part(part: _Part, net: NetxNetwork, placement: Placement, per_core: int, activity: str,
+                   inputs: np.ndarray, layer_spikes: list[np.ndarray], input_bias: np.ndarray | None,
+                   run: _Run, sanafe_spikes: list[np.ndarray]) -> None:
+    """Build one part's SANA-FE network and simulate every sample on it, adding into ``run``."""
+    layers = _synaptic_layers(net)
+    samples, _, steps = inputs.shape
+    matrices = {k: _feed_forward(layers[k]) for k, _ in part.layers}
+    # replay groups: the source neurons with a synapse into this part (the emulator's spikes, zero cost)
+    sources: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # name -> (neurons, homes, spikes)
+
+    def need(name: str, homes, spikes, rows: np.ndarray) -> None:
+        known = sources.get(name)
+        rows = rows if known is None else np.union1d(known[0], rows)
+        sources[name] = (rows, np.asarray(homes)[rows], spikes)
+
+    for k, idx in part.layers:
+        forward, recurrent = matrices[k]
+        if activity == "emulator" or k == 0:
+            rows = np.flatnonzero(np.diff(forward.matrix[:, idx].tocsr().indptr))
+            if k == 0:
+                need("input", placement.inputs, inputs, rows)
+            else:
+                need(f"{layers[k - 1].name}.replay", placement.layers[k - 1], layer_spikes[k - 1], rows)
+        if recurrent is not None and activity == "emulator":
+            rows = np.flatnonzero(np.diff(recurrent.matrix[:, idx].tocsr().indptr))
+            need(f"{layers[k].name}.rec", placement.layers[k], layer_spikes[k], rows)
+    replay_cores = [homes for _, homes, _ in sources.values()]
+    per_core_units = np.bincount(np.concatenate(replay_cores)) if replay_cores else np.zeros(1, dtype=np.int64)
+    arch = architecture(per_core, int(per_core_units.max(initial=0)))
+    cores = arch.cores()
+    snn = sanafe.Network()
+    slots: dict[int, int] = {}
+    lif_slots: dict[int, int] = {}
+    replays = {name: Replay(snn, name, homes.tolist(), cores, slots) for name, (_, homes, _) in sources.items()}
+    input_group = None
+    if part.input_layer and input_bias is not None:
+        input_layer = net.layers[0]
+        input_group = lif_group(snn, input_layer.name, _neuron_attributes(input_layer), placement.inputs, cores,
+                                lif_slots, None, False)
+    groups: dict[int, Any] = {}
+    for k, idx in part.layers:
+        layer = layers[k]
+        homes = np.asarray(placement.layers[k])[idx].tolist()
+        group = lif_group(snn, layer.name, _neuron_attributes(layer), homes, cores, lif_slots, _bias(layer)[idx], True)
+        groups[k] = group
+        forward, recurrent = matrices[k]
+        if activity == "emulator" or k == 0:
+            name = "input" if k == 0 else f"{layers[k - 1].name}.replay"
+            rows = sources[name][0]
+            connect(replays[name].group, group, forward.matrix[rows][:, idx], forward.hw)
+        else:
+            connect(groups[k - 1], group, forward.matrix, forward.hw)
+        if recurrent is not None:
+            if activity == "emulator":
+                rows = sources[f"{layer.name}.rec"][0]
+                connect(replays[f"{layer.name}.rec"].group, group, recurrent.matrix[rows][:, idx], recurrent.hw)
+            else:
+                connect(group, group, recurrent.matrix, recurrent.hw)
+    chip = sanafe.SpikingChip(arch)
+    names = [layers[k].name for k, _ in part.layers]
+    for n in range(samples):
+        for name, (rows, _, spikes) in sources.items():
+            replays[name].set(spikes[n][rows])
+        if input_group is not None:
+            for neuron, value in zip(input_group, np.asarray(input_bias[n], dtype=np.float64) * (1 << ACT_SHIFT)):
+                neuron.set_attributes(model_attributes={"bias": float(value)})
+        chip.reset()
+        chip.load(snn)
+        result = chip.sim(steps, spike_trace=True, perf_trace=True)
+        for part_name in ENERGY_PARTS:
+            run.energy[part_name] += float(result["energy"][part_name])
+        trace = result["perf_trace"]
+        run.latency[n] = np.maximum(run.latency[n], np.asarray(trace["sim_time"], dtype=np.float64)[:steps])
+        run.energy_steps += np.asarray(trace["total_energy"], dtype=np.float64)[:steps]
+        run.packets += float(result["packets_sent"])
+        run.hops += float(np.sum(trace["hops"]))
+        fired = group_spikes(result["spike_trace"], names, [len(idx) for _, idx in part.layers], steps)
+        for (k, idx), spikes in zip(part.layers, fired):
+            sanafe_spikes[k][n][idx] = spikes
 
 
 def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
@@ -351,76 +371,36 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
     layers = _synaptic_layers(net)
     per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
     placement = Placement.plan(net, layer_resources(net, profile), per_core)
-    replay_homes = _replay_homes(placement, layers, activity)
-    per_core_units = np.bincount(np.concatenate([homes for _, homes in replay_homes]))
-    input_layer = _input_neuron(net) if input_bias is not None else None
-    arch = _architecture(per_core, int(per_core_units.max()))
-    cores = arch.cores()
     samples, _, steps = inputs.shape
-
-    snn = sanafe.Network()
-    slots: dict[int, int] = {}
-    replays = {name: _Replay(snn, name, homes, cores, slots) for name, homes in replay_homes}
-    groups = []
+    input_layer = _input_neuron(net) is not None and input_bias is not None
     notes = [f"activity: {activity}", f"placement: {placement.cores} cores, conv layers in spatial tiles of all "
              f"channels, up to {per_core} neurons per core (docs/chip_model.md)"]
     if per_core > SANAFE_CORE_NEURONS:
         notes.append(f"a core of more than {SANAFE_CORE_NEURONS} neurons is modelled as SANA-FE's Loihi core with "
                      f"one soma and dendrite unit per {SANAFE_CORE_NEURONS} neurons (Loihi 1 costs, timed in turn)")
-    lif_slots: dict[int, int] = {}
-    input_group = None
-    if input_layer is not None:
-        input_group = _lif_group(snn, input_layer.name, _neuron_attributes(input_layer), placement.inputs, cores,
-                                 lif_slots, None, False)
-        notes.append(f"{input_layer.name}: the input layer's neurons (bias-driven) are simulated on the input "
+    if input_layer:
+        notes.append(f"{net.layers[0].name}: the input layer's neurons (bias-driven) are simulated on the input "
                      "cores; their spikes reach the next layer through the replayed emulator spikes")
     elif _input_neuron(net) is not None:
         notes.append(f"{net.layers[0].name}: the input layer's own neurons are not priced (no input bias given)")
-    for index, (layer, homes) in enumerate(zip(layers, placement.layers)):
-        group = _lif_group(snn, layer.name, _neuron_attributes(layer), homes, cores, lif_slots, _bias(layer), True)
-        forward, recurrent = _feed_forward(layer)
-        if index == 0:
-            source = replays["input"].group
-        else:
-            source = replays[f"{layers[index - 1].name}.replay"].group if activity == "emulator" else groups[-1]
-        _connect(source, group, forward)
-        if recurrent is not None:
-            _connect(replays[f"{layer.name}.rec"].group if activity == "emulator" else group, group, recurrent)
-        if layer.delay is not None and np.any(layer.delay):
-            notes.append(f"{layer.name}: synaptic delays not modelled")
-        groups.append(group)
-
-    chip = sanafe.SpikingChip(arch)
-    totals = {part: 0.0 for part in ENERGY_PARTS}
-    latency_steps = np.zeros(steps)
-    energy_steps = np.zeros(steps)
-    packets = hops = 0.0
+    notes.extend(f"{layer.name}: synaptic delays not modelled" for layer in layers
+                 if layer.delay is not None and np.any(layer.delay))
+    parts = _parts(layers, placement, activity, input_layer)
+    if len(parts) > 1:
+        notes.append(f"simulated in {len(parts)} parts of at most {MAX_CONNECTIONS:,} connections (memory): energy, "
+                     "packets and hops add up exactly; the chip time of a step is the slowest part's, which leaves "
+                     "out a core's time sending messages to cores of other parts")
+    run = _Run({part: 0.0 for part in ENERGY_PARTS}, np.zeros((samples, steps)), np.zeros(steps))
     sanafe_spikes = [np.zeros((samples, layer.neurons, steps), dtype=np.uint8) for layer in layers]
-    for n in range(samples):
-        _set_replays(list(replays.values()), layers, inputs[n], [s[n] for s in layer_spikes], activity)
-        if input_group is not None:
-            for neuron, value in zip(input_group, np.asarray(input_bias[n], dtype=np.float64) * (1 << ACT_SHIFT)):
-                neuron.set_attributes(model_attributes={"bias": float(value)})
-        chip.reset()
-        chip.load(snn)
-        result = chip.sim(steps, spike_trace=True, perf_trace=True)
-        for part in ENERGY_PARTS:
-            totals[part] += float(result["energy"][part])
-        trace = result["perf_trace"]
-        latency_steps += np.asarray(trace["sim_time"], dtype=np.float64)[:steps]
-        energy_steps += np.asarray(trace["total_energy"], dtype=np.float64)[:steps]
-        packets += float(result["packets_sent"])
-        hops += float(np.sum(trace["hops"]))
-        fired = _group_spikes(result["spike_trace"], [layer.name for layer in layers],
-                              [layer.neurons for layer in layers], steps)
-        for store, spikes in zip(sanafe_spikes, fired):
-            store[n] = spikes
-
+    for part in parts:
+        _simulate_part(part, net, placement, per_core, activity, inputs, layer_spikes, input_bias, run,
+                       sanafe_spikes)
     agreements = tuple(
         LayerAgreement(layer.name, float(mine.sum() / samples), float(ref[:samples].sum() / samples),
                        float(np.mean(mine.sum(axis=2) == ref[:samples].sum(axis=2))))
         for layer, mine, ref in zip(layers, sanafe_spikes, layer_spikes)
     )
+    latency_steps = run.latency.sum(axis=0)
     latency = float(latency_steps.sum() / samples)
     static_j = static_source = None
     if profile.has("static"):
@@ -435,24 +415,8 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
         model=SANAFE_SOURCE.format(version=version), activity=activity, samples=samples,
         samples_total=samples_total, steps=steps, latency_per_sample_s=latency,
         latency_per_step_s=tuple(float(v) for v in latency_steps / samples),
-        dynamic_energy_j={part: value / samples for part, value in totals.items()},
-        dynamic_energy_per_step_j=tuple(float(v) for v in energy_steps / samples),
-        static_energy_j=static_j, static_source=static_source, packets=packets / samples, hops=hops / samples,
-        layers=agreements, cores=placement.cores, notes=tuple(notes),
+        dynamic_energy_j={part: value / samples for part, value in run.energy.items()},
+        dynamic_energy_per_step_j=tuple(float(v) for v in run.energy_steps / samples),
+        static_energy_j=static_j, static_source=static_source, packets=run.packets / samples,
+        hops=run.hops / samples, layers=agreements, cores=placement.cores, notes=tuple(notes),
     )
-
-
-def _set_replays(replays: list[_Replay], layers: list[NetxLayer], sample_input: np.ndarray,
-                 sample_layers: list[np.ndarray], activity: str) -> None:
-    """Load one sample's spike trains into the replay neurons (network input, then layer replays)."""
-    replays[0].set(sample_input)
-    if activity != "emulator":
-        return
-    position = 1
-    for index, layer in enumerate(layers):
-        if layer.kind == "dense_rec":
-            replays[position].set(sample_layers[index])
-            position += 1
-        if index + 1 < len(layers):
-            replays[position].set(sample_layers[index])
-            position += 1
