@@ -312,7 +312,7 @@ def _simulate_part(part: _Part, net: NetxNetwork, placement: Placement, per_core
             need(f"{layers[k].name}.rec", placement.layers[k], layer_spikes[k], rows)
     replay_cores = [homes for _, homes, _ in sources.values()]
     per_core_units = np.bincount(np.concatenate(replay_cores)) if replay_cores else np.zeros(1, dtype=np.int64)
-    arch = architecture(per_core, int(per_core_units.max(initial=0)))
+    arch = architecture(per_core, per_core_units)
     cores = arch.cores()
     snn = sanafe.Network()
     slots: dict[int, int] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,33 +28,51 @@ def replay_dendrite(slot: int) -> str:
     return f"{REPLAY_DENDRITE}[{slot // SANAFE_CORE_NEURONS}]"
 
 
-def architecture(neurons_per_core: int, input_units: int):
-    """SANA-FE's Loihi description with ``input_units`` zero-cost replay units per core and room for them
-    beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build).
+TILES = 32
+_TILE_LINE = "    - name: loihi_tile[0..31]\n"
+
+
+def architecture(neurons_per_core: int, input_units: Sequence[int] | int):
+    """SANA-FE's Loihi description with, on core c, ``input_units[c]`` zero-cost replay units (rounded up to
+    the most of its tile's four cores) and room for them beside the core's own neurons. The bundled file
+    has 1,024 replay units on every core; building a description with thousands on each of the 128 cores
+    takes minutes and GBs, so each tile is written with only what its cores need.
 
     A core holding more than 1,024 neurons (Loihi 2: up to 8,192) gets one ``loihi_lif`` soma and one
     ``loihi_dendrites`` unit per 1,024 of them, each with Loihi 1's costs (SANA-FE times them one after
-    the other). The replay neurons also get their own zero-energy, zero-latency dendrite units (``replay_dendrites``,
-    one per 1,024 replay neurons of a core): on the core's one dendrite unit, SANA-FE 2.2.9 indexes
-    compartments beyond its 1,024 and aborts, which every conv layer over 512 neurons reached (its own
-    neurons plus as many replay neurons on the same cores)."""
+    the other). The replay neurons get their own zero-energy, zero-latency dendrite units
+    (``replay_dendrites``, one per 1,024 replay neurons of a core): on the core's one dendrite unit, SANA-FE
+    2.2.9 indexes compartments beyond its 1,024 and aborts, which every conv layer over 512 neurons reached
+    (its own neurons plus as many replay neurons on the same cores)."""
     text = (Path(sanafe.__file__).parent / "examples" / "loihi.yaml").read_text()
-    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]", _SYNAPSES):
+    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]", _SYNAPSES, _TILE_LINE):
         if fixed not in text:
             raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
-    text = text.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + input_units}")
-    text = text.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{max(1, input_units) - 1}]")
     lif_units = max(1, math.ceil(neurons_per_core / SANAFE_CORE_NEURONS)) - 1
     for unit in ("loihi_lif", "loihi_dendrites"):
         line = f"            - name: {unit}\n"
         if line not in text:
             raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
         text = text.replace(line, f"            - name: {unit}[0..{lif_units}]\n", 1)
-    units = max(1, math.ceil(input_units / SANAFE_CORE_NEURONS))
-    replay = (f"            - name: {REPLAY_DENDRITE}[0..{units - 1}]\n              attributes:\n"
-              "                model: accumulator\n                energy_update: 0.0\n"
-              "                latency_update: 0.0\n")
-    text = text.replace(_SYNAPSES, replay + _SYNAPSES, 1)
+    head, tile = text.split(_TILE_LINE)
+    per_core = np.zeros(TILES * 4, dtype=np.int64)
+    units_in = np.atleast_1d(np.asarray(input_units, dtype=np.int64))
+    if units_in.size == 1:
+        per_core[:] = units_in[0]
+    else:
+        per_core[:units_in.size] = units_in
+    tiles = []
+    for index in range(TILES):
+        units = max(1, int(per_core[4 * index:4 * index + 4].max()))
+        dendrites = math.ceil(units / SANAFE_CORE_NEURONS)
+        replay = (f"            - name: {REPLAY_DENDRITE}[0..{dendrites - 1}]\n              attributes:\n"
+                  "                model: accumulator\n                energy_update: 0.0\n"
+                  "                latency_update: 0.0\n")
+        body = tile.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + units}")
+        body = body.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{units - 1}]")
+        body = body.replace(_SYNAPSES, replay + _SYNAPSES, 1)
+        tiles.append(f"    - name: loihi_tile[{index}]\n" + body)
+    text = head + "".join(tiles)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loihi.yaml"
         path.write_text(text)
