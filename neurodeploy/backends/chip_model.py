@@ -56,7 +56,7 @@ from neurodeploy.kernels.fixed_point import netx_dense_synapses
 from neurodeploy.metrics.hardware import HardwareProfile
 
 __all__ = ["ChipEstimate", "LayerAgreement", "Placement", "estimate_chip", "layer_cores", "layer_resources",
-           "routing_hops", "synapse_matrix"]
+           "nonzero_fan_out", "routing_hops", "synapse_matrix"]
 
 ACTIVITIES = ("emulator", "sanafe")
 ENERGY_PARTS = ("synapse", "dendrite", "soma", "network")
@@ -165,6 +165,13 @@ def synapse_matrix(layer: NetxLayer) -> scipy.sparse.csr_matrix:
     return _feed_forward(layer)[0].matrix
 
 
+def nonzero_fan_out(layer: NetxLayer) -> np.ndarray:
+    """Feed-forward synapses with a non-zero weight leaving each input neuron, int64 (n_in,): the synapse count
+    of every report, ``cost``-free run figure, NeuroBench's effective ACs and the chip model
+    (docs/report_schema.md, "Synapses")."""
+    return np.asarray((synapse_matrix(layer) != 0).sum(axis=1), dtype=np.int64).ravel()
+
+
 def _neuron_attributes(layer: NetxLayer) -> dict[str, float]:
     neuron = layer.neuron
     return {
@@ -215,6 +222,11 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
     if len(layer_spikes) != len(layers):
         raise ValueError(f"{len(layer_spikes)} spike arrays for {len(layers)} synaptic layers")
     samples = inputs.shape[0] if max_samples is None else min(inputs.shape[0], max_samples)
+    connections = sum(int(synapse_matrix(layer).nnz) for layer in layers)
+    if connections > MAX_TOTAL_CONNECTIONS:
+        raise UserError(f"{net.path}: {connections:,} synapses with non-zero weight, more than the "
+                        f"{MAX_TOTAL_CONNECTIONS:,} the chip model simulates (SANA-FE 2.2.9 holds about 2.3 kB per "
+                        "connection); no chip estimate")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence_child) as pool:
         future = pool.submit(_estimate_chip, net, inputs[:samples], [s[:samples] for s in layer_spikes], profile,
@@ -232,6 +244,7 @@ def _input_neuron(net: NetxNetwork) -> NetxLayer | None:
 
 
 MAX_CONNECTIONS = 1_000_000  # per SANA-FE simulation: 2.2.9 holds about 2.3 kB per connection (measured)
+MAX_TOTAL_CONNECTIONS = 20_000_000  # beyond this the parts take too long here (PilotNet LIF: 14 M)
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
     (:func:`steady_state_frame`), as when frames stream back to back. ``num_layers`` keeps the first file
     layers only (a cropped network, for a quick check: not comparable with Intel's figures).
     """
-    from neurodeploy.backends.chip_model import estimate_chip, routing_hops  # SANA-FE: a heavy import
+    from neurodeploy.backends.chip_model import estimate_chip, nonzero_fan_out, routing_hops  # SANA-FE: heavy
     from neurodeploy.backends.chip_placement import Placement
     from neurodeploy.metrics.energy import OpCounts, combine, estimate_layer_energy
     from neurodeploy.metrics.hardware import load_profile
@@ -221,7 +221,7 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
 
     placement = Placement.for_profile(net, profile)
     per_spike_hops = routing_hops(net, placement)  # per synaptic layer, hops of each source neuron's spike
-    matrices_fan_out = [np.asarray(_nonzero_fan_out(layer)) for layer in net.layers[1:]]
+    matrices_fan_out = [nonzero_fan_out(layer) for layer in net.layers[1:]]
     breakdowns, synops = [], 0.0
     for k, (record, spikes) in enumerate(zip(records, window)):
         counts = spikes[0].sum(axis=1).astype(np.float64)  # spikes per neuron in the window
@@ -265,11 +265,3 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
         "intel": intel,
         "estimates": {"sana_fe": sana, "op_count": op_count},
     }
-
-
-def _nonzero_fan_out(layer) -> np.ndarray:
-    """Synapses with a non-zero weight leaving each input neuron: the synapse count of every report
-    (docs/report_schema.md)."""
-    from neurodeploy.backends.chip_model import synapse_matrix  # SANA-FE: a heavy import
-
-    return np.asarray((synapse_matrix(layer) != 0).sum(axis=1)).ravel()

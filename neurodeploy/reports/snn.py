@@ -16,7 +16,12 @@ import math
 
 import numpy as np
 
-from neurodeploy.backends.chip_model import Placement, estimate_chip, routing_hops, synapse_matrix
+from neurodeploy.backends.chip_model import (
+    Placement,
+    estimate_chip,
+    nonzero_fan_out,
+    routing_hops,
+)
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
@@ -90,8 +95,8 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
     names = layer_names(network)
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
-        if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
-            fan_out = np.asarray([layer for layer in net.layers if layer.kind != "input"][index].fan_out())
+        if net is not None:  # chip run: the synapses with a non-zero weight, in netx neuron order
+            fan_out = nonzero_fan_out([layer for layer in net.layers if layer.kind != "input"][index])
         else:
             fan_out = layer_fan_out(layer, in_shape)
         records.append(SNNLayerRecord(
@@ -141,11 +146,9 @@ def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBe
     if net is None:
         return None
     layers = [layer for layer in net.layers if layer.kind != "input"]
-    matrices = [synapse_matrix(layer) for layer in layers]
     effective, previous = 0.0, input_spikes
-    for matrix, spikes in zip(matrices, layer_spikes):
-        nonzero_fan_out = np.asarray((matrix != 0).sum(axis=1)).ravel()
-        effective += float((_per_neuron(previous) * nonzero_fan_out).sum()) / len(_per_neuron(previous))
+    for layer, spikes in zip(layers, layer_spikes):
+        effective += float((_per_neuron(previous) * nonzero_fan_out(layer)).sum()) / len(_per_neuron(previous))
         previous = spikes
     total = sum(layer.synapses for layer in layers)
     weights = [w for layer in layers for w in (layer.weight, layer.weight_rec) if w is not None]
