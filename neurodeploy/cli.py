@@ -377,6 +377,8 @@ def bench(workload: Annotated[str, typer.Option(
                    "(default: frames back to back, static power x the chip time per frame)")] = None,
           layers: Annotated[Optional[int], typer.Option(
               help="pilotnet: keep the first N file layers (a quick, cropped run; not comparable with Intel)")] = None,
+          crop_width: Annotated[Optional[int], typer.Option(
+              help="pilotnet: only the input and conv layers on the image's first N columns (quick check)")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time;
     pilotnet: chip estimates per frame beside Intel's Loihi 2 measurements."""
@@ -384,7 +386,7 @@ def bench(workload: Annotated[str, typer.Option(
     if workload == "pilotnet":
         if layers is not None and layers < 2:
             raise UserError(f"--layers {layers}: keep at least 2 layers (the input layer and one synaptic layer)")
-        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, frame_rate=frame_rate)
+        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, crop_width=crop_width, frame_rate=frame_rate)
         if as_json:
             typer.echo(json.dumps(result))
         else:

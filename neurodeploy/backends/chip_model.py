@@ -39,7 +39,15 @@ import numpy as np
 import sanafe
 import scipy.sparse
 
-from neurodeploy.backends.chip_placement import Placement, layer_cores, layer_resources
+from neurodeploy.backends.chip_placement import (
+    NEURON_NS,
+    SPIKE_NS,
+    SYNAPSE_NS,
+    Placement,
+    balanced_resources,
+    layer_cores,
+    layer_resources,
+)
 from neurodeploy.backends.chip_placement import routing_hops as placement_hops
 from neurodeploy.backends.chip_placement import synaptic_layers as _synaptic_layers
 from neurodeploy.backends.sanafe_net import (
@@ -56,9 +64,10 @@ from neurodeploy.kernels.fixed_point import netx_dense_synapses
 from neurodeploy.metrics.hardware import HardwareProfile
 
 __all__ = ["ChipEstimate", "LayerAgreement", "Placement", "estimate_chip", "layer_cores", "layer_resources",
-           "nonzero_fan_out", "routing_hops", "synapse_matrix"]
+           "chip_placement", "nonzero_fan_out", "routing_hops", "synapse_matrix"]
 
 ACTIVITIES = ("emulator", "sanafe")
+PLACEMENTS = ("minimal", "balanced")
 ENERGY_PARTS = ("synapse", "dendrite", "soma", "network")
 ACT_SHIFT = 6  # Lava adds a << 6 to the current and compares v with vThMant << 6
 DECAY_UNITY = 4096
@@ -207,17 +216,23 @@ def _silence_child() -> None:
 
 def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray],
                   profile: HardwareProfile, *, activity: str = "emulator",
-                  max_samples: int | None = 8, input_bias: np.ndarray | None = None) -> ChipEstimate:
+                  max_samples: int | None = 8, input_bias: np.ndarray | None = None,
+                  placement: str = "minimal") -> ChipEstimate:
     """SANA-FE's chip latency and energy for ``net`` on ``inputs`` (N, n_in, T).
 
     ``layer_spikes`` are the emulator's (N, n, T) spikes of every synaptic layer (the replayed activity
     and the reference for agreement). A network whose input layer has neurons driven by their bias (lava-dl's
     PilotNet) takes that bias as ``input_bias`` (N, n_in) and ``inputs`` = the input layer's spikes; its
-    neurons are then simulated (and priced) on the input cores. Samples 0..max_samples-1 are simulated, in a
-    child process: SANA-FE's C++ kernel aborts the whole process on some networks, which then becomes a UserError here.
+    neurons are then simulated (and priced) on the input cores. ``placement``: ``"minimal"`` (the core
+    mapping of lint and the resource report) or ``"balanced"`` (the chip's spare cores shared out by the
+    run's work, :func:`neurodeploy.backends.chip_placement.balanced_resources`). Samples 0..max_samples-1
+    are simulated, in a child process: SANA-FE's C++ kernel aborts the whole process on some networks, which
+    then becomes a UserError here.
     """
     if activity not in ACTIVITIES:
         raise UserError(f"unknown chip-model activity {activity!r}; choose one of {', '.join(ACTIVITIES)}")
+    if placement not in PLACEMENTS:
+        raise UserError(f"unknown chip-model placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
     layers = _synaptic_layers(net)
     if len(layer_spikes) != len(layers):
         raise ValueError(f"{len(layer_spikes)} spike arrays for {len(layers)} synaptic layers")
@@ -230,7 +245,8 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence_child) as pool:
         future = pool.submit(_estimate_chip, net, inputs[:samples], [s[:samples] for s in layer_spikes], profile,
-                             activity, inputs.shape[0], None if input_bias is None else input_bias[:samples])
+                             activity, inputs.shape[0], None if input_bias is None else input_bias[:samples],
+                             placement)
         try:
             return future.result()
         except concurrent.futures.process.BrokenProcessPool as exc:
@@ -378,16 +394,45 @@ def _simulate_part(part: _Part, net: NetxNetwork, placement: Placement, per_core
             sanafe_spikes[k][n][idx] = spikes
 
 
+def _work(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray],
+          input_layer: bool) -> tuple[list[float], float]:
+    """Per synaptic layer (and the input layer's neurons) the core time its activity asks, in ns summed over
+    the samples: synaptic events x 3.5 + neuron updates x 9.7 + spikes out x 30 (SANA-FE's Loihi latencies)."""
+    work, previous = [], inputs
+    for layer, spikes in zip(_synaptic_layers(net), layer_spikes):
+        events = float((previous.sum(axis=2, dtype=np.int64) * nonzero_fan_out(layer)).sum())
+        work.append(events * SYNAPSE_NS + layer.neurons * spikes.shape[0] * spikes.shape[2] * NEURON_NS
+                    + float(spikes.sum()) * SPIKE_NS)
+        previous = spikes
+    input_work = 0.0
+    if input_layer:
+        input_work = net.num_inputs * inputs.shape[0] * inputs.shape[2] * NEURON_NS + float(inputs.sum()) * SPIKE_NS
+    return work, input_work
+
+
+def chip_placement(net: NetxNetwork, profile: HardwareProfile, inputs: np.ndarray, layer_spikes: list[np.ndarray],
+                   kind: str = "minimal", input_layer: bool = False) -> Placement:
+    """The chip model's placement of ``net``: ``"minimal"`` (lint's core mapping) or ``"balanced"`` (spare cores
+    shared out by this run's work); ``input_layer``: the input layer's own neurons count as work."""
+    per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
+    if kind == "balanced":
+        layer_work, input_work = _work(net, inputs, layer_spikes, input_layer)
+        mapping, input_cores = balanced_resources(net, profile, layer_work, input_work)
+        return Placement.plan(net, mapping, per_core, input_cores)
+    return Placement.plan(net, layer_resources(net, profile), per_core)
+
+
 def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
-                   activity: str, samples_total: int, input_bias: np.ndarray | None = None) -> ChipEstimate:
+                   activity: str, samples_total: int, input_bias: np.ndarray | None = None,
+                   placement_kind: str = "minimal") -> ChipEstimate:
     """:func:`estimate_chip` in the worker, on the samples to simulate."""
     layers = _synaptic_layers(net)
     per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
-    placement = Placement.plan(net, layer_resources(net, profile), per_core)
     samples, _, steps = inputs.shape
     input_layer = _input_neuron(net) is not None and input_bias is not None
-    notes = [f"activity: {activity}", f"placement: {placement.cores} cores, conv layers in spatial tiles of all "
-             f"channels, up to {per_core} neurons per core (docs/chip_model.md)"]
+    placement = chip_placement(net, profile, inputs, layer_spikes, placement_kind, input_layer)
+    notes = [f"activity: {activity}", f"placement ({placement_kind}): {placement.cores} cores, conv layers in "
+             f"spatial tiles of all channels, up to {per_core} neurons per core (docs/chip_model.md)"]
     if per_core > SANAFE_CORE_NEURONS:
         notes.append(f"a core of more than {SANAFE_CORE_NEURONS} neurons is modelled as SANA-FE's Loihi core with "
                      f"one soma and dendrite unit per {SANAFE_CORE_NEURONS} neurons (Loihi 1 costs, timed in turn)")
@@ -418,7 +463,10 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
     static_j = static_source = None
     if profile.has("static"):
         static_j = profile.si("static") * latency
-        static_source = profile.coefficient("static").source
+        coefficient = profile.coefficient("static")
+        static_source = (f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}"
+                         + (f"; {coefficient.note}" if coefficient.note else "")
+                         + ") x SANA-FE's chip time per sample (pacing: as fast as possible, samples back to back)")
     if profile.name != "loihi1":
         notes.append(LOIHI1_NOTE)
     if samples < samples_total:

@@ -9,6 +9,7 @@ core index per neuron, numbered as SANA-FE's Loihi numbers them (core c on tile 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import scipy.sparse
 from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, LayerResources, map_resources
-from neurodeploy.metrics.placement import ConvShape, ConvTiling, tile_cores
+from neurodeploy.metrics.placement import ConvShape, ConvTiling, spatial_tiles, tile_cores
 
 CORES_PER_CHIP = 128  # SANA-FE's Loihi: 32 tiles x 4 cores on an 8 x 4 mesh
 CORES_PER_TILE = 4
@@ -63,15 +64,72 @@ def layer_cores(net: NetxNetwork, profile: HardwareProfile) -> list[int]:
     return [item.cores for item in layer_resources(net, profile)]
 
 
+# SANA-FE's Loihi latencies (sanafe/examples/loihi.yaml), ns: a work estimate for balancing cores
+SYNAPSE_NS, NEURON_NS, SPIKE_NS = 3.5, 9.7, 30.0
+
+
+def balanced_resources(net: NetxNetwork, profile: HardwareProfile, layer_work: list[float], input_work: float,
+                       cores: int = CORES_PER_CHIP) -> tuple[list[LayerResources], int]:
+    """The core mapping with the chip's spare cores shared out by work: (resources per synaptic layer, input
+    cores).
+
+    Each layer (and the input) keeps at least its minimal cores (:func:`layer_resources`) and gets
+    ``floor(spare x work / total work)`` more, where spare = ``cores`` - the minimal total; conv layers are
+    then tiled again by the same :func:`neurodeploy.metrics.placement.spatial_tiles` with at most
+    ``ceil(neurons / target)`` neurons per core, dense layers spread over their target. A Loihi core works
+    through its synaptic events and neuron updates one after the other while cores run in parallel, so a
+    layer with much of the work on few cores sets every step's time: this is the placement a chip runs
+    fastest on, and it still fits the chip. Falls back to the minimal mapping when the re-tiling overshoots.
+    """
+    minimal = layer_resources(net, profile)
+    per_core = int(profile.si("neurons_per_core"))
+    input_min = len(set(_input_homes(tuple(net.input_shape), per_core)))
+    spare = cores - input_min - sum(item.cores for item in minimal)
+    total = input_work + sum(layer_work)
+    if spare <= 0 or total <= 0:
+        return minimal, input_min
+    for share in (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5):  # tiles round up: shrink until it fits
+        mapping, input_cores = _share_out(net, profile, minimal, layer_work, input_work, input_min,
+                                          math.floor(spare * share))
+        if input_cores + sum(item.cores for item in mapping) <= cores:
+            return mapping, input_cores
+    return minimal, input_min
+
+
+def _share_out(net: NetxNetwork, profile: HardwareProfile, minimal: list[LayerResources], layer_work: list[float],
+               input_work: float, input_min: int, spare: int) -> tuple[list[LayerResources], int]:
+    total = input_work + sum(layer_work)
+    per_core = int(profile.si("neurons_per_core"))
+    input_cores = input_min + math.floor(spare * input_work / total)
+    out = []
+    for layer, item, work in zip(synaptic_layers(net), minimal, layer_work):
+        target = item.cores + math.floor(spare * work / total)
+        footprint = netx_footprint(layer)
+        if footprint.conv is not None and item.tiling is not None and target > item.cores:
+            bits = profile.bit_width("weight") or 8
+            tiling = spatial_tiles(footprint.conv, min(per_core, math.ceil(layer.neurons / target)),
+                                   profile.si("fan_in_axons_per_core"), profile.si("synaptic_memory_per_core"),
+                                   bits)
+            if tiling is not None and tiling.cores >= item.cores:
+                item = dataclasses.replace(item, cores=tiling.cores, tiling=tiling)
+        elif footprint.conv is None:
+            item = dataclasses.replace(item, cores=max(item.cores, min(target, layer.neurons)))
+        out.append(item)
+    return out, input_cores
+
+
 def _spread(n: int, first: int, cores: int) -> list[int]:
     """Core index of each of n neurons spread over cores first..first+cores-1 in blocks of ceil(n / cores)."""
     block = math.ceil(n / cores)
     return [first + i // block for i in range(n)]
 
 
-def _input_homes(shape: tuple[int, ...], per_core: int) -> list[int]:
-    """The network input in row bands of all channels (an image), else in blocks of ``per_core``."""
+def _input_homes(shape: tuple[int, ...], per_core: int, cores: int | None = None) -> list[int]:
+    """The network input in row bands of all channels (an image), else in blocks of ``per_core`` (or spread
+    over ``cores`` cores when given)."""
     n = math.prod(shape)
+    if cores is not None:
+        per_core = min(per_core, math.ceil(n / cores))
     if len(shape) == 3 and shape[0] * shape[2] <= per_core:
         channels, height, width = shape
         band = per_core // (channels * width)
@@ -92,10 +150,12 @@ class Placement:
     layers: list[list[int]]
 
     @classmethod
-    def plan(cls, net: NetxNetwork, mapping: list[int] | list[LayerResources], per_core: int) -> Placement:
+    def plan(cls, net: NetxNetwork, mapping: list[int] | list[LayerResources], per_core: int,
+             input_cores: int | None = None) -> Placement:
         """``mapping``: per synaptic layer its :class:`LayerResources` (conv tiles kept) or a core count
-        (neurons spread evenly); ``per_core`` neurons per core for the network input."""
-        inputs = _input_homes(tuple(net.input_shape), per_core)
+        (neurons spread evenly); ``per_core`` neurons per core for the network input (spread over
+        ``input_cores`` when given)."""
+        inputs = _input_homes(tuple(net.input_shape), per_core, input_cores)
         first = max(inputs) + 1
         layers = []
         for layer, item in zip(synaptic_layers(net), mapping):

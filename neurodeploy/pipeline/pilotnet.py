@@ -13,6 +13,7 @@ same way and compares every recorded layer at every one of the 15 steps.
 
 from __future__ import annotations
 
+import dataclasses
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.backends.chip_model import chip_placement, estimate_chip, nonzero_fan_out, routing_hops
 from neurodeploy.backends.states import run_states
 from neurodeploy.deploy.netx import NetxNetwork, load_netx
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.energy import OpCounts, combine, estimate_layer_energy
+from neurodeploy.metrics.hardware import load_profile
 
 PILOTNET_SUBDIR = Path("tests") / "lava" / "lib" / "dl" / "netx" / "gts" / "pilotnet_lif"
 RESET_INTERVAL = 16  # test_hdf5_nx.py: steps_per_sample
@@ -187,40 +191,63 @@ def _pacing(chip_time_s: float, frame_rate: float | None) -> tuple[float, str]:
     return period, f"fixed frame rate {frame_rate:g} frames/s: static power x 1 / frame rate"
 
 
+def crop_network(net: NetxNetwork, bias: np.ndarray, width: int) -> tuple[NetxNetwork, np.ndarray]:
+    """The input layer and conv layers of ``net`` on the left ``width`` columns of the image (a small network
+    for quick checks; the dense layers, whose sizes are fixed, are dropped)."""
+    channels, height, full = net.input_shape
+    if not 1 <= width <= full:
+        raise UserError(f"crop width {width}: give 1..{full} columns of the image")
+    shape, layers = (channels, height, width), []
+    for layer in net.layers:
+        if layer.kind == "input":
+            layers.append(dataclasses.replace(layer, in_shape=shape, out_shape=shape))
+            continue
+        if layer.kind != "conv":
+            break
+        geometry = dataclasses.replace(layer.conv_geometry(), in_shape=shape)
+        if min(geometry.out_shape) < 1:
+            break
+        layers.append(dataclasses.replace(layer, in_shape=shape, out_shape=geometry.out_shape))
+        shape = geometry.out_shape
+    cropped = bias.reshape(-1, channels, height, full)[:, :, :, :width].reshape(bias.shape[0], -1)
+    return NetxNetwork(net.path, tuple(layers), (channels, height, width)), cropped
+
+
 def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int | None = None,
-                           frame_rate: float | None = None) -> dict[str, Any]:
+                           crop_width: int | None = None, frame_rate: float | None = None,
+                           placement: str = "balanced") -> dict[str, Any]:
     """``bench --workload pilotnet``: lava-dl's PilotNet LIF on its image, through our emulation and chip
     model, beside Intel's measured Loihi 2 figures (per frame).
 
     One frame = 16 steps (the reset interval); every layer's spikes are taken in its own window of the frame
     (:func:`steady_state_frame`), as when frames stream back to back. ``num_layers`` keeps the first file
-    layers only (a cropped network, for a quick check: not comparable with Intel's figures).
+    layers only (a cropped network, for a quick check: not comparable with Intel's figures). ``placement``:
+    the chip model's (``"balanced"``: spare cores shared out by work, as a compiler placing one network on a
+    chip may; ``"minimal"``: the fewest cores, as lint maps it).
     """
-    from neurodeploy.backends.chip_model import estimate_chip, nonzero_fan_out, routing_hops  # SANA-FE: heavy
-    from neurodeploy.backends.chip_placement import Placement
-    from neurodeploy.metrics.energy import OpCounts, combine, estimate_layer_energy
-    from neurodeploy.metrics.hardware import load_profile
-
     if frame_rate is not None and not frame_rate > 0:
         raise UserError(f"--frame-rate {frame_rate}: give a positive number of frames per second")
     path = pilotnet_dir(folder)
     net, bias = load_pilotnet(path)
     if num_layers is not None:
         net = load_netx(path / "network.net", num_layers=num_layers)
+    if crop_width is not None:
+        net, bias = crop_network(net, bias, crop_width)
     layers = len(net.layers)
     records = run_states(net, steps=FRAME_STEPS + layers - 1, input_bias=bias, reset_interval=RESET_INTERVAL,
                          v_readout="lava")
     window = steady_state_frame(records)
     profile = load_profile("loihi2")
-    chip = estimate_chip(net, window[0], window[1:], profile, max_samples=1, input_bias=bias)
+    chip = estimate_chip(net, window[0], window[1:], profile, max_samples=1, input_bias=bias,
+                         placement=placement)
     chip_time = chip.latency_per_sample_s
     frame_time, pacing = _pacing(chip_time, frame_rate)
     static_w = profile.si("static")
     static_label = (f"{static_w:.3f} W ({profile.coefficient('static').source}); published range "
                     f"{INTEL_SPREAD['static_power_w'][0]}-{INTEL_SPREAD['static_power_w'][1]} W")
 
-    placement = Placement.for_profile(net, profile)
-    per_spike_hops = routing_hops(net, placement)  # per synaptic layer, hops of each source neuron's spike
+    # per synaptic layer, the hops of each source neuron's spike on the placement the chip model used
+    per_spike_hops = routing_hops(net, chip_placement(net, profile, window[0], window[1:], placement, True))
     matrices_fan_out = [nonzero_fan_out(layer) for layer in net.layers[1:]]
     breakdowns, synops = [], 0.0
     for k, (record, spikes) in enumerate(zip(records, window)):
@@ -255,8 +282,9 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
     sana["targets"] = _targets(sana, intel)
     return {
         "workload": "pilotnet",
-        "network": f"{path / 'network.net'}" + (f" (first {num_layers} layers: cropped, not comparable)"
-                                                if num_layers else ""),
+        "network": f"{path / 'network.net'}" + (
+            f" (cropped: layers {[layer.name for layer in net.layers]}, input {list(net.input_shape)}; not "
+            "comparable with Intel's figures)" if num_layers or crop_width else ""),
         "frame": {"steps": FRAME_STEPS, "image": str(path / "image.npy"), "samples": 1,
                   "layers": [record.name for record in records],
                   "spikes_per_layer": [int(spikes.sum()) for spikes in window]},

@@ -215,7 +215,8 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
     energy_split = None
     if build.energy is not None:
         static_j = build.energy.joules.get("static")
-        static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
+        static_source = (f"static power {_static_label(profile)} x chip time per sample (SANA-FE; pacing: as "
+                         "fast as possible, samples back to back)"
                          if static_j is not None else "not counted: " + "; ".join(
                              n for n in build.energy.notes if "static" in n) or "profile has no static power")
         leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
@@ -250,6 +251,13 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         neurobench=None if neurobench is None else neurobench.to_dict(),
         firing=firing,
     )
+
+
+def _static_label(profile: HardwareProfile) -> str:
+    """The static power with its source and note (for loihi2 the published range 0.178-0.309 W)."""
+    coefficient = profile.coefficient("static")
+    note = f"; {coefficient.note}" if coefficient.note else ""
+    return f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}{note})"
 
 
 def trainable_params(network) -> int:
