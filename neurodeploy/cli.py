@@ -6,7 +6,9 @@ unless ``--debug``).
 
 from __future__ import annotations
 
+import errno
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic, options, signals
+from neurodeploy import atomic, folders, options, signals
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
@@ -37,6 +39,7 @@ from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import check_train_out
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.bench_pilotnet import print_pilotnet
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
@@ -49,6 +52,28 @@ except ImportError:  # older typer uses click itself
 from neurodeploy.study.results import plan_lines, write_results
 from neurodeploy.study.runner import RunOptions, prepare_study_dir, run_study
 from neurodeploy.study.spec import load_study
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self, ctx):
+    """A flag (--resume, --help) takes no value: typer's help would show it a ``<bool>`` type; show none."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type
+
+
+def resume_command(argv: list[str], out: Path) -> str:
+    """The exact command that continues an interrupted one: its own arguments, plus ``--resume`` and ``--out``
+    where it did not have them."""
+    args = list(argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in args):
+        args += ["--out", str(out)]
+    return shlex.join(["neurodeploy", *args])
+
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -77,6 +102,11 @@ class _UserErrorsExit2(typer.core.TyperGroup):
                 raise
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             _print_error(f"{exc.format_message().rstrip('.')}; see `{command} --help`")
+            raise typer.Exit(2) from None
+        except OSError as exc:  # a name the OS refuses that slipped past safe_files.check_path_name
+            if exc.errno != errno.ENAMETOOLONG or (ctx.obj or {}).get("debug"):
+                raise
+            _print_error(f"{str(exc.filename)[:80]}...: file name too long; choose a shorter path")
             raise typer.Exit(2) from None
         except KeyboardInterrupt as interrupt:  # Ctrl-C, and SIGTERM / SIGHUP (neurodeploy.signals)
             err_console.print(signals.describe(interrupt), highlight=False)
@@ -149,6 +179,7 @@ def train(
                          aggregation=aggregation)
     config.validate()
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
+    check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=err_console)
     try:
@@ -156,8 +187,8 @@ def train(
     except KeyboardInterrupt as interrupt:
         what = signals.describe(interrupt)
         if (Path(run_dir) / CHECKPOINT).exists():
-            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue "
-                              f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
+            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue with: "
+                              f"{resume_command(sys.argv[1:], run_dir)}", highlight=False, soft_wrap=True)
         else:
             err_console.print(f"{what} before the first epoch finished; nothing to resume, start again",
                               highlight=False)
@@ -201,8 +232,8 @@ def study(
     for failure in outcome.failed:
         err_console.print(f"failed cell {failure.cell}: {failure.error}", highlight=False, soft_wrap=True)
     if outcome.unfinished:
-        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with `neurodeploy "
-                          f"study {study_file} --resume --out {out}`", highlight=False, soft_wrap=True)
+        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with: "
+                          f"{resume_command(sys.argv[1:], out)}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if outcome.failed:
         raise typer.Exit(1)
@@ -457,6 +488,7 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
     options.check_binning(dt, steps)
     options.check("--limit", limit)
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.DATA_INFO,))
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
     defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
     info = dataset_info(source, dt_ms=defaults[0] if dt is None else dt, steps=defaults[1] if steps is None else steps,

@@ -54,6 +54,7 @@ _DEVICE = re.compile(r"cpu|cuda(:\d{1,3})?")
 MIN_DT_MS = 0.001  # event timestamps are whole microseconds: a shorter frame only adds empty frames
 MAX_DT_MS = 1e6  # 1000 s, far longer than any recording here (N-MNIST ~0.3 s, DVS Gesture ~6 s)
 MAX_STEPS = 100_000
+MAX_LR = 1.0  # Adam steps of more than 1 per update only diverge
 
 
 def check_binning(dt_ms: float | None, steps: int | None) -> None:

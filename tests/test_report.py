@@ -11,8 +11,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_fan_out, static_cost
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.arch import parse_architecture
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
 from neurodeploy.reports import render
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
 from neurodeploy.reports.render import print_layer_table, render_markdown, write_run_report
 from neurodeploy.reports.schema import (
     SCHEMA_VERSION,
@@ -206,7 +206,7 @@ def test_markdown_is_rendered_from_json_with_layer_table_first():
     data = _report().to_dict()
     text = render_markdown(data)
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings[0] == "## Layers"
+    assert headings[:2] == ["## Summary", "## Layers"]
     assert headings.index("## Energy") < headings.index("## Memory") < headings.index("## Provenance")
     for needle in ("emulated", "estimated", "synthetic", "Davies", "Chip bit widths", "Paper bit widths",
                    "layer fc1 at time step 3", "spikes/neuron/step", "numpy"):

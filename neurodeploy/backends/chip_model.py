@@ -58,7 +58,7 @@ from neurodeploy.backends.sanafe_net import (
     group_spikes,
     lif_group,
 )
-from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
+from neurodeploy.deploy.netx_records import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
 from neurodeploy.metrics.hardware import HardwareProfile

@@ -30,9 +30,9 @@ import h5py
 import numpy as np
 from rich.table import Table
 
-from neurodeploy import atomic, lava_compat, run_lock, safe_files
+from neurodeploy import atomic, folders, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
-from neurodeploy.deploy.netx import write_slayer_netx
+from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
@@ -95,6 +95,7 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
                         "resets after a spike); evaluate it in float with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
     safe_files.check_output_file(target, "--out")
+    folders.check_output_file_owned(target, "--out")
     atomic.check_writable_dir(target.parent)
     _, _, trained = load_trained_network(run_dir)
     network = chip_network(config, trained)

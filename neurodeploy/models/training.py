@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 FAMILIES = ("snn", "rnn", "lstm", "rsnn")
 SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
-MAX_LR = 1.0  # Adam steps of more than 1 per update only diverge
+MAX_LR = options.MAX_LR  # Adam steps of more than 1 per update only diverge
 
 
 @dataclass

@@ -29,8 +29,8 @@ from neurodeploy.metrics.run_metrics import (
 )
 from neurodeploy.models.losses import predict
 from neurodeploy.models.training import input_shape_of
+from neurodeploy.pipeline.layer_reports import build_static_layer_reports
 from neurodeploy.pipeline.request import load_test_frames
-from neurodeploy.reports.build import build_static_layer_reports
 from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -156,13 +156,12 @@ def run_baseline(request, config, *, console, err_console) -> dict:
                         f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
                         f"batches, batch size {measurement.batch_size}", measurement.samples,
                         per_step_s=measurement.latency_s_per_sample / int(config.steps),
-                        device=measurement.device_name),
+                        device=measurement.device_name, batch_size=measurement.batch_size),
         energy_split=_energy_split(energy, measurement, profile),
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
-    latency = (f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
-               f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
-               f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))
-    return publish_report(report, out_dir, console, lines=[latency])
+    out_dir = request.report_dir()
+    throughput = (f"  throughput {measurement.samples_per_s:.1f} samples/s on {measurement.device_name}"
+                  + (f"; energy: {measurement.energy_note}" if measurement.energy_note else ""))
+    return publish_report(report, out_dir, console, lines=[throughput])

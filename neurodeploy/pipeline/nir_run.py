@@ -20,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy import run_lock
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
-from neurodeploy.deploy.netx import NetxNetwork, load_netx
-from neurodeploy.deploy.nir_import import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import, read_graph
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import NetxNetwork
+from neurodeploy.deploy.nir_read import read_graph
+from neurodeploy.deploy.nir_record import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import count_over_time
 from neurodeploy.metrics.hardware import load_profile
@@ -30,9 +33,10 @@ from neurodeploy.metrics.parity import accuracy_of, compare_spikes
 from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.nir_reference import simulate_nir
 from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.pipeline.run import flatten_for_chip, load_spike_input, run_chip, synaptic_layers
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.snn_report import parity_record
 from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -43,7 +47,6 @@ from neurodeploy.reports.schema import (
     ToolInfo,
     collect_provenance,
 )
-from neurodeploy.reports.snn import parity_record
 
 PAPER_BITS = 32  # companion paper eq. 8: 32-bit weights and states, 1-bit spikes
 
@@ -142,6 +145,11 @@ def is_imported_run(target: Path) -> bool:
 def run_imported(request: RunRequest, *, console, err_console) -> dict:
     """Run an imported graph on ``request.backend`` and write the report with its fidelity (parity) section."""
     request.validate()
+    with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
+        return _run_imported(request, console=console, err_console=err_console)
+
+
+def _run_imported(request: RunRequest, *, console, err_console) -> dict:
     run_dir = Path(request.target)
     record = load_import(run_dir)
     net = load_netx(run_dir / NET_FILE)
@@ -186,7 +194,7 @@ def run_imported(request: RunRequest, *, console, err_console) -> dict:
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
+    out_dir = request.report_dir()
     raster = {"input": chip_input[0], **{name: spikes[0] for name, spikes in zip(names, layers)}}
     label = -1 if inputs.labels is None else int(inputs.labels[0])  # -1: the --input file has no labels
     prediction = int(layers[-1][0].sum(axis=1).argmax())

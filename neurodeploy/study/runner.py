@@ -11,7 +11,6 @@ same path (a shared file system) and have neurodeploy installed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -23,10 +22,11 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.data.datasets import resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.reports.compare import STUDY_RECORD
+from neurodeploy.safe_files import load_json
 from neurodeploy.study.cell import StudyRow, read_cell_rows, run_cell
 from neurodeploy.study.spec import Cell, StudySpec, parse_study
 
@@ -76,7 +76,7 @@ def prepare_study_dir(spec: StudySpec, out: Path, resume: bool) -> None:
     if resume:
         if not record.is_file():
             raise UserError(f"{out}: no study to resume here (no {STUDY_JSON}); run without --resume first")
-        saved = json.loads(record.read_text())
+        saved = load_json(record, "study record", "start a new study with another --out")
         if saved.get("study") != spec.raw:
             raise UserError(f"{spec.path}: differs from the study that {out} was started with; resume with the "
                             f"same file, or start a new study with another --out")
@@ -84,6 +84,7 @@ def prepare_study_dir(spec: StudySpec, out: Path, resume: bool) -> None:
     if record.exists():
         raise UserError(f"{out}: already holds a study; add --resume to continue it, or pass another --out")
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.STUDY,))
     atomic.write_json(record, {"study": spec.raw, "path": spec.path})
 
 

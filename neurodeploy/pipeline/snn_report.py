@@ -22,12 +22,15 @@ from neurodeploy.backends.chip_model import (
     nonzero_fan_out,
     routing_hops,
 )
+from neurodeploy.backends.chip_placement import netx_footprint
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
 from neurodeploy.metrics.cost import deployed_architecture, layer_fan_out, layer_names, static_cost
+from neurodeploy.metrics.gpu_energy import device_name
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
+from neurodeploy.metrics.placement import arch_conv_shape
 from neurodeploy.metrics.run_metrics import (
     AccuracyInterval,
     EnergySplit,
@@ -36,7 +39,7 @@ from neurodeploy.metrics.run_metrics import (
     connection_sparsity,
     firing_stats_of_counts,
 )
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,
@@ -96,15 +99,18 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
         if net is not None:  # chip run: the synapses with a non-zero weight, in netx neuron order
-            fan_out = nonzero_fan_out([layer for layer in net.layers if layer.kind != "input"][index])
+            netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
+            fan_out = nonzero_fan_out(netx_layer)
+            conv = netx_footprint(netx_layer).conv
         else:
             fan_out = layer_fan_out(layer, in_shape)
+            conv = arch_conv_shape(layer, in_shape, out_shape)
         records.append(SNNLayerRecord(
             name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[index]),
             fan_out=fan_out, input_spikes=_per_neuron(previous), output_spikes=_per_neuron(spikes),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
             active_neuron_updates=None if activity is None else activity[0][index],
-            spike_hops=None if activity is None else activity[1][index],
+            spike_hops=None if activity is None else activity[1][index], conv=conv,
         ))
         previous = spikes
     return records
@@ -205,20 +211,22 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
                           notes=(no_estimate,) if estimate is None else estimate.notes)
         host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
                             "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
-                            device="cpu")
+                            device=device_name("cpu"), batch_size=int(samples))
     else:
-        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass "
-                          "(not warmed up)", int(samples), device="cpu")
+        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass over "
+                          "all samples in batches (not warmed up) / samples", int(samples),
+                          device=device_name("cpu"), batch_size=int(samples))
         host_wall = None
     per_sample = build.per_sample(latency.per_sample_s)
     energy_info = build.energy_info()
     energy_split = None
     if build.energy is not None:
         static_j = build.energy.joules.get("static")
+        reason = "; ".join(n for n in build.energy.notes if "static" in n) or (
+            "no chip time to multiply static power by" if profile.has("static") else "profile has no static power")
         static_source = (f"static power {_static_label(profile)} x chip time per sample (SANA-FE; pacing: as "
-                         "fast as possible, samples back to back)"
-                         if static_j is not None else "not counted: " + "; ".join(
-                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+                         "fast as possible, samples back to back)" if static_j is not None
+                         else f"not counted: {reason}")
         leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
