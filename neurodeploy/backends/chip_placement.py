@@ -89,18 +89,20 @@ def balanced_resources(net: NetxNetwork, profile: HardwareProfile, layer_work: l
     if spare <= 0 or total <= 0:
         return minimal, input_min
     for share in (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5):  # tiles round up: shrink until it fits
-        mapping, input_cores = _share_out(net, profile, minimal, layer_work, input_work, input_min,
-                                          math.floor(spare * share))
-        if input_cores + sum(item.cores for item in mapping) <= cores:
-            return mapping, input_cores
+        mapping, target, used = _share_out(net, profile, minimal, layer_work, input_work, input_min,
+                                           math.floor(spare * share))
+        if used + sum(item.cores for item in mapping) <= cores:
+            return mapping, target
     return minimal, input_min
 
 
 def _share_out(net: NetxNetwork, profile: HardwareProfile, minimal: list[LayerResources], layer_work: list[float],
-               input_work: float, input_min: int, spare: int) -> tuple[list[LayerResources], int]:
+               input_work: float, input_min: int, spare: int) -> tuple[list[LayerResources], int, int]:
+    """Cores per layer for ``spare`` extra cores, the input's target and the cores its bands then take."""
     total = input_work + sum(layer_work)
     per_core = int(profile.si("neurons_per_core"))
-    input_cores = input_min + math.floor(spare * input_work / total)
+    input_target = input_min + math.floor(spare * input_work / total)
+    used = len(set(_input_homes(tuple(net.input_shape), per_core, input_target)))  # bands round up
     out = []
     for layer, item, work in zip(synaptic_layers(net), minimal, layer_work):
         target = item.cores + math.floor(spare * work / total)
@@ -115,7 +117,7 @@ def _share_out(net: NetxNetwork, profile: HardwareProfile, minimal: list[LayerRe
         elif footprint.conv is None:
             item = dataclasses.replace(item, cores=max(item.cores, min(target, layer.neurons)))
         out.append(item)
-    return out, input_cores
+    return out, input_target, used
 
 
 def _spread(n: int, first: int, cores: int) -> list[int]:
@@ -125,17 +127,18 @@ def _spread(n: int, first: int, cores: int) -> list[int]:
 
 
 def _input_homes(shape: tuple[int, ...], per_core: int, cores: int | None = None) -> list[int]:
-    """The network input in row bands of all channels (an image), else in blocks of ``per_core`` (or spread
-    over ``cores`` cores when given)."""
+    """The network input in row bands of all channels (an image), else in blocks of ``per_core``; with
+    ``cores``, bands of ceil(height / cores) rows (at most ``cores`` cores)."""
     n = math.prod(shape)
-    if cores is not None:
-        per_core = min(per_core, math.ceil(n / cores))
     if len(shape) == 3 and shape[0] * shape[2] <= per_core:
         channels, height, width = shape
         band = per_core // (channels * width)
+        if cores is not None:
+            band = min(band, max(1, math.ceil(height / cores)))
         tiling = ConvTiling(channels, band, width, 1, math.ceil(height / band), 1, 0, 0, "neurons")
         return tile_cores(tiling, shape).tolist()
-    return _spread(n, 0, math.ceil(n / per_core))
+    blocks = math.ceil(n / per_core) if cores is None else max(math.ceil(n / per_core), min(cores, n))
+    return _spread(n, 0, blocks)
 
 
 @dataclass(frozen=True)
