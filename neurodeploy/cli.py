@@ -34,12 +34,14 @@ from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
 from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig, input_shape_of
 from neurodeploy.pipeline import bench as workloads
+from neurodeploy.pipeline import pilotnet
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import check_train_out, preset_settings
 from neurodeploy.pipeline.train import train as run_training
+from neurodeploy.reports.bench_pilotnet import print_pilotnet
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
 from neurodeploy.safe_files import check_regular_file
 
@@ -397,7 +399,9 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
 @app.command()
 def bench(workload: Annotated[str, typer.Option(
               help="backends: emulator vs Lava on a netx file; testset: a whole N-MNIST-format test set "
-                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN)"
+                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN); "
+                   "pilotnet: lava-dl's PilotNet LIF through the emulator and chip model beside Intel's measured "
+                   "Loihi 2 figures (docs/chip_model.md)"
           )] = "backends",
           net: Annotated[Optional[Path], typer.Option(help="backends: netx file (default: random 2312-512-10)")] = None,
           samples: Annotated[Optional[int], typer.Option(
@@ -412,9 +416,26 @@ def bench(workload: Annotated[str, typer.Option(
               help="emulator samples (backends 1000, conv 10)")] = None,
           data_dir: Annotated[Optional[Path], typer.Option(
               help="testset: an N-MNIST-format folder (default: generate a synthetic one)")] = None,
+          frame_rate: Annotated[Optional[float], typer.Option(
+              help="pilotnet: frames per second of a real-time stream; static energy = static power / frame rate "
+                   "(default: frames back to back, static power x the chip time per frame)")] = None,
+          layers: Annotated[Optional[int], typer.Option(
+              help="pilotnet: keep the first N file layers (a quick, cropped run; not comparable with Intel)")] = None,
+          crop_width: Annotated[Optional[int], typer.Option(
+              help="pilotnet: only the input and conv layers on the image's first N columns (quick check)")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time."""
+    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time;
+    pilotnet: chip estimates per frame beside Intel's Loihi 2 measurements."""
     workload = _choice(workload, workloads.WORKLOADS, "--workload")
+    if workload == "pilotnet":
+        if layers is not None and layers < 2:
+            raise UserError(f"--layers {layers}: keep at least 2 layers (the input layer and one synaptic layer)")
+        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, crop_width=crop_width, frame_rate=frame_rate)
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            print_pilotnet(result, console)
+        return
     options.check("--samples", samples)
     options.check("--samples", emulator_samples)
     options.check("--density", density)
