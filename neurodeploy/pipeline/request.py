@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import folders, options
+from neurodeploy import devices, folders, options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.backends import registry
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
@@ -37,7 +37,7 @@ class RunRequest:
 
     def validate(self) -> None:
         options.check("--samples", self.samples)
-        options.check_device(self.device)
+        devices.check_device(self.device)
         backend = registry.backend(self.backend)  # an unknown name fails here, listing the known ones
         if self.count_only and not backend.honours("count_only"):
             raise UserError(f"--count-only counts spikes inside Lava; it needs --backend "
@@ -48,8 +48,10 @@ class RunRequest:
         if self.input_npy is not None and not backend.honours("net_input"):
             raise UserError(f"--input feeds a .net file on {', '.join(registry.names(option='net_input'))}; not on "
                             f"--backend {self.backend}")
-        if self.save_output is not None and self.input_npy is None and Path(self.target).suffix == ".net":
-            raise UserError("--save-output on a .net file needs --input X.npy (neurons x T spikes)")
+        if self.save_output is not None and self.input_npy is None:
+            what = "a .net file" if Path(self.target).suffix == ".net" else str(self.target)
+            raise UserError(f"--save-output on {what} needs --input X.npy (neurons x T spikes) to run; without "
+                            "--input a run folder is evaluated on its dataset and writes reports only")
         # bad options fail here, before minutes of simulation and before any report file is written
         if self.hw:
             load_profile(self.hw)
