@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from neurodeploy import devices
 from neurodeploy.backends.chip_model import (
     Placement,
     estimate_chip,
@@ -258,6 +259,7 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         chip_model=None if estimate is None else estimate.to_dict(),
         neurobench=None if neurobench is None else neurobench.to_dict(),
         firing=firing,
+        ran_on={"model": devices.describe("cpu")},  # the float reference and the simulators run on the CPU
     )
 
 
