@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic, folders, run_lock
+from neurodeploy import atomic, devices, folders, run_lock
 from neurodeploy.deploy.run_folder import (
     CHECKPOINT,
     check_same_run,
@@ -110,13 +110,15 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
     elif config.family in SPIKING_FAMILIES:
         wake_silent_layers(network, config, train_split, console)
     config.resolved.setdefault("run_id", uuid.uuid4().hex)  # a resumed run keeps its id
+    config.resolved["ran_on"] = devices.describe(config.device)  # a resumed run: where it ran last
     write_config(run_dir, config, model)
 
     criterion = loss_function(config)
     num_classes = model.arch.num_classes
     console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()} on {config.dataset} "
                   f"({config.resolved['data_source']}): {len(train_split)} train / {len(test_split)} test samples, "
-                  f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}")
+                  f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}, on "
+                  f"{devices.label(config.resolved['ran_on'])}")
     warning = small_test_set_warning(len(test_split))
     if warning:
         console.print(f"[yellow]{warning}[/yellow]", highlight=False)
