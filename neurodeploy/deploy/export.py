@@ -37,6 +37,7 @@ from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
 from neurodeploy.models.training import SPIKING_FAMILIES
+from neurodeploy.safe_hdf5 import open_hdf5
 
 MODEL_FILE = "model.net"
 MAX_CLIPPED_FRACTION = 0.01
@@ -150,12 +151,9 @@ def _block_quantization_loss(block, group) -> tuple[float, float]:
 def check_export_is_current(net_path: Path, run_dir: Path) -> None:
     """UserError unless ``net_path`` was exported from ``run_dir``'s current checkpoint."""
     fix = f"run `neurodeploy export {run_dir}` to export this run's checkpoint"
-    try:
-        with h5py.File(net_path, "r") as handle:
-            recorded = handle.attrs.get(CHECKPOINT_ATTR)
-            run_id = handle.attrs.get(RUN_ID_ATTR)
-    except OSError as exc:
-        raise UserError(f"{net_path}: not an HDF5 file ({exc}); {fix}") from exc
+    with open_hdf5(net_path, "netx network", fix) as handle:
+        recorded = handle.attrs.get(CHECKPOINT_ATTR)
+        run_id = handle.attrs.get(RUN_ID_ATTR)
     if recorded is None:
         raise UserError(f"{net_path}: does not record which checkpoint it was exported from (another tool or an "
                         f"older neurodeploy wrote it), so it may not be this run's network; {fix}")

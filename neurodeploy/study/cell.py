@@ -89,14 +89,15 @@ def read_cell_rows(study_dir: Path, cell: Cell) -> list[StudyRow] | None:
         raise UserError(f"{path}: damaged cell result ({exc}); delete it and rerun with --resume") from exc
 
 
-def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console) -> list[StudyRow]:
-    """Train ``cell`` (resuming a partly trained one) and evaluate it at each of its test points."""
+def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console, *,
+             device: str = "cpu") -> list[StudyRow]:
+    """Train ``cell`` on ``device`` (resuming a partly trained one) and evaluate it at each of its test points."""
     done = read_cell_rows(study_dir, cell)
     if done is not None:
         return done
     run_dir = cell_dir(study_dir, cell)
     started = time.perf_counter()
-    result, stop = train_cell(spec, cell, run_dir, data_dir, console)
+    result, stop = train_cell(spec, cell, run_dir, data_dir, console, device)
     rows = []
     for point in cell.tests:
         target = run_dir if point == cell.tests[0] else derive_test_run(run_dir, point)
@@ -116,15 +117,15 @@ def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, consol
     return rows
 
 
-def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, console):
+def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, console, device: str = "cpu"):
     """Train the cell (resuming a partly trained one): ``scale.epochs`` epochs, or for a converged scale epoch
     by epoch until :meth:`Scale.converged` or the ``epochs`` cap. Returns the result and why it stopped."""
     scale = spec.scale
     if not scale.until_converged:
-        return _train_to(spec, cell, run_dir, data_dir, scale.epochs, console), "fixed epochs"
+        return _train_to(spec, cell, run_dir, data_dir, scale.epochs, console, device), "fixed epochs"
     target = min(scale.epochs, max(2, scale.min_epochs or 2))
     while True:
-        result = _train_to(spec, cell, run_dir, data_dir, target, console)
+        result = _train_to(spec, cell, run_dir, data_dir, target, console, device)
         accuracies = [m.test_accuracy for m in result.metrics]
         if scale.converged(accuracies):
             return result, "plateau"
@@ -133,7 +134,7 @@ def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, consol
         target = len(accuracies) + 1
 
 
-def _train_to(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, epochs: int, console):
+def _train_to(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, epochs: int, console, device: str):
     model = cell.model
     config = TrainConfig(dataset=spec.dataset, family=model.family, arch=model.arch or spec.arch,
                          loss=model.loss,
@@ -141,7 +142,7 @@ def _train_to(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, epochs:
                          dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
                          test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
                          leak=model.leak, reset=model.reset, recurrent=model.recurrent,
-                         leak_tau_ms=model.leak_tau_ms)
+                         leak_tau_ms=model.leak_tau_ms, device=device)
     config.validate()
     return train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
 
