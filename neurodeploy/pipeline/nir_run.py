@@ -22,6 +22,7 @@ import numpy as np
 
 from neurodeploy import devices, run_lock
 from neurodeploy.backends import registry
+from neurodeploy.backends.chip_model import nonzero_fan_out
 from neurodeploy.backends.registry import default_profile
 from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_records import NetxNetwork
@@ -102,10 +103,12 @@ def _records(net: NetxNetwork, record: NirImport, input_spikes: np.ndarray,
     previous = input_spikes
     layers = [layer for layer in net.layers if layer.kind != "input"]
     for layer, row, spikes in zip(layers, record.layers, layer_spikes):
-        inputs, fan_out = previous.sum(axis=2), layer.fan_out()
+        # the synapses with a non-zero weight, as every chip run counts them (docs/report_schema.md)
+        inputs, fan_out = previous.sum(axis=2), nonzero_fan_out(layer)
         if layer.kind == "dense_rec":  # recurrent synapses are driven by the layer's own spikes
             inputs = np.concatenate([inputs, spikes.sum(axis=2)], axis=1)
-            fan_out = np.concatenate([fan_out, layer.recurrent_fan_out()])
+            recurrent = np.count_nonzero(np.asarray(layer.weight_rec), axis=0).astype(np.int64)  # (out, in)
+            fan_out = np.concatenate([fan_out, recurrent])
         rows.append(SNNLayerRecord(
             name=row.name, type=layer.kind, shape=tuple(layer.out_shape), params=layer.params, fan_out=fan_out,
             input_spikes=inputs, output_spikes=spikes.sum(axis=2),
