@@ -15,6 +15,7 @@ from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_records import CubaParams
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.loihi_ranges import RangeError
 
 
 def networks(f):
@@ -113,11 +114,10 @@ def test_refuses_before_starting_lava(lava_dl_netx_dir, netx_factory):
         lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), batching="sometimes")
     with pytest.raises(UserError, match="unknown readback"):
         lava_sim.run_lava(path, np.zeros((2, 24, 3), np.uint8), readback="carrier pigeon")
-    # 128 groups wrap to -128 in Lava's int8 Conv.groups, and Lava would silently output nothing
-    wide = netx_factory.conv(1, (128, 4, 4), 128, (2, 2), stride=(2, 2), groups=128)
-    path = netx_factory.write("wide", [wide], input_shape=(128, 4, 4))
-    with pytest.raises(UserError, match="128 groups.*int8"):
-        lava_sim.run_lava(path, np.zeros((1, 128 * 16, 3), np.uint8))
+    # 128 groups wrap to -128 in Lava's int8 Conv.groups, and Lava would silently output nothing: the netx
+    # records refuse it before any file is written or any Lava process starts
+    with pytest.raises(RangeError, match=r"groups spans \[128, 128\], outside Loihi's range \[1, 127\]"):
+        netx_factory.conv(1, (128, 4, 4), 128, (2, 2), stride=(2, 2), groups=128)
 
 
 def test_hardware_detection_and_errors():
