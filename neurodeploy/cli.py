@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic, folders, options, signals
+from neurodeploy import atomic, devices, folders, options, signals
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
@@ -32,14 +32,16 @@ from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import FAMILIES, TrainConfig, input_shape_of
+from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig, input_shape_of
 from neurodeploy.pipeline import bench as workloads
+from neurodeploy.pipeline import pilotnet
 from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
-from neurodeploy.pipeline.train import check_train_out
+from neurodeploy.pipeline.train import check_train_out, preset_settings
 from neurodeploy.pipeline.train import train as run_training
+from neurodeploy.reports.bench_pilotnet import print_pilotnet
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
 from neurodeploy.safe_files import check_regular_file
 
@@ -129,6 +131,10 @@ def _root(ctx: typer.Context,
     ctx.obj = {"debug": debug}
 
 
+DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cuda without a usable GPU is an error "
+               "(docs/gpu.md)")
+
+
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
         raise UserError(f"unknown {option} '{value}'; choose one of {', '.join(allowed)}")
@@ -142,12 +148,17 @@ def train(
     = "snn",
     arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
-    epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
+    preset: Annotated[str, typer.Option(help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: "
+                                             "100 epochs at lr 1e-4 (Table IV); --epochs / --lr override it")]
+    = DEFAULT_PRESET,
+    epochs: Annotated[Optional[int], typer.Option(help="epochs (default: the preset's; a resumed run keeps "
+                                                       "its own)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
     micro_batch: Annotated[Optional[int], typer.Option(
         help="samples per forward/backward pass; gradients accumulate over the batch (less memory, same "
              "gradients; default: the model file's, else the whole batch)")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-4)")] = 1e-4,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: the preset's; paper: "
+                                                    "1e-4)")] = None,
     dt: Annotated[Optional[float], typer.Option(help="frame width dt in ms")] = None,
     steps: Annotated[Optional[int], typer.Option(help="time steps T")] = None,
     limit: Annotated[Optional[int], typer.Option(help="use at most N training samples (class-balanced)")] = None,
@@ -155,7 +166,7 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="folder holding the real dataset")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<dataset>-<model>-<arch>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
     no_leak: Annotated[bool, typer.Option("--no-leak", help="snn: no leakage (voltage decay 0, k = 1)")] = False,
@@ -168,6 +179,9 @@ def train(
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
+    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
+    epochs, lr = preset_settings(_choice(preset, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
+                                 run_dir if resume else None)
     config = TrainConfig(dataset=dataset, family=_choice(model, FAMILIES, "--model"), arch=arch,
                          loss=loss, epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt,
                          steps=steps, limit=limit,
@@ -176,7 +190,6 @@ def train(
                          reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau,
                          aggregation=aggregation)
     config.validate()
-    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=err_console)
@@ -216,6 +229,8 @@ def study(
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise UserError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got {cpus_per_trial}, "
                         f"{gpus_per_trial})")
+    if address is None:  # a cluster's GPUs are on its nodes, not here
+        devices.check_gpus(gpus_per_trial)
     if num_cpus is not None and (num_cpus < 1 or address):
         raise UserError("--num-cpus is for the embedded Ray (no --address) and must be at least 1")
     out = out or Path("runs") / f"study-{spec.name}"
@@ -283,7 +298,7 @@ def run(
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
-    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + "; SNN runs and chip backends use the CPU")] = "cpu",
     require_hardware: Annotated[bool, typer.Option("--require-hardware",
                                                    help="loihi2: fail unless a board answers")] = False,
     input_npy: Annotated[Optional[Path], typer.Option("--input", help="spike tensor (neurons x T or N x neurons x "
@@ -384,7 +399,9 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
 @app.command()
 def bench(workload: Annotated[str, typer.Option(
               help="backends: emulator vs Lava on a netx file; testset: a whole N-MNIST-format test set "
-                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN)"
+                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN); "
+                   "pilotnet: lava-dl's PilotNet LIF through the emulator and chip model beside Intel's measured "
+                   "Loihi 2 figures (docs/chip_model.md)"
           )] = "backends",
           net: Annotated[Optional[Path], typer.Option(help="backends: netx file (default: random 2312-512-10)")] = None,
           samples: Annotated[Optional[int], typer.Option(
@@ -399,9 +416,26 @@ def bench(workload: Annotated[str, typer.Option(
               help="emulator samples (backends 1000, conv 10)")] = None,
           data_dir: Annotated[Optional[Path], typer.Option(
               help="testset: an N-MNIST-format folder (default: generate a synthetic one)")] = None,
+          frame_rate: Annotated[Optional[float], typer.Option(
+              help="pilotnet: frames per second of a real-time stream; static energy = static power / frame rate "
+                   "(default: frames back to back, static power x the chip time per frame)")] = None,
+          layers: Annotated[Optional[int], typer.Option(
+              help="pilotnet: keep the first N file layers (a quick, cropped run; not comparable with Intel)")] = None,
+          crop_width: Annotated[Optional[int], typer.Option(
+              help="pilotnet: only the input and conv layers on the image's first N columns (quick check)")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time."""
+    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time;
+    pilotnet: chip estimates per frame beside Intel's Loihi 2 measurements."""
     workload = _choice(workload, workloads.WORKLOADS, "--workload")
+    if workload == "pilotnet":
+        if layers is not None and layers < 2:
+            raise UserError(f"--layers {layers}: keep at least 2 layers (the input layer and one synaptic layer)")
+        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, crop_width=crop_width, frame_rate=frame_rate)
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            print_pilotnet(result, console)
+        return
     options.check("--samples", samples)
     options.check("--samples", emulator_samples)
     options.check("--density", density)
@@ -424,6 +458,7 @@ def bench(workload: Annotated[str, typer.Option(
     else:
         result = workloads.run_benchmark(net, samples=samples or 20, steps=step_list or [15, 300], density=density,
                                          emulator_samples=emulator_samples or 1000)
+    result["ran_on"] = devices.describe("cpu")  # emulator, Lava and SLAYER's CPU forward pass: all on the CPU
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -494,9 +529,11 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file"
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo-snn"),
+def demo(out: Annotated[Path, typer.Option(help="the SNN's run directory")] = Path("runs/demo-snn"),
          fresh: Annotated[bool, typer.Option("--fresh", help="retrain even if the run exists")] = False):
-    """train -> export -> run (lava) -> report on the embedded default (synthetic N-MNIST format)."""
+    """The main job end to end on the embedded default (synthetic N-MNIST format): an SNN trained, exported, run
+    on Lava and the emulator; an LSTM and an RNN trained on the same data; compare's table and plot. The
+    baselines and the comparison go beside --out (runs/demo-lstm, runs/demo-rnn, runs/demo-compare)."""
     run_demo(out, fresh=fresh, console=console, err_console=err_console)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import run_lock
+from neurodeploy import devices, run_lock
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
 from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_records import NetxNetwork
@@ -145,6 +145,7 @@ def is_imported_run(target: Path) -> bool:
 def run_imported(request: RunRequest, *, console, err_console) -> dict:
     """Run an imported graph on ``request.backend`` and write the report with its fidelity (parity) section."""
     request.validate()
+    request.device = devices.cpu_only(request.device, f"an imported graph on --backend {request.backend}")
     with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
         return _run_imported(request, console=console, err_console=err_console)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import folders, options
+from neurodeploy import devices, folders, options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
@@ -36,7 +36,7 @@ class RunRequest:
 
     def validate(self) -> None:
         options.check("--samples", self.samples)
-        options.check_device(self.device)
+        devices.check_device(self.device)
         if self.count_only and self.backend != "lava":
             raise UserError(f"--count-only counts spikes inside Lava; it needs --backend lava, not {self.backend}")
         check_path_name(self.target, "the run folder or .net file")
@@ -44,8 +44,10 @@ class RunRequest:
             raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
         if self.input_npy is not None and self.backend == "torch":
             raise UserError("--input feeds a .net file on lava, loihi2 or emulator; not on --backend torch")
-        if self.save_output is not None and self.input_npy is None and Path(self.target).suffix == ".net":
-            raise UserError("--save-output on a .net file needs --input X.npy (neurons x T spikes)")
+        if self.save_output is not None and self.input_npy is None:
+            what = "a .net file" if Path(self.target).suffix == ".net" else str(self.target)
+            raise UserError(f"--save-output on {what} needs --input X.npy (neurons x T spikes) to run; without "
+                            "--input a run folder is evaluated on its dataset and writes reports only")
         # bad options fail here, before minutes of simulation and before any report file is written
         if self.hw:
             load_profile(self.hw)

@@ -19,6 +19,7 @@ from neurodeploy import options
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.safe_files import load_yaml
+from neurodeploy.study.paper import PaperNumber, Rule, parse_paper_block
 
 FAMILIES = ("snn", "rnn", "lstm", "rsnn")
 SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking part runs on a chip backend
@@ -27,7 +28,7 @@ TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
 SNN_BACKENDS = ("emulator", "lava", "torch")
 MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
-SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit")
+SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit", "min_epochs", "plateau_pp", "plateau_window")
 TEST_KEYS = ("dt_ms",)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the study's folder: runs/study-<name>
 MAX_TITLE_CHARS = 300
@@ -75,23 +76,36 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Scale:
-    """How much training each cell gets (``limit``/``test_limit`` None: the whole split)."""
+    """How much training each cell gets (``limit``/``test_limit`` None: the whole split).
+
+    With ``plateau_pp`` the scale trains until converged: at least ``min_epochs``, at most ``epochs``, and
+    it stops once the best test accuracy of the last ``plateau_window`` (fraction) of the epochs is less than
+    ``plateau_pp`` points above the best before them (docs/study.md, "Converged scale").
+    """
 
     epochs: int
     lr: float
     batch_size: int | None = None
     limit: int | None = None
     test_limit: int | None = None
+    min_epochs: int | None = None
+    plateau_pp: float | None = None
+    plateau_window: float | None = None
 
+    @property
+    def until_converged(self) -> bool:
+        return self.plateau_pp is not None
 
-@dataclass(frozen=True)
-class PaperNumber:
-    """An accuracy the paper reports (fraction), for a model trained at ``dt_ms`` and tested at ``test_dt_ms``."""
-
-    model: str
-    dt_ms: float
-    accuracy: float
-    test_dt_ms: float | None = None
+    def converged(self, test_accuracies: list[float]) -> bool:
+        """The stopping rule on the test accuracy after each epoch so far (fractions)."""
+        done = len(test_accuracies)
+        if not self.until_converged or done < max(2, self.min_epochs or 2):
+            return False
+        window = max(2, math.ceil((self.plateau_window or 0.2) * done))
+        if window >= done:
+            return False
+        before, last = max(test_accuracies[:-window]), max(test_accuracies[-window:])
+        return last - before < self.plateau_pp / 100
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,8 @@ class StudySpec:
     paper: tuple[PaperNumber, ...]
     paper_source: str | None
     raw: dict
+    rules: tuple[Rule, ...] = ()  # the paper's findings as checkable rules (neurodeploy.study.paper)
+    paper_note: str | None = None
 
     def steps_at(self, dt_ms: float) -> int:
         """T at ``dt_ms``: the fixed ``steps``, or round(window_ms / dt_ms) (at least 1)."""
@@ -160,13 +176,14 @@ class StudySpec:
         return max(1, round(self.window_ms / dt_ms))
 
     def cells(self) -> list[Cell]:
-        """The grid: models x dt x seeds, in that order."""
+        """The grid: seeds x models x dt, in that order (seed outermost: a study stopped part-way has whole
+        tables for its first seeds)."""
         cells = []
-        for model in self.models:
-            for dt in self.dt_ms:
-                own = TestPoint(dt, self.steps_at(dt))
-                others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
-                for seed in self.seeds:
+        for seed in self.seeds:
+            for model in self.models:
+                for dt in self.dt_ms:
+                    own = TestPoint(dt, self.steps_at(dt))
+                    others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
                     cells.append(Cell(model, dt, own.steps, seed, (own, *others)))
         return cells
 
@@ -217,6 +234,7 @@ def parse_study(raw, path: str) -> StudySpec:
     title = raw.get("title") or name
     if not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
         check.fail("title", f"must be text of at most {MAX_TITLE_CHARS} characters")
+    paper, rules, note = parse_paper_block(check, raw.get("paper") or [], {m.name for m in models})
     spec = StudySpec(
         path=path,
         name=name,
@@ -236,9 +254,11 @@ def parse_study(raw, path: str) -> StudySpec:
         max_failures=int(check.positive_int(raw, "max_failures", default=1, minimum=0)),
         tables=tuple(check.choices(raw, "tables", TABLES)),
         plots=tuple(check.choices(raw, "plots", PLOTS)),
-        paper=_parse_paper(check, raw.get("paper") or [], {m.name for m in models}),
+        paper=paper,
         paper_source=str(raw["paper_source"]) if raw.get("paper_source") else None,
         raw=raw,
+        rules=rules,
+        paper_note=note,
     )
     try:
         dataset_kind(spec.dataset)
@@ -281,6 +301,14 @@ def _parse_scale(check: "_Checker", raw, key: str) -> Scale:
         check.fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(SCALE_KEYS)}")
     optional = {name: check.positive_int(raw, name, key=f"{key}.{name}", option=f"--{name.replace('_', '-')}")
                 if raw.get(name) is not None else None for name in ("batch_size", "limit", "test_limit")}
+    optional["min_epochs"] = check.positive_int(raw, "min_epochs", key=f"{key}.min_epochs", option="--epochs") \
+        if raw.get("min_epochs") is not None else None
+    optional.update({name: check.positive_float(raw, name, key=f"{key}.{name}") if raw.get(name) is not None
+                     else None for name in ("plateau_pp", "plateau_window")})
+    if optional["plateau_window"] is not None and optional["plateau_window"] >= 1:
+        check.fail(f"{key}.plateau_window", f"is a fraction of the epochs in (0, 1) (got {optional['plateau_window']})")
+    if optional["plateau_pp"] is None and (optional["min_epochs"] or optional["plateau_window"]):
+        check.fail(f"{key}.plateau_pp", "missing: min_epochs and plateau_window belong to a converged scale")
     lr = check.positive_float(raw, "lr", key=f"{key}.lr")
     if lr > options.MAX_LR:
         check.fail(f"{key}.lr", f"{lr:g} is above {options.MAX_LR:g} (Adam steps that large only diverge)")
@@ -324,24 +352,6 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
             check.fail(f"{key}.leak_tau_ms", "adaptive leakage needs leak: true")
         models.append(model)
     return tuple(models)
-
-
-def _parse_paper(check: "_Checker", raw, names: set[str]) -> tuple[PaperNumber, ...]:
-    if not isinstance(raw, list):
-        check.fail("paper", "must be a list of {model, dt_ms, accuracy[, test_dt_ms]}")
-    numbers = []
-    for index, entry in enumerate(raw):
-        key = f"paper[{index}]"
-        if not isinstance(entry, dict) or entry.get("model") not in names:
-            check.fail(f"{key}.model", f"must name one of the models ({', '.join(sorted(names))})")
-        accuracy = check.positive_float(entry, "accuracy", key=f"{key}.accuracy")
-        if accuracy > 1:
-            check.fail(f"{key}.accuracy", f"is a fraction in [0, 1] (got {accuracy}); write 0.9901 for 99.01%")
-        test_dt = check.positive_float(entry, "test_dt_ms", key=f"{key}.test_dt_ms") \
-            if entry.get("test_dt_ms") is not None else None
-        numbers.append(PaperNumber(entry["model"], check.positive_float(entry, "dt_ms", key=f"{key}.dt_ms"),
-                                   accuracy, test_dt))
-    return tuple(numbers)
 
 
 class _Checker:
