@@ -122,7 +122,8 @@ def _retyped(values: np.ndarray, choice) -> tuple[np.ndarray, object]:
         return np.asarray([str(v) for v in np.asarray(values).reshape(-1)], dtype=object), h5py.string_dtype()
     if choice == "compound":
         return np.zeros(np.shape(values), dtype=[("a", "i8"), ("b", "f4")]), None
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the mutator's own casts (complex -> real) may warn
         array = np.asarray(values)
         if array.dtype.kind in "SUO":
             return np.zeros(array.shape, dtype=choice), None
