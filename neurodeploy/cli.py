@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from neurodeploy import atomic, devices, folders, options, signals
-from neurodeploy.backends.registry import CHIP_BACKENDS
-from neurodeploy.data.datasets import dataset_kind, resolve_dataset
+from neurodeploy.backends import registry
+from neurodeploy.data.datasets import DEFAULT_DATASET, dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info, plot_contrast
 from neurodeploy.deploy.export import export_run, print_export_table
 from neurodeploy.deploy.lint import lint_architecture, lint_for_training, print_lint
@@ -32,7 +32,7 @@ from neurodeploy.metrics.cost import print_cost_table, static_cost
 from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig, input_shape_of
+from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
 from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline import pilotnet
 from neurodeploy.pipeline.demo import run_demo
@@ -120,7 +120,6 @@ hw_app = typer.Typer(cls=_UserErrorsExit2, no_args_is_help=True, help="Hardware 
 app.add_typer(data_app, name="data")
 app.add_typer(hw_app, name="hw")
 
-BACKENDS = (*CHIP_BACKENDS, "torch")
 MAX_INPUT_SIDE = 4096  # event cameras today: up to 1280x720
 MAX_INPUT_CHANNELS = 64
 
@@ -146,7 +145,8 @@ def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip)")]
     = "snn",
-    arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
+    arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
+                                                     "(default: the dataset's, mlp)")] = None,
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     preset: Annotated[str, typer.Option(help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: "
                                              "100 epochs at lr 1e-4 (Table IV); --epochs / --lr override it")]
@@ -178,7 +178,8 @@ def train(
         help="rsnn: front-end steps -> classifier input: last | sum | mean | stack (default mean)")] = None,
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
-    dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
+    # an unknown dataset is named as such, before the architecture is looked up in it
+    arch = arch or dataset_kind(dataset).defaults.arch
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
     epochs, lr = preset_settings(_choice(preset, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
                                  run_dir if resume else None)
@@ -294,7 +295,7 @@ def import_graph(
 @app.command()
 def run(
     target: Annotated[Path, typer.Argument(help="run directory (trained or imported), or a netx .net file")],
-    backend: Annotated[str, typer.Option(help="lava | loihi2 | emulator | torch")] = "lava",
+    backend: Annotated[str, typer.Option(help=registry.choices())] = "lava",
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
@@ -314,7 +315,7 @@ def run(
                              "report then has no SANA-FE chip estimate or active neuron updates")] = False,
 ):
     """Run a trained/exported network on a backend and write the per-layer report."""
-    request = RunRequest(target=target, backend=_choice(backend, BACKENDS, "--backend"), samples=samples, out=out,
+    request = RunRequest(target=target, backend=registry.backend(backend).name, samples=samples, out=out,
                          hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
                          save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
                          score_on_synthetic=score_on_synthetic, count_only=count_only)
@@ -328,7 +329,7 @@ def run(
 def compare(targets: Annotated[list[Path], typer.Argument(help="run directories or run_report.json files")],
             out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare")):
     """One table (Markdown, CSV) and an accuracy-vs-energy plot over several runs."""
-    rows = load_comparison_rows(list(targets))
+    rows = load_comparison_rows(list(targets), suggest_backend=registry.suggested)
     paths = write_comparison(rows, out)
     print_comparison(rows, console)
     for path in paths:
@@ -342,11 +343,11 @@ DATASET_HELP = "dataset whose model files to search (default: nmnist)"
 def resolve_arch_and_input(arch: str, input: str | None, dataset: str | None):
     """The architecture of ``arch`` and its input shape (C, H, W): ``--input`` when given, else the sensor of
     the dataset the model file is written for (its first), else of ``--dataset`` (default nmnist)."""
-    model = resolve_arch(arch, dataset or "nmnist")
+    model = resolve_arch(arch, dataset or DEFAULT_DATASET)
     if input is not None:
         return model.arch, parse_input_size(input)
-    source = dataset or next(iter(model.datasets), "nmnist")
-    return model.arch, input_shape_of(dataset_kind(source).sensor_size)
+    source = dataset or next(iter(model.datasets), DEFAULT_DATASET)
+    return model.arch, dataset_kind(source).input_shape
 
 
 @app.command()
@@ -504,9 +505,9 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
     atomic.check_writable_dir(out)
     folders.check_output_dir(out, (folders.DATA_INFO,))
     source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
-    defaults = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}.get(dataset, (5.0, 15))
-    info = dataset_info(source, dt_ms=defaults[0] if dt is None else dt, steps=defaults[1] if steps is None else steps,
-                        limit=limit)
+    defaults = dataset_kind(dataset).defaults
+    info = dataset_info(source, dt_ms=defaults.dt_ms if dt is None else dt,
+                        steps=defaults.steps if steps is None else steps, limit=limit)
     data = info.to_dict()
     path = plot_contrast(info.contrast.matrix, Path(out) / f"{dataset}_temporal_contrast.png",
                          title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")
