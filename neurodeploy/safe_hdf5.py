@@ -185,15 +185,20 @@ def read_dataset(path: Path, name: str, dataset: h5py.Dataset, max_elements: int
                       "the file is damaged; export it again") from exc
 
 
-def read_tree(path: Path, group: h5py.Group, prefix: str = "") -> dict[str, Any]:
+def read_tree(path: Path, group: h5py.Group, prefix: str = "", _above: frozenset[int] = frozenset()) -> dict[str, Any]:
     """Every dataset under an audited ``group`` as nested dicts (byte strings decoded), like
-    ``nir.serialization.hdf2dict`` but through :func:`read_dataset`."""
+    ``nir.serialization.hdf2dict`` but through :func:`read_dataset`; UserError for a group hard-linked into
+    itself (a cycle nir.read would recurse into forever)."""
+    above = _above | {hash(group.id)}
     out: dict[str, Any] = {}
     for key in group:
         name = f"{prefix}/{key}" if prefix else str(key)
         item = group[key]
         if isinstance(item, h5py.Group):
-            out[str(key)] = read_tree(path, item, name)
+            if hash(item.id) in above or len(above) > MAX_DEPTH:
+                raise _refuse(path, name, "links back to a group that contains it (a cycle)",
+                              "write the file again")
+            out[str(key)] = read_tree(path, item, name, above)
         else:
             value = read_dataset(path, name, item)
             if value.ndim == 0:

@@ -12,6 +12,7 @@ unblocks the reader, so a broken reader fails the test instead of hanging it).
 from __future__ import annotations
 
 import glob
+import json
 import os
 import threading
 import tracemalloc
@@ -461,3 +462,30 @@ def test_lava_dl_shipped_netx_files_pass_the_safe_reader(lava_dl_netx_dir):
     assert len(loaded) >= 3  # mnist, tiny, pilotnet_lif; SDNN and 'average' layers are refused for their type
     for path in loaded:
         assert load_netx(path).layers, path
+
+
+@pytest.mark.parametrize("field, value", [("dt_ms", 1e300), ("dt_ms", -1.0), ("steps", 10**12),
+                                          ("input_shape", [0]), ("dt_ms", "NaN")])
+def test_an_import_record_with_numbers_out_of_range_is_refused(case, field, value):
+    from neurodeploy.deploy.nir_import import import_nir
+
+    out = case.outside.parent / "imported"
+    import_nir(write_small_nir(case.folder / "g.nir"), out)
+    record = out / "nir_import.json"
+    text = record.read_text()
+    data = json.loads(text)
+    data[field] = value
+    record.write_text(json.dumps(data).replace('"NaN"', "NaN"))
+    np.save(case.outside.parent / "x.npy", np.zeros((8, 6), np.uint8))
+    result = _invoke(["run", str(out), "--backend", "emulator", "--input", str(case.outside.parent / "x.npy"),
+                      "--out", str(case.outside.parent / "report")], case.watch)
+    assert_refused(result, "nir_import.json", "import the graph again", case.watch)
+
+
+def test_a_nir_graph_with_a_hard_link_cycle_is_refused(case):
+    """Found by the fuzzer: a node group hard-linked into itself made the tree reader recurse forever."""
+    graph = write_small_nir(case.folder / "g.nir")
+    with h5py.File(graph, "r+") as handle:
+        handle["node/nodes/w/loop"] = handle["node/nodes/w"]
+    result = _invoke(["import", str(graph), "--out", str(case.outside.parent / "imported")], case.watch)
+    assert_refused(result, "g.nir", "links back to a group that contains it", case.watch)

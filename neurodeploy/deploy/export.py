@@ -32,6 +32,7 @@ from rich.table import Table
 
 from neurodeploy import atomic, folders, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
@@ -105,6 +106,10 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
         with h5py.File(tmp, "r+") as handle:
             handle.attrs[CHECKPOINT_ATTR] = checkpoint_sha256(run_dir)
             handle.attrs[RUN_ID_ATTR] = str(config.resolved.get("run_id", ""))
+        try:  # the export is in Loihi's range, as every reader of it will check
+            load_netx(tmp)
+        except UserError as exc:
+            raise UserError(str(exc).replace(str(tmp), str(target))) from exc
         layers = verify_export(tmp, network)
         if not accept_quantization_loss:
             check_quantization_loss(target, layers)
@@ -184,7 +189,7 @@ def verify_export(path: Path, network) -> list[ExportedLayer]:
     if len(lava_net.layers) != len(ours):
         raise UserError(f"{path}: netx loaded {len(lava_net.layers)} layers but the model has {len(ours)}")
     rows = []
-    with h5py.File(path, "r") as handle:
+    with open_hdf5(path, "netx export", "export the network again") as handle:
         groups = [handle["layer"][str(i)] for i in range(len(handle["layer"]))]
         groups = [g for g in groups if g["type"][0].decode() not in ("flatten", "input")]
         for index, ((name, block), lava_block, group) in enumerate(zip(ours, lava_net.layers, groups)):

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from neurodeploy.errors import UserError
+from neurodeploy.kernels.loihi_ranges import MAX_LAYER_NEURONS
+from neurodeploy.options import MAX_DT_MS, MAX_STEPS, MIN_DT_MS
+from neurodeploy.safe_files import load_json
 
 IMPORT_RECORD = "nir_import.json"
 GRAPH_FILE = "model.nir"
@@ -77,14 +79,20 @@ class NirImport:
 
 
 def load_import(run_dir: Path) -> NirImport:
-    """The import record of an imported run folder."""
+    """The import record of an imported run folder, its numbers checked (dt and T in the CLI's ranges, a
+    positive input shape) before ``run`` uses them."""
     path = Path(run_dir) / IMPORT_RECORD
+    raw = load_json(path, "import record", "import the graph again")
     try:
-        raw = json.loads(path.read_text())
         record = NirImport.from_dict(raw)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}: unreadable import record ({exc}); import the graph again") from exc
     if record.schema_version > SCHEMA_VERSION:
         raise UserError(f"{path}: schema {record.schema_version} is newer than this neurodeploy; upgrade it")
+    shape_ok = record.input_shape and all(isinstance(s, int) and 1 <= s <= MAX_LAYER_NEURONS
+                                          for s in record.input_shape)
+    if not (MIN_DT_MS <= record.dt_ms <= MAX_DT_MS and 1 <= record.steps <= MAX_STEPS and shape_ok):
+        raise UserError(f"{path}: dt_ms {record.dt_ms}, steps {record.steps} or input_shape "
+                        f"{list(record.input_shape)} out of range (dt {MIN_DT_MS}..{MAX_DT_MS:g} ms, steps "
+                        f"1..{MAX_STEPS}, positive sizes); import the graph again")
     return record
-
