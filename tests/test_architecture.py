@@ -30,6 +30,7 @@ LAYERS = (
     ("neurodeploy.reports",),
     ("neurodeploy.pipeline",),
     ("neurodeploy.study",),
+    ("neurodeploy.api",),
     ("neurodeploy.cli", "neurodeploy.__main__"),
 )
 
