@@ -17,11 +17,14 @@ __all__ = ["OptionError", "RunFolderError", "UserError", "__version__", *API]
 
 
 def __getattr__(name: str):
-    """Module attribute hook (PEP 562): the API's names come from :mod:`neurodeploy.api` when first asked."""
+    """Module attribute hook (PEP 562): the API's names come from :mod:`neurodeploy.api` when first asked.
+
+    All are bound at once, after the API's import: loading it binds the subpackage ``neurodeploy.study`` to
+    this module's attribute ``study``, which must then be the function :func:`neurodeploy.api.study`."""
     if name in API:
-        value = getattr(importlib.import_module("neurodeploy.api"), name)
-        globals()[name] = value
-        return value
+        api = importlib.import_module("neurodeploy.api")
+        globals().update({item: getattr(api, item) for item in API})
+        return globals()[name]
     raise AttributeError(f"module 'neurodeploy' has no attribute {name!r}")
 
 
