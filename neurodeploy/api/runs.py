@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from neurodeploy.api.records import Report
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run, print_export_table
@@ -30,7 +31,6 @@ from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import train as run_training
-from neurodeploy.api.records import Report
 from neurodeploy.reports.compare import REPORT_NAME
 from neurodeploy.safe_files import read_text
 
