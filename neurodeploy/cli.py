@@ -36,6 +36,7 @@ from neurodeploy.pipeline.demo import run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import check_train_out
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
 from neurodeploy.safe_files import check_regular_file
@@ -147,6 +148,7 @@ def train(
                          aggregation=aggregation)
     config.validate()
     run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
+    check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=err_console)
     try:

@@ -64,12 +64,12 @@ class NetxFactory:
         self.folder, self.rng, self.np = folder, np.random.default_rng(seed), np
 
     def neuron(self, i_decay=1024, v_decay=512, v_th_mant=30):
-        from neurodeploy.deploy.netx import CubaParams
+        from neurodeploy.deploy.netx_records import CubaParams
 
         return CubaParams(i_decay, v_decay, v_th_mant)
 
     def dense(self, index, n_in, n_out, *, bias=False, delay=None, rec=False, neuron=None, flatten=False):
-        from neurodeploy.deploy.netx import NetxLayer
+        from neurodeploy.deploy.netx_records import NetxLayer
 
         rng = self.rng
         extra = {}
@@ -85,7 +85,7 @@ class NetxFactory:
 
     def conv(self, index, in_shape, out_channels, kernel=(3, 3), *, stride=(1, 1), padding=(0, 0),
              dilation=(1, 1), groups=1, bias=False, neuron=None):
-        from neurodeploy.deploy.netx import NetxLayer
+        from neurodeploy.deploy.netx_records import NetxLayer
         from neurodeploy.kernels.fixed_point import ConvGeometry
 
         geometry = ConvGeometry(in_shape, out_channels, kernel, stride, padding, dilation, groups)
@@ -96,7 +96,7 @@ class NetxFactory:
                          dilation=dilation, groups=groups)
 
     def write(self, name, layers, input_shape=None) -> Path:
-        from neurodeploy.deploy.netx import write_netx
+        from neurodeploy.deploy.netx_write import write_netx
 
         return write_netx(self.folder / f"{name}.net", layers, input_shape=input_shape)
 

@@ -20,7 +20,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "neurodeploy"
 # lowest first; a module may import from its own layer and the layers before it
 LAYERS = (
     ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat", "neurodeploy.safe_files",
-     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock"),
+     "neurodeploy.safe_hdf5",
+     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock", "neurodeploy.folders"),
     ("neurodeploy.kernels",),
     ("neurodeploy.data",),
     ("neurodeploy.models",),
@@ -194,3 +195,22 @@ def test_code_and_profiles_cite_only_docs_that_ship_with_the_repo():
         missing += [f"{path.name}: {doc}" for doc in re.findall(r"docs/[\w.-]+\.md", text) if not (root / doc).exists()]
     assert not foreign, f"citations of notes outside the repo: {foreign}"
     assert not missing, f"citations of docs that do not exist: {missing}"
+
+
+def test_reports_only_render():
+    """``reports/`` turns records into tables, JSON and plots: it imports no backend (no simulator, no chip model)
+    and no pipeline module (no computation of a report's numbers)."""
+    graph = _graph()
+    found = [f"{module}:{line} imports {target}" for module, imports in graph.items()
+             if module.startswith("neurodeploy.reports") for target, _, line in imports
+             if target.startswith(("neurodeploy.backends", "neurodeploy.pipeline"))]
+    assert not found, "reports/ must only render:\n" + "\n".join(found)
+
+
+def test_the_render_check_catches_a_report_that_runs_a_backend(tmp_path):
+    package = tmp_path / "neurodeploy"
+    (package / "backends").mkdir(parents=True)
+    (package / "reports").mkdir()
+    (package / "backends" / "sim.py").write_text("")
+    (package / "reports" / "r.py").write_text("from neurodeploy.backends import sim\n")
+    assert ("neurodeploy.backends.sim", False, 1) in _graph(package)["neurodeploy.reports.r"]

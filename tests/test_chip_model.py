@@ -4,7 +4,7 @@ import pytest
 
 from neurodeploy.backends.chip_model import LOIHI1_NOTE, Placement, estimate_chip, layer_cores, routing_hops
 from neurodeploy.backends.emulator import run_emulator
-from neurodeploy.deploy.netx import load_netx
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 

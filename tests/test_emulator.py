@@ -7,7 +7,8 @@ import torch
 from neurodeploy.backends import emulator
 from neurodeploy.backends.emulator import accumulate_conv_torch, numba_kernels, run_emulator, select_engine
 from neurodeploy.backends.spike_run import SpikeRun
-from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import (
     FLOAT32_EXACT_SUM,

@@ -38,7 +38,9 @@ from neurodeploy.data.dvsgesture import (
 )
 from neurodeploy.data.events import EVENT_DTYPE
 from neurodeploy.data.nmnist import NMNIST_SENSOR, read_nmnist_file
-from neurodeploy.deploy.netx import CubaParams, NetxLayer, NetxNetwork, load_netx, write_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import CubaParams, NetxLayer, NetxNetwork
+from neurodeploy.deploy.netx_write import write_netx
 from neurodeploy.deploy.run_folder import load_run_config
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile

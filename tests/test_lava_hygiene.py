@@ -76,7 +76,8 @@ def _wait_until(condition, timeout_s: float) -> bool:
 @pytest.fixture(scope="module")
 def small_net(tmp_path_factory) -> Path:
     """A 16-8-4 dense CUBA network in netx format: quick to compile, as many Lava workers as any 2-layer net."""
-    from neurodeploy.deploy.netx import CubaParams, NetxLayer, write_netx
+    from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
+    from neurodeploy.deploy.netx_write import write_netx
 
     rng = np.random.default_rng(0)
     neuron = CubaParams(i_decay=4096, v_decay=1229, v_th_mant=80)

@@ -12,7 +12,8 @@ import pytest
 
 from neurodeploy.backends import lava_sim
 from neurodeploy.backends.emulator import run_emulator
-from neurodeploy.deploy.netx import CubaParams, load_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import CubaParams
 from neurodeploy.errors import UserError
 
 

@@ -99,7 +99,7 @@ def test_reports_round_trip(snn_reports, tmp_path):
 def test_input_on_a_run_folder_uses_its_model_net(trained_snn_run, trained_rnn_run, tmp_path):
     import numpy as np
 
-    from neurodeploy.deploy.netx import load_netx
+    from neurodeploy.deploy.netx_read import load_netx
 
     net = load_netx(trained_snn_run / "model.net")
     spikes = (np.random.default_rng(0).random((net.num_inputs, 6)) < 0.2).astype(np.uint8)

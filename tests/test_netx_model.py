@@ -4,7 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
+from neurodeploy.deploy.netx_write import write_netx
 from neurodeploy.errors import UserError
 
 ARRAYS = ("weight", "weight_rec", "bias", "delay")

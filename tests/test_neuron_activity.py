@@ -6,7 +6,7 @@ import pytest
 from neurodeploy.backends import neuron_activity
 from neurodeploy.backends.emulator import run_emulator, select_engine
 from neurodeploy.backends.neuron_activity import active_neuron_updates
-from neurodeploy.deploy.netx import load_netx
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.metrics.energy import OpCounts, estimate_layer_energy
 from neurodeploy.metrics.hardware import load_profile
 

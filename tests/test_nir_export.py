@@ -14,9 +14,12 @@ from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.cli import app
 from neurodeploy.data.datasets import load_frames_array
-from neurodeploy.deploy.netx import load_netx, write_slayer_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.deploy.nir_export import network_to_nir
-from neurodeploy.deploy.nir_import import import_nir, load_import, read_graph
+from neurodeploy.deploy.nir_import import import_nir
+from neurodeploy.deploy.nir_read import read_graph
+from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.snn import build_spiking_network

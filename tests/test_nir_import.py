@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from neurodeploy.cli import app
-from neurodeploy.deploy.netx import load_netx
-from neurodeploy.deploy.nir_import import choose_scale, import_nir, load_import, map_neuron, plan_import
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.nir_import import import_nir, plan_import
+from neurodeploy.deploy.nir_neuron import choose_scale, map_neuron
+from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.pipeline.run import run_chip
 
 NIR_DATA = Path(__file__).parent / "data" / "nir"

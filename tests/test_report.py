@@ -11,8 +11,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_fan_out, static_cost
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.arch import parse_architecture
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
 from neurodeploy.reports import render
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports, build_static_layer_reports
 from neurodeploy.reports.render import print_layer_table, render_markdown, write_run_report
 from neurodeploy.reports.schema import (
     SCHEMA_VERSION,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from neurodeploy.cli import app
 from neurodeploy.deploy.lint import lint_architecture
-from neurodeploy.deploy.netx import write_slayer_netx
+from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import static_cost
 from neurodeploy.metrics.energy import host_chip_energy

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.deploy.netx import pool_conv_groups, write_slayer_netx
+from neurodeploy.deploy.netx_write import pool_conv_groups, write_slayer_netx
 from neurodeploy.errors import UserError
 from neurodeploy.models.arch import parse_architecture
 from neurodeploy.models.snn import LIFMapping, build_spiking_network, downsample_events

@@ -42,7 +42,7 @@ import numpy as np
 import sanafe
 import scipy.sparse
 
-from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
+from neurodeploy.deploy.netx_records import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, map_resources

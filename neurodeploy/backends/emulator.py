@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from neurodeploy.backends.spike_run import SpikeRun
-from neurodeploy.deploy.netx import NetxLayer, NetxNetwork
+from neurodeploy.deploy.netx_records import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import (
     FLOAT32_EXACT_SUM,

@@ -42,7 +42,8 @@ import numpy as np
 from neurodeploy import lava_compat, signals
 from neurodeploy.backends.emulator import validate_inputs
 from neurodeploy.backends.spike_run import LayerActivity, SpikeRun
-from neurodeploy.deploy.netx import NetxNetwork, load_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import MAX_CONV_GROUPS
 

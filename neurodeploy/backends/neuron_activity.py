@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.backends.emulator import CHUNK_ELEMENTS, compile_network, select_engine
-from neurodeploy.deploy.netx import NetxNetwork
+from neurodeploy.deploy.netx_records import NetxNetwork
 from neurodeploy.kernels.fixed_point import CubaState, cuba_step, dense_step_input
 
 

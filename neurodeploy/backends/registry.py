@@ -20,7 +20,7 @@ from neurodeploy.backends import lava_sim
 from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.backends.spike_run import SpikeRun
 from neurodeploy.backends.torch_float import FLOAT_PROFILE
-from neurodeploy.deploy.netx import load_netx
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.errors import UserError
 
 Progress = Callable[[int, int], None]

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from neurodeploy import atomic, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
-from neurodeploy.deploy.netx import write_slayer_netx
+from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE

@@ -29,8 +29,8 @@ from neurodeploy.metrics.run_metrics import (
 )
 from neurodeploy.models.losses import predict
 from neurodeploy.models.training import input_shape_of
+from neurodeploy.pipeline.layer_reports import build_static_layer_reports
 from neurodeploy.pipeline.request import load_test_frames
-from neurodeploy.reports.build import build_static_layer_reports
 from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,

@@ -21,7 +21,9 @@ from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.backends.lava_sim import run_lava, warm_up_lava
 from neurodeploy.data.synthetic_nmnist import generate_synthetic_nmnist
 from neurodeploy.deploy.export import export_run
-from neurodeploy.deploy.netx import CubaParams, NetxLayer, load_netx, write_netx, write_slayer_netx
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
+from neurodeploy.deploy.netx_write import write_netx, write_slayer_netx
 from neurodeploy.models.arch import parse_architecture
 from neurodeploy.models.snn import build_spiking_network
 from neurodeploy.models.training import TrainConfig

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
-from neurodeploy.deploy.netx import NetxNetwork, load_netx
-from neurodeploy.deploy.nir_import import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import, read_graph
+from neurodeploy.deploy.netx_read import load_netx
+from neurodeploy.deploy.netx_records import NetxNetwork
+from neurodeploy.deploy.nir_read import read_graph
+from neurodeploy.deploy.nir_record import GRAPH_FILE, IMPORT_RECORD, NET_FILE, NirImport, load_import
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import count_over_time
 from neurodeploy.metrics.hardware import load_profile
@@ -30,9 +32,10 @@ from neurodeploy.metrics.parity import accuracy_of, compare_spikes
 from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.nir_reference import simulate_nir
 from neurodeploy.models.training import TrainConfig
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
 from neurodeploy.pipeline.run import flatten_for_chip, load_spike_input, run_chip, synaptic_layers
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.snn_report import parity_record
 from neurodeploy.reports.render import publish_report
 from neurodeploy.reports.schema import (
     BackendInfo,
@@ -43,7 +46,6 @@ from neurodeploy.reports.schema import (
     ToolInfo,
     collect_provenance,
 )
-from neurodeploy.reports.snn import parity_record
 
 PAPER_BITS = 32  # companion paper eq. 8: 32-bit weights and states, 1-bit spikes
 

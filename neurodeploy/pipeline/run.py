@@ -28,7 +28,7 @@ from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_bac
 from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.front_end import boundary_of, load_front_end
-from neurodeploy.deploy.netx import load_netx
+from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.run_folder import load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity
@@ -38,9 +38,9 @@ from neurodeploy.metrics.run_metrics import sample_set_digest
 from neurodeploy.models.snn import downsample_events
 from neurodeploy.pipeline.baseline import host_profile, run_baseline
 from neurodeploy.pipeline.request import RunRequest, load_test_frames
+from neurodeploy.pipeline.rsnn_report import build_rsnn_report
+from neurodeploy.pipeline.snn_report import build_snn_report
 from neurodeploy.reports.render import publish_report
-from neurodeploy.reports.rsnn import build_rsnn_report
-from neurodeploy.reports.snn import build_snn_report
 from neurodeploy.safe_files import load_npy
 
 LAVA_DEFAULT_SAMPLES = 500
@@ -264,8 +264,8 @@ def run_rsnn(request: RunRequest, config, *, console, err_console) -> dict:
 
 def spiking_report(request: RunRequest, config, model, network, net, source, spiking: SpikingRun, frames,
                    labels):
-    """The report of the spiking part (:func:`neurodeploy.reports.snn.build_snn_report`), priced with ``--hw`` or
-    the backend's profile; ``frames`` are the run's test inputs (their digest names the sample set)."""
+    """The report of the spiking part (:func:`neurodeploy.pipeline.snn_report.build_snn_report`), priced with
+    ``--hw`` or the backend's profile; ``frames`` are the run's test inputs (their digest names the sample set)."""
     return build_snn_report(
         request=request, config=config, model=model, network=network, net=net, source=source,
         input_spikes=spiking.input_spikes, layer_spikes=spiking.layers, labels=labels, mode=spiking.mode,

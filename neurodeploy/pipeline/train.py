@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic, run_lock
+from neurodeploy import atomic, folders, run_lock
 from neurodeploy.deploy.run_folder import (
     CHECKPOINT,
     check_same_run,
@@ -46,12 +46,20 @@ from neurodeploy.models.training import (
 )
 
 
+def check_train_out(run_dir: Path) -> None:
+    """UserError unless ``run_dir`` is new, empty or a training run neurodeploy made (never a user's folder or
+    an imported NIR run: one folder, one identity). ``train`` checks it itself; callers that print before
+    training (lint) check it first."""
+    folders.check_output_dir(run_dir, (folders.TRAIN_RUN,))
+
+
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, console=None) -> TrainResult:
     """Train ``config`` into ``run_dir``; prints a progress bar per epoch and one line per epoch.
 
     ``run_dir`` is locked (:mod:`neurodeploy.run_lock`) from the start when it exists, else as soon as it
     is created, so a second command on it fails instead of mixing its files in.
     """
+    check_train_out(run_dir)
     with contextlib.ExitStack() as stack:
         stack.enter_context(run_lock.hold(run_dir))
         return _train(config, Path(run_dir), resume, console or Console(stderr=True), stack)
@@ -123,4 +131,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
         console.print(f"epoch {record.epoch:3d}  loss {record.loss:.4f}  train {record.train_accuracy:6.2%}  "
                       f"test {record.test_accuracy:6.2%}  {record.seconds:.1f} s  "
                       f"peak {record.peak_rss_bytes / 2**30:.2f} GiB")
+    atomic.write_json(run_dir / folders.TRAINING_DONE, {"run_id": config.resolved["run_id"], "epochs": config.epochs,
+                                                       "epochs_run": len(metrics)})
     return TrainResult(run_dir, metrics)

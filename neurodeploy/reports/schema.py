@@ -1,6 +1,6 @@
 """The run report's schema: validated records (``run_report.json``, docs/report_schema.md) and their reader.
 
-The numbers are made in :mod:`neurodeploy.reports.build`; the JSON is written from these records, and the
+The numbers are made in :mod:`neurodeploy.pipeline.layer_reports`; the JSON is written from these records, and the
 Markdown, the rich table and the PNGs are rendered from the JSON dict (:mod:`neurodeploy.reports.render`)
 and never recompute a number. Every report says its mode (hardware / simulated / emulated / float),
 its energy kind (estimated / measured) and its data source (real / synthetic / file: spikes from a user's

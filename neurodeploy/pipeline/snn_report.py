@@ -31,7 +31,7 @@ from neurodeploy.metrics.run_metrics import (
     connection_sparsity,
     firing_stats_of_counts,
 )
-from neurodeploy.reports.build import SNNLayerRecord, build_snn_layer_reports
+from neurodeploy.pipeline.layer_reports import SNNLayerRecord, build_snn_layer_reports
 from neurodeploy.reports.schema import (
     BackendInfo,
     DataInfo,

@@ -1,6 +1,6 @@
 """The report of an RSNN run (docs/rsnn.md): the host front end's layers (static op counts, energy measured on a
 GPU or estimated with the host profile) before the chip classifier's layers (measured spikes, built by
-:func:`neurodeploy.reports.snn.build_snn_report`), and the ``hybrid`` section with the energy split and the
+:func:`neurodeploy.pipeline.snn_report.build_snn_report`), and the ``hybrid`` section with the energy split and the
 traffic across the boundary.
 
 Per sample: E = E_front + E_chip,dynamic + E_chip,static; E_front = NVML board energy / samples (measured) or
@@ -16,9 +16,9 @@ from neurodeploy.deploy.front_end import Boundary
 from neurodeploy.metrics.cost import static_cost
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.metrics.run_metrics import EnergySplit
-from neurodeploy.reports.build import build_static_layer_reports
+from neurodeploy.pipeline.layer_reports import build_static_layer_reports
+from neurodeploy.pipeline.snn_report import trainable_params
 from neurodeploy.reports.schema import EnergyInfo, HybridSplit, MemoryBits, ModelInfo, PerSample, RunReport
-from neurodeploy.reports.snn import trainable_params
 
 # what the front-end estimate never prices (as for the rnn / lstm baselines)
 FRONT_END_LEAVES_OUT = ("front end: nonlinearities (tanh, sigmoid), memory accesses, host static power",
