@@ -69,7 +69,7 @@ BAD_INPUTS = {
     "train": lambda tmp: nd.train("nmnist", model="transformer", out=tmp / "x"),
     "open_run": lambda tmp: nd.open_run(tmp / "missing"),
     "run": lambda tmp: nd.run(tmp, backend="gpu"),
-    "run_spikes": lambda tmp: nd.run_spikes(tmp / "missing.net", tmp / "x.npy"),
+    "export": lambda tmp: nd.export(tmp, format="onnx"),
     "compare": lambda tmp: nd.compare([tmp]),
     "cost": lambda tmp: nd.cost("mlp", family="transformer"),
     "lint": lambda tmp: nd.lint("mlp", input="34x34"),
@@ -121,6 +121,7 @@ def test_export_writes_netx_and_nir_and_refuses_an_unknown_format(snn_run, tmp_p
     nir_path = snn_run.export("nir", out=tmp_path / "model.nir")
     assert nir_path == tmp_path / "model.nir" and nir_path.stat().st_size > 0
     assert isinstance(_raises_user_error(lambda: snn_run.export("onnx")), nd.OptionError)
+    _raises_user_error(lambda: nd.export(tmp_path))  # not a run folder
 
 
 def test_report_fields_equal_the_json_the_run_wrote(emulator_report):
@@ -164,7 +165,7 @@ def test_run_refuses_a_bad_backend_and_a_non_folder(snn_run, tmp_path):
     assert isinstance(_raises_user_error(lambda: snn_run.run("gpu")), nd.OptionError)
     file = tmp_path / "x.net"
     file.write_text("")
-    assert isinstance(_raises_user_error(lambda: nd.run(file)), nd.RunFolderError)
+    assert "--input" in str(_raises_user_error(lambda: nd.run(file)))
     _raises_user_error(lambda: snn_run.run("emulator", samples=0))
 
 
@@ -172,13 +173,14 @@ def test_report_of_a_backend_that_never_ran(snn_run):
     assert isinstance(_raises_user_error(lambda: snn_run.report("loihi2")), nd.RunFolderError)
 
 
-def test_run_spikes_feeds_a_net_file(snn_run, tmp_path):
+def test_run_feeds_spikes_to_a_net_file(snn_run, tmp_path):
     inputs = (np.random.default_rng(0).random((2312, 6)) < 0.05).astype(np.uint8)
     np.save(tmp_path / "in.npy", inputs)
-    out = nd.run_spikes(snn_run.path / "model.net", tmp_path / "in.npy", "emulator", save_output=tmp_path / "o.npy")
-    assert out.shape == (1, 10, 6)
+    out = nd.run(snn_run.path / "model.net", "emulator", input=tmp_path / "in.npy", save_output=tmp_path / "o.npy")
+    assert isinstance(out, np.ndarray) and out.shape == (1, 10, 6)
     assert np.array_equal(np.load(tmp_path / "o.npy"), out[0])
-    _raises_user_error(lambda: nd.run_spikes(snn_run.path / "model.net", tmp_path / "in.npy", "torch"))
+    _raises_user_error(lambda: nd.run(snn_run.path / "model.net", "torch", input=tmp_path / "in.npy"))
+    _raises_user_error(lambda: snn_run.run("emulator", input=tmp_path / "in.npy"))
 
 
 # ---------------------------------------------------------------- compare, cost, lint, import, study

@@ -160,14 +160,23 @@ class Comparison:
 
 @dataclass(frozen=True)
 class StudyResult:
-    """A study's folder, its plan (one line per cell), and, unless it was a dry run, the outcome (finished
-    rows, failed and unfinished cells, wall time) and the files written (study.csv, study.md, plots)."""
+    """A study's folder, its plan (the lines ``--dry-run`` prints), its number of cells and, unless it was a
+    dry run, the outcome (finished rows, failed and unfinished cells, wall time) and the files written
+    (study.csv, study.md, plots)."""
 
     name: str
     out: Path
     plan: tuple[str, ...]
+    cells: int
     outcome: StudyOutcome | None = None
     paths: tuple[Path, ...] = ()
+
+    @property
+    def finished(self) -> int:
+        """Cells that finished (0 for a dry run)."""
+        if self.outcome is None:
+            return 0
+        return self.cells - len(self.outcome.failed) - len(self.outcome.unfinished)
 
     @property
     def complete(self) -> bool:

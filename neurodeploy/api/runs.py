@@ -22,14 +22,15 @@ from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run, print_export_table
 from neurodeploy.deploy.lint import lint_for_training
 from neurodeploy.deploy.nir_export import export_nir_run, print_nir_export
-from neurodeploy.deploy.nir_import import load_import
+from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, METRICS, load_run_config
 from neurodeploy.errors import OptionError, RunFolderError
 from neurodeploy.models.training import FAMILIES, TrainConfig
-from neurodeploy.pipeline.demo import run_demo
+from neurodeploy.pipeline.demo import DEMO_BACKEND, run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
+from neurodeploy.pipeline.train import check_train_out
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import REPORT_NAME
 from neurodeploy.safe_files import read_text
@@ -116,29 +117,39 @@ class Run:
 
     def export(self, format: str = "netx", *, out: Path | str | None = None, accept_quantization_loss: bool = False,
                output: Output | None = None) -> Path:
-        """Export the trained SNN to lava-dl netx HDF5 (``model.net``, reloaded with netx and checked) or to a
-        NIR graph (``model.nir``); returns the file written."""
-        output = Output.choose(output, False)
-        out = None if out is None else Path(out)
-        if choice(format, EXPORT_FORMATS, "format") == "nir":
-            nir_result = export_nir_run(self.path, out)
-            print_nir_export(nir_result, output.console)
-            return nir_result.path
-        result = export_run(self.path, out, accept_quantization_loss=accept_quantization_loss)
-        print_export_table(result, output.console)
-        output.console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
-        return result.path
+        """Export this run; see :func:`export`."""
+        return export(self.path, format, out=out, accept_quantization_loss=accept_quantization_loss, output=output)
 
     def run(self, backend: str = "emulator", *, samples: int | None = None, hw: str | None = None,
             device: str = "cpu", data_dir: Path | str | None = None, out: Path | str | None = None,
             progress: bool = False, output: Output | None = None, **options: Any) -> Report:
         """Run on ``backend`` (lava | loihi2 | emulator | torch) and return its report; see :func:`run`."""
+        if "input" in options or "save_output" in options:
+            raise OptionError("Run.run evaluates the run on its dataset; feed spikes with neurodeploy.run(path, "
+                              "input=...)")
         return run(self.path, backend, samples=samples, hw=hw, device=device, data_dir=data_dir, out=out,
                    progress=progress, output=output, **options)
 
     def report(self, backend: str = "emulator") -> Report:
         """The last report of ``backend`` in this run folder (``reports/<backend>/run_report.json``)."""
         return Report.load(self.path / "reports" / backend / REPORT_NAME)
+
+
+def export(run_dir: Path | str | Run, format: str = "netx", *, out: Path | str | None = None,
+           accept_quantization_loss: bool = False, output: Output | None = None) -> Path:
+    """Export a trained SNN (or RSNN) run to lava-dl netx HDF5 (``model.net``, reloaded with netx and checked;
+    refused when a layer loses over 1 % of its weights to clipping or 50 % to rounding, unless
+    ``accept_quantization_loss``) or to a NIR graph (``model.nir``); returns the file written."""
+    output = Output.choose(output, False)
+    run_dir, out = Path(run_dir), None if out is None else Path(out)
+    if choice(format, EXPORT_FORMATS, "--format") == "nir":
+        nir_result = export_nir_run(run_dir, out)
+        print_nir_export(nir_result, output.console)
+        return nir_result.path
+    result = export_run(run_dir, out, accept_quantization_loss=accept_quantization_loss)
+    print_export_table(result, output.console)
+    output.console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
+    return result.path
 
 
 def open_run(path: Path | str) -> Run:
@@ -162,51 +173,49 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, epochs: 
     output = Output.choose(output, progress)
     arch = arch or "mlp"
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
-    config = TrainConfig(dataset=dataset, family=choice(model, FAMILIES, "model"), arch=arch, loss=loss,
+    config = TrainConfig(dataset=dataset, family=choice(model, FAMILIES, "--model"), arch=arch, loss=loss,
                          epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt, steps=steps,
                          limit=limit, test_limit=test_limit, data_dir=None if data_dir is None else str(data_dir),
                          allow_synthetic=allow_synthetic, seed=seed, device=device, leak=leak, reset=reset,
                          recurrent=recurrent, leak_tau_ms=leak_tau, aggregation=aggregation)
     config.validate()
     run_dir = Path(out) if out is not None else default_run_dir(dataset, model, arch)
+    check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=output.err_console)
     result = run_training(config, run_dir, resume=resume, console=output.err_console)
     return Run(result.run_dir)
 
 
-def _request(target: Path | str, backend: str, **fields: Any) -> RunRequest:
-    for key in ("out", "data_dir", "input_npy", "save_output"):
-        if fields.get(key) is not None:
-            fields[key] = Path(fields[key])
-    try:
-        return RunRequest(target=Path(target), backend=choice(backend, BACKENDS, "backend"), **fields)
-    except TypeError as exc:  # an unknown keyword
-        raise OptionError(f"run: {exc}") from None
-
-
 def run(target: Path | str | Run, backend: str = "emulator", *, samples: int | None = None, hw: str | None = None,
         device: str = "cpu", data_dir: Path | str | None = None, out: Path | str | None = None,
-        require_hardware: bool = False, allow_synthetic: bool = True, score_on_synthetic: bool = False,
-        count_only: bool = False, progress: bool = False, output: Output | None = None) -> Report:
+        input: Path | str | None = None, save_output: Path | str | None = None, require_hardware: bool = False,
+        allow_synthetic: bool = True, score_on_synthetic: bool = False, count_only: bool = False,
+        progress: bool = False, output: Output | None = None) -> Report | np.ndarray:
     """Run a trained or imported run folder on ``backend`` and write its report (``out``, default
     RUN/reports/<backend>); returns the :class:`Report` read back from ``run_report.json``.
 
     Backends: ``lava`` (Lava's CPU simulator, mode simulated), ``loihi2`` (a board when lava-loihi finds
     one, else the emulator, mode emulated), ``emulator`` (bit-exact fixed-point emulator, mode emulated),
     ``torch`` (the trained float model; RNN/LSTM runs run here only). ``hw``: hardware profile pricing the
-    energy (default: the backend's); ``samples``: test samples (default all; 500 on Lava)."""
+    energy (default: the backend's); ``samples``: test samples (default all; 500 on Lava); ``count_only``
+    (lava): hidden layers counted inside Lava. ``input``: a .npy of (neurons, T) or (N, neurons, T) 0/1
+    spikes fed to a netx ``.net`` file or a trained run's exported model, which returns the output layer's
+    spikes (N, n_out, T) instead of a report (saved to ``save_output`` when given); an imported NIR run
+    reports on ``input`` as on its dataset."""
     output = Output.choose(output, progress)
-    request = _request(target, backend, samples=samples, out=out, hw=hw, device=device,
-                       require_hardware=require_hardware, data_dir=data_dir, allow_synthetic=allow_synthetic,
-                       score_on_synthetic=score_on_synthetic, count_only=count_only)
-    if not request.target.is_dir():
-        raise RunFolderError(f"{request.target}: not a run folder; run() evaluates a run folder on its dataset "
-                             "(feed a .net file spikes with run_spikes())")
+    paths = {key: None if value is None else Path(value)
+             for key, value in (("out", out), ("data_dir", data_dir), ("input_npy", input),
+                                ("save_output", save_output))}
+    request = RunRequest(target=Path(target), backend=choice(backend, BACKENDS, "--backend"), samples=samples, hw=hw,
+                         device=device, require_hardware=require_hardware, allow_synthetic=allow_synthetic,
+                         score_on_synthetic=score_on_synthetic, count_only=count_only, **paths)
     if is_imported_run(request.target):
         run_imported(request, console=output.console, err_console=output.err_console)
     else:
-        execute(request, console=output.console, err_console=output.err_console)
+        result = execute(request, console=output.console, err_console=output.err_console)
+        if isinstance(result, np.ndarray):
+            return result
     return Report.load(report_path(request))
 
 
@@ -216,22 +225,11 @@ def report_path(request: RunRequest) -> Path:
     return folder / REPORT_NAME
 
 
-def run_spikes(target: Path | str | Run, input: Path | str | None, backend: str = "emulator", *,
-               save_output: Path | str | None = None, require_hardware: bool = False, count_only: bool = False,
-               progress: bool = False, output: Output | None = None) -> np.ndarray:
-    """Feed the spikes in ``input`` (a .npy of (neurons, T) or (N, neurons, T) 0/1 values) to a netx ``.net``
-    file or a run folder's exported model on a chip backend; returns the output layer's spikes (N, n_out, T)
-    and saves them to ``save_output`` when given."""
-    output = Output.choose(output, progress)
-    request = _request(target, backend, input_npy=input, save_output=save_output, require_hardware=require_hardware,
-                       count_only=count_only)
-    return execute(request, console=output.console, err_console=output.err_console)
-
-
 def demo(out: Path | str = "runs/demo-snn", *, fresh: bool = False, progress: bool = False,
          output: Output | None = None) -> Report:
-    """The README's first command: train (unless ``out`` holds a trained run) -> export -> run on Lava on
+    """The README's first command: train (unless ``out`` holds a trained run) -> export -> run on Lava (or
+    the demo's backend) on
     the embedded default (synthetic N-MNIST format when no real copy is present); returns the report."""
     output = Output.choose(output, progress)
     run_demo(Path(out), fresh=fresh, console=output.console, err_console=output.err_console)
-    return Run(out).report("lava")
+    return Run(out).report(DEMO_BACKEND)

@@ -86,14 +86,15 @@ def compare(runs_or_reports: Any, *, out: Path | str | None = None, output: Outp
 
 
 def cost(arch: str, *, family: str = "snn", dataset: str | None = None, input: str | Sequence[int] | None = None,
-         aggregation: str = DEFAULT_AGGREGATION, steps: int = 1, output: Output | None = None) -> CostReport:
+         aggregation: str | None = None, steps: int = 1, output: Output | None = None) -> CostReport:
     """Static parameter, memory and per-step operation counts of ``arch`` as ``family`` (snn | rnn | lstm |
-    ann | rsnn), conventions in docs/cost.md; ``input`` 'HxWxC' (default: the dataset's sensor)."""
+    ann | rsnn), conventions in docs/cost.md; ``input`` 'HxWxC' (default: the dataset's sensor); rsnn:
+    ``aggregation`` (default mean) and ``steps`` T."""
     output = Output.choose(output, False)
     architecture, shape = _arch_and_input(arch, input, dataset)
     options.check_binning(None, steps)
-    report = static_cost(architecture, shape, choice(family, COST_FAMILIES, "--family"), aggregation=aggregation,
-                         steps=steps)
+    report = static_cost(architecture, shape, choice(family, COST_FAMILIES, "--family"),
+                         aggregation=aggregation or DEFAULT_AGGREGATION, steps=steps)
     print_cost_table(report, output.console)
     return report
 
@@ -137,7 +138,7 @@ def study(path: Path | str, *, address: str | None = None, resume: bool = False,
     if dry_run:
         for line in plan:
             output.console.print(line, highlight=False, soft_wrap=True)
-        return StudyResult(spec.name, out, plan)
+        return StudyResult(spec.name, out, plan, len(spec.cells()))
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise OptionError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got "
                           f"{cpus_per_trial}, {gpus_per_trial})")
@@ -149,7 +150,7 @@ def study(path: Path | str, *, address: str | None = None, resume: bool = False,
     paths = tuple(write_results(spec, outcome, out))
     for written in paths:
         output.console.print(f"wrote {written}")
-    return StudyResult(spec.name, out, plan, outcome, paths)
+    return StudyResult(spec.name, out, plan, len(spec.cells()), outcome, paths)
 
 
 def bench(workload: str = "backends", *, net: Path | str | None = None, samples: int | None = None,
