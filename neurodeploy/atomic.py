@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from neurodeploy.errors import UserError
-from neurodeploy.safe_files import check_output_file
+from neurodeploy.safe_files import check_output_file, check_path_name
 
 
 @contextmanager
@@ -41,7 +41,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
 
 def check_writable_dir(folder: Path | str, option: str = "--out") -> None:
     """UserError unless ``folder`` is, or could be made as, a writable folder; creates nothing."""
-    folder = Path(folder).absolute()
+    folder = check_path_name(folder, option).absolute()
     existing = folder
     while not existing.exists():
         existing = existing.parent

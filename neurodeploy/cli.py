@@ -7,7 +7,9 @@ unless ``--debug``).
 
 from __future__ import annotations
 
+import errno
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,6 +25,28 @@ try:  # typer >= 0.20 vendors click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older typer uses click itself
     from click import exceptions as click_exceptions
+
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self, ctx):
+    """A flag (--resume, --help) takes no value: typer's help would show it a ``<bool>`` type; show none."""
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type
+
+
+def resume_command(argv: list[str], out: Path) -> str:
+    """The exact command that continues an interrupted one: its own arguments, plus ``--resume`` and ``--out``
+    where it did not have them."""
+    args = list(argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in args):
+        args += ["--out", str(out)]
+    return shlex.join(["neurodeploy", *args])
+
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -53,6 +77,11 @@ class _UserErrorsExit2(typer.core.TyperGroup):
             command = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             _print_error(f"{exc.format_message().rstrip('.')}; see `{command} --help`")
             raise typer.Exit(2) from None
+        except OSError as exc:  # a name the OS refuses that slipped past safe_files.check_path_name
+            if exc.errno != errno.ENAMETOOLONG or (ctx.obj or {}).get("debug"):
+                raise
+            _print_error(f"{str(exc.filename)[:80]}...: file name too long; choose a shorter path")
+            raise typer.Exit(2) from None
         except KeyboardInterrupt as interrupt:  # Ctrl-C, and SIGTERM / SIGHUP (neurodeploy.signals)
             err_console.print(signals.describe(interrupt), highlight=False)
             raise typer.Exit(signals.exit_code(interrupt)) from None
@@ -73,6 +102,9 @@ def _root(ctx: typer.Context,
     ctx.obj = {"debug": debug}
 
 
+DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cuda without a usable GPU is an error "
+               "(docs/gpu.md)")
+
 @app.command()
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
@@ -80,12 +112,17 @@ def train(
     = "snn",
     arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
-    epochs: Annotated[int, typer.Option(help="epochs (paper: up to 100)")] = 100,
+    preset: Annotated[Optional[str], typer.Option(
+        help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: 100 epochs at lr 1e-4 (Table IV); "
+             "--epochs / --lr override it (default fast)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="epochs (default: the preset's; a resumed run keeps "
+                                                       "its own)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
     micro_batch: Annotated[Optional[int], typer.Option(
         help="samples per forward/backward pass; gradients accumulate over the batch (less memory, same "
              "gradients; default: the model file's, else the whole batch)")] = None,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-4)")] = 1e-4,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: the preset's; paper: "
+                                                    "1e-4)")] = None,
     dt: Annotated[Optional[float], typer.Option(help="frame width dt in ms")] = None,
     steps: Annotated[Optional[int], typer.Option(help="time steps T")] = None,
     limit: Annotated[Optional[int], typer.Option(help="use at most N training samples (class-balanced)")] = None,
@@ -93,7 +130,7 @@ def train(
     data_dir: Annotated[Optional[Path], typer.Option(help="folder holding the real dataset")] = None,
     no_synthetic: Annotated[bool, typer.Option("--no-synthetic", help="fail instead of using synthetic data")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "cpu",
     out: Annotated[Optional[Path], typer.Option(help="run directory (default runs/<dataset>-<model>-<arch>)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its checkpoint")] = False,
     no_leak: Annotated[bool, typer.Option("--no-leak", help="snn: no leakage (voltage decay 0, k = 1)")] = False,
@@ -107,7 +144,7 @@ def train(
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
     run_dir = out or nd.default_run_dir(dataset, model, arch)
     try:
-        result = nd.train(dataset, model, arch=arch, loss=loss, epochs=epochs, batch_size=batch_size,
+        result = nd.train(dataset, model, arch=arch, loss=loss, preset=preset, epochs=epochs, batch_size=batch_size,
                           micro_batch=micro_batch, lr=lr, dt=dt, steps=steps, limit=limit, test_limit=test_limit,
                           data_dir=data_dir, allow_synthetic=not no_synthetic, seed=seed, device=device, out=run_dir,
                           resume=resume, leak=not no_leak, reset=not no_reset, recurrent=recurrent, leak_tau=leak_tau,
@@ -115,8 +152,8 @@ def train(
     except KeyboardInterrupt as interrupt:
         what = signals.describe(interrupt)
         if _resumable(run_dir):
-            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue "
-                              f"with the same command plus --resume --out {run_dir}", highlight=False, soft_wrap=True)
+            err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue with: "
+                              f"{resume_command(sys.argv[1:], run_dir)}", highlight=False, soft_wrap=True)
         else:
             err_console.print(f"{what} before the first epoch finished; nothing to resume, start again",
                               highlight=False)
@@ -154,8 +191,8 @@ def study(
     for failure in outcome.failed:
         err_console.print(f"failed cell {failure.cell}: {failure.error}", highlight=False, soft_wrap=True)
     if outcome.unfinished:
-        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with `neurodeploy "
-                          f"study {study_file} --resume --out {result.out}`", highlight=False, soft_wrap=True)
+        err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with: "
+                          f"{resume_command(sys.argv[1:], result.out)}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if outcome.failed:
         raise typer.Exit(1)
@@ -195,7 +232,7 @@ def run(
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
-    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP + "; SNN runs and chip backends use the CPU")] = "cpu",
     require_hardware: Annotated[bool, typer.Option("--require-hardware",
                                                    help="loihi2: fail unless a board answers")] = False,
     input_npy: Annotated[Optional[Path], typer.Option("--input", help="spike tensor (neurons x T or N x neurons x "
@@ -254,7 +291,9 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
 @app.command()
 def bench(workload: Annotated[str, typer.Option(
               help="backends: emulator vs Lava on a netx file; testset: a whole N-MNIST-format test set "
-                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN)"
+                   "through `run --backend emulator`; conv: emulator vs Lava on a conv SNN (the DVS Gesture CNN); "
+                   "pilotnet: lava-dl's PilotNet LIF through the emulator and chip model beside Intel's measured "
+                   "Loihi 2 figures (docs/chip_model.md)"
           )] = "backends",
           net: Annotated[Optional[Path], typer.Option(help="backends: netx file (default: random 2312-512-10)")] = None,
           samples: Annotated[Optional[int], typer.Option(
@@ -269,10 +308,21 @@ def bench(workload: Annotated[str, typer.Option(
               help="emulator samples (backends 1000, conv 10)")] = None,
           data_dir: Annotated[Optional[Path], typer.Option(
               help="testset: an N-MNIST-format folder (default: generate a synthetic one)")] = None,
+          frame_rate: Annotated[Optional[float], typer.Option(
+              help="pilotnet: frames per second of a real-time stream; static energy = static power / frame rate "
+                   "(default: frames back to back, static power x the chip time per frame)")] = None,
+          layers: Annotated[Optional[int], typer.Option(
+              help="pilotnet: keep the first N file layers (a quick, cropped run; not comparable with Intel)")] = None,
+          crop_width: Annotated[Optional[int], typer.Option(
+              help="pilotnet: only the input and conv layers on the image's first N columns (quick check)")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
-    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time."""
+    """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time;
+    pilotnet: chip estimates per frame beside Intel's Loihi 2 measurements."""
     result = nd.bench(workload, net=net, samples=samples, steps=steps, density=density, arch=arch, input=input,
-                      emulator_samples=emulator_samples, data_dir=data_dir)
+                      emulator_samples=emulator_samples, data_dir=data_dir, frame_rate=frame_rate, layers=layers,
+                      crop_width=crop_width, output=None if as_json else OUTPUT)
+    if workload == "pilotnet" and not as_json:  # its table was printed
+        return
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -315,9 +365,11 @@ def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file"
     nd.hardware_profile(name, output=OUTPUT)
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="run directory")] = Path("runs/demo-snn"),
+def demo(out: Annotated[Path, typer.Option(help="the SNN's run directory")] = Path("runs/demo-snn"),
          fresh: Annotated[bool, typer.Option("--fresh", help="retrain even if the run exists")] = False):
-    """train -> export -> run (lava) -> report on the embedded default (synthetic N-MNIST format)."""
+    """The main job end to end on the embedded default (synthetic N-MNIST format): an SNN trained, exported, run
+    on Lava and the emulator; an LSTM and an RNN trained on the same data; compare's table and plot. The
+    baselines and the comparison go beside --out (runs/demo-lstm, runs/demo-rnn, runs/demo-compare)."""
     nd.demo(out, fresh=fresh, output=OUTPUT)
 
 def main() -> None:

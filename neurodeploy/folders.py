@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import check_path_name
 
 TRAIN_RUN = "training run"
 IMPORTED_RUN = "imported NIR run"
@@ -44,7 +45,7 @@ DATA_INFO_SUFFIX = "_info.json"
 MAX_KEY_FILE_BYTES = 1 << 24  # 16 MiB: the largest key file (a run config) is a few kB
 # left behind by our own writers (a lock, temp files of a killed atomic write): an otherwise empty folder
 # holding only these is still empty
-_OWN_LEFTOVERS = (".neurodeploy.lock", ".write-test")
+_OWN_LEFTOVERS = (".neurodeploy.lock", ".write-test", ".lock")
 
 
 def _read_json(path: Path) -> object | None:
@@ -129,7 +130,7 @@ def check_output_dir(folder: Path | str, kinds: tuple[str, ...], option: str = "
 
     Returns the folder's kind (None for a new or empty folder). Creates and writes nothing.
     """
-    folder = Path(folder)
+    folder = check_path_name(folder, option)
     try:
         exists = folder.exists() or folder.is_symlink()
     except OSError as exc:
@@ -152,7 +153,7 @@ def check_output_dir(folder: Path | str, kinds: tuple[str, ...], option: str = "
 def check_output_file_owned(path: Path | str, option: str) -> None:
     """UserError when ``path`` exists and is not inside a folder neurodeploy made: an explicit output file
     never replaces a user's file. A new file may be written anywhere writable."""
-    path = Path(path)
+    path = check_path_name(path, option)
     if not (path.exists() or path.is_symlink()):
         return
     if path.is_symlink():

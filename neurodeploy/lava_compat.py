@@ -20,8 +20,16 @@ when needed (Python >= 3.11 for fix 1; torchvision absent for fix 2).
    once anything in the process fixed the start method -- numba's parallel runtime does, so running our
    emulator before importing Lava broke Lava. While a Lava module is imported and the method is already
    'fork', a repeated request for 'fork' is skipped (:func:`_fork_already_set_is_fine`). Any other
-   method is a real conflict: Lava's runtime needs fork. Every other module must import Lava
-through :func:`lava_modules` or the accessors below.
+   method is a real conflict: Lava's runtime needs fork.
+4. (CUDA.) ``lava/lib/dl/slayer/jitconfig.py`` sets ``TORCH_CUDA_ARCH_LIST = '8.0'`` for every GPU of
+   compute capability >= 8, and SLAYER's JIT-compiled CUDA kernels (``neuron/dynamics/*.py``,
+   ``utils/time/shift.py``, ``utils/filter/conv.py``) copy that value into the environment variable before
+   compiling: on Hopper (9.0) and newer the kernels are built for sm_80 only and fail with "no kernel image
+   is available for execution on the device". :func:`configure_slayer_jit` sets it to the capabilities of
+   the GPUs torch sees (or to the user's own ``TORCH_CUDA_ARCH_LIST``); :func:`slayer` calls it once per
+   process, so every path that builds SLAYER blocks has it before the first kernel is compiled.
+
+Every other module must import Lava through :func:`lava_module` or the accessors below.
 """
 
 from __future__ import annotations
@@ -35,11 +43,14 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import multiprocessing
+import os
 import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+
+import torch
 
 from neurodeploy.errors import UserError
 
@@ -191,9 +202,31 @@ def _import(module: str) -> types.ModuleType:
         raise
 
 
+JITCONFIG_MODULE = "lava.lib.dl.slayer.jitconfig"
+_jit_configured = False
+
+
 def slayer() -> types.ModuleType:
-    """``lava.lib.dl.slayer``."""
-    return _import("lava.lib.dl.slayer")
+    """``lava.lib.dl.slayer``, with its CUDA JIT set up for this machine's GPUs (fix 4)."""
+    global _jit_configured
+    module = _import("lava.lib.dl.slayer")
+    if not _jit_configured:
+        configure_slayer_jit()
+        _jit_configured = True
+    return module
+
+
+def configure_slayer_jit() -> str | None:
+    """Fix 4: set lava-dl's ``jitconfig.TORCH_CUDA_ARCH_LIST`` to the compute capabilities of the GPUs torch
+    sees, e.g. ``"9.0"`` or ``"8.6;9.0"`` (a ``TORCH_CUDA_ARCH_LIST`` in the environment wins); returns the
+    value, or None without CUDA (nothing changed). Idempotent."""
+    if not torch.cuda.is_available():
+        return None
+    value = os.environ.get("TORCH_CUDA_ARCH_LIST") or ";".join(sorted(
+        {"{}.{}".format(*torch.cuda.get_device_capability(index)) for index in range(torch.cuda.device_count())},
+        key=lambda cap: tuple(int(part) for part in cap.split("."))))
+    _import(JITCONFIG_MODULE).TORCH_CUDA_ARCH_LIST = value
+    return value
 
 
 def netx() -> types.ModuleType:

@@ -132,3 +132,30 @@ def hold(run_dir: Path | str, option: str = "--out") -> Iterator[None]:
         if not succeeded:
             with contextlib.suppress(OSError):
                 os.utime(run_dir, ns=(folder_times.st_atime_ns, folder_times.st_mtime_ns))
+
+
+@contextlib.contextmanager
+def hold_output(folder: Path | str, option: str = "--out") -> Iterator[None]:
+    """Hold the lock of an output folder (a report folder) for the ``with`` block, so that two commands with
+    the same ``--out`` cannot replace each other's files. The folder is created first when missing (a lock
+    lives in a folder); a folder created here is removed again when the block fails and leaves it empty."""
+    folder = Path(folder)
+    created = []  # the folders made here, deepest first
+    missing = folder
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot create {option} ({exc.strerror}); choose a writable {option}") from exc
+    succeeded = False
+    try:
+        with hold(folder, option):
+            yield
+        succeeded = True
+    finally:
+        if not succeeded:
+            for made in created:
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only an empty folder: whatever the command wrote stays

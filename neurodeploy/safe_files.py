@@ -30,6 +30,8 @@ from neurodeploy.errors import UserError
 MAX_TEXT_BYTES = 1 << 20  # model files, hardware profiles, config.json, run_report.json: a few KiB each
 MAX_YAML_DEPTH = 32
 MAX_NPY_BYTES = 1 << 31  # 2 GiB: a 2312-input x 100k-step spike array is 231 MB
+MAX_NAME_BYTES = 255  # one file or folder name: the limit of ext4, xfs, btrfs, tmpfs, APFS, NTFS
+MAX_PATH_BYTES = 4095  # a whole path: Linux's PATH_MAX less the terminating NUL
 
 
 def _kind(mode: int) -> str:
@@ -40,6 +42,23 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def check_path_name(path: Path | str, option: str) -> Path:
+    """UserError when a name in ``path`` is longer than file systems allow (``MAX_NAME_BYTES``) or the whole
+    path is longer than ``MAX_PATH_BYTES``: the OS would refuse it with ``ENAMETOOLONG`` at the first
+    ``stat``, ``mkdir`` or ``open``, as a traceback."""
+    path = Path(path)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > MAX_NAME_BYTES:
+            raise UserError(f"{str(path)[:80]}...: {option} has a name of {size} bytes ({part[:24]}...); names may "
+                            f"have at most {MAX_NAME_BYTES} bytes, choose a shorter {option}")
+    size = len(os.fsencode(str(path.absolute())))
+    if size > MAX_PATH_BYTES:
+        raise UserError(f"{str(path)[:80]}...: {option} is a path of {size} bytes; paths may have at most "
+                        f"{MAX_PATH_BYTES} bytes, choose a shorter {option}")
+    return path
 
 
 def check_regular_file(path: Path | str, what: str) -> Path:
@@ -57,7 +76,7 @@ def check_regular_file(path: Path | str, what: str) -> Path:
 def check_output_file(path: Path | str, option: str) -> None:
     """UserError when ``path`` exists as anything but a regular file: a folder, FIFO or device is never
     replaced by an output (an atomic rename would swap a FIFO or device node for a plain file)."""
-    path = Path(path)
+    path = check_path_name(path, option)
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):  # a new file (or one under a file: check_writable_dir)

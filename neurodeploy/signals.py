@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import sys
 import threading
@@ -62,20 +63,23 @@ def describe(interrupt: KeyboardInterrupt) -> str:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def leave_to_parent() -> None:
+def leave_to_parent(parent_pid: int | None = None) -> None:
     """In a forked worker that its parent tears down (Lava's processes and shared-memory manager).
 
     SIGINT, SIGTERM and SIGHUP sent to the whole process group (Ctrl-C, ``kill -TERM -PGID``, a closed
     terminal) are ignored: the parent stops the workers in order (``lava_sim._abort_runtime``: the shared-
     memory manager unlinks its segments on a clean shutdown; a killed one would leak them) and ends the
     rest with SIGKILL. Should the parent itself be killed outright, Linux sends the worker SIGKILL
-    (``prctl(PR_SET_PDEATHSIG)``), so no worker outlives it.
+    (``prctl(PR_SET_PDEATHSIG)``), so no worker outlives it. A parent that died between the fork and the
+    ``prctl`` (``parent_pid``, the forking process, is no longer the parent) ends the worker at once.
     """
     for signum in (signal.SIGINT, *TERMINATING):
         signal.signal(signum, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(128 + signal.SIGKILL)
 
 
 def start_resource_tracker() -> None:

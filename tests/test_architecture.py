@@ -21,7 +21,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "neurodeploy"
 LAYERS = (
     ("neurodeploy", "neurodeploy.errors", "neurodeploy.atomic", "neurodeploy.lava_compat", "neurodeploy.safe_files",
      "neurodeploy.safe_hdf5",
-     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock", "neurodeploy.folders"),
+     "neurodeploy.options", "neurodeploy.signals", "neurodeploy.run_lock", "neurodeploy.folders",
+     "neurodeploy.devices", "neurodeploy.watchdog"),
     ("neurodeploy.kernels",),
     ("neurodeploy.data",),
     ("neurodeploy.models",),

@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from neurodeploy.cli import app
@@ -515,7 +516,7 @@ CASES = [
     Case("train: --limit -5", lambda ws: [*_train(ws, ws.nmnist), "--limit", "-5"], "--limit -5 is out of range",
          "from 1 to"),
     Case("train: unknown --device", lambda ws: [*_train(ws, ws.nmnist), "--device", "tpu"], "unknown --device 'tpu'",
-         "use cpu, cuda or cuda:N"),
+         "use cpu, cuda, cuda:N or auto"),
     Case("train: integer overflow in an architecture string",
          lambda ws: [*_train(ws, ws.nmnist), "--arch", "Input-99999999999999999999999FC-10"],
          "units 99999999999999999999999 is above the limit", "use a smaller layer"),
@@ -544,7 +545,8 @@ CASES = [
          lambda ws: [*_train(ws, ws.nmnist), "--arch", str(_model_yaml(ws, "arch: 5\n"))],
          "model.yaml: a model file needs an 'arch' key", "architecture string"),
     Case("run: unknown --device", lambda ws: ["run", str(ws.run(source=ws.rnn_run)), "--backend", "torch",
-                                              "--device", "gpu0"], "unknown --device 'gpu0'", "use cpu, cuda"),
+                                              "--device", "gpu0"], "unknown --device 'gpu0'",
+         "use cpu, cuda, cuda:N or auto"),
     Case("run: config.json with epochs as a string",
          lambda ws: _run(ws, ws.run(lambda r: _edit_json(r / "config.json", lambda c: c.update(epochs="ten")))),
          "config.json: 'epochs' is \"ten\", expected int", "retrain into a new --out"),
@@ -636,6 +638,40 @@ def test_bad_input_exits_2_with_one_line_and_leaves_no_files(case: Case, workspa
         pytest.fail("".join(traceback.format_exception(result.exception)))
     assert_one_line_error(result.exit_code, result.stdout, result.stderr, case)
     assert _snapshot(workspace.root) == before, "the failed command created or changed files"
+
+
+# ---- devices (issue 23 family 6): a GPU asked for on a machine without one is refused, never ignored
+NO_GPU = "sees no usable GPU" if torch.version.cuda else "built without CUDA"
+DEVICE_CASES = [
+    Case("train: snn --device cuda", lambda ws: [*_train(ws, ws.nmnist), "--device", "cuda"], "--device cuda",
+         NO_GPU),
+    Case("train: lstm --device cuda:0", lambda ws: [*_train(ws, ws.nmnist), "--model", "lstm", "--device", "cuda:0"],
+         "--device cuda:0", "use --device cpu (or auto)"),
+    Case("run: snn --backend emulator --device cuda", lambda ws: [*_run(ws, ws.run()), "--device", "cuda"],
+         "--device cuda", NO_GPU),
+    Case("run: snn --backend torch --device cuda",
+         lambda ws: ["run", str(ws.run()), "--backend", "torch", "--device", "cuda"], "--device cuda", NO_GPU),
+    Case("run: snn --backend lava --device cuda:1",
+         lambda ws: ["run", str(ws.run()), "--backend", "lava", "--device", "cuda:1"], "--device cuda:1", NO_GPU),
+    Case("run: rnn --backend torch --device cuda",
+         lambda ws: ["run", str(ws.run(source=ws.rnn_run)), "--backend", "torch", "--device", "cuda"],
+         "--device cuda", "use --device cpu (or auto)"),
+    Case("run: a .net file with --input and --device cuda",
+         lambda ws: [*_run_net(ws, ws.net(lambda p: None)), "--device", "cuda"], "--device cuda", NO_GPU),
+    Case("study: --gpus-per-trial 1 without a GPU",
+         lambda ws: ["study", str(Path(__file__).resolve().parents[1] / "studies" / "table9.yaml"),
+                     "--gpus-per-trial", "1", "--out", str(ws.root / "study")], "--gpus-per-trial 1", NO_GPU),
+    Case("study: --gpus-per-trial 0.5 without a GPU",
+         lambda ws: ["study", str(Path(__file__).resolve().parents[1] / "studies" / "table9.yaml"),
+                     "--gpus-per-trial", "0.5", "--out", str(ws.root / "study")], "--gpus-per-trial 0.5",
+         "use --gpus-per-trial 0"),
+]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU; the refusals are for one without")
+@pytest.mark.parametrize("case", DEVICE_CASES, ids=[case.name for case in DEVICE_CASES])
+def test_a_gpu_asked_for_without_one_exits_2(case: Case, workspace: Workspace):
+    test_bad_input_exits_2_with_one_line_and_leaves_no_files(case, workspace)
 
 
 def test_the_table_has_at_least_twenty_cases_across_commands():

@@ -104,11 +104,39 @@ def test_routing_hops_from_our_core_mapping_match_sanafe(netx_factory):
     assert estimate.hops == pytest.approx(ours)
 
 
-def test_a_sanafe_abort_is_a_user_error_not_a_dead_process(netx_factory):
-    # SANA-FE 2.2.9's kernel aborts (std::out_of_range) on this conv network; the worker process absorbs it
+def test_conv_net_that_aborted_sanafe_now_runs(netx_factory):
+    # SANA-FE 2.2.9's kernel aborted (std::out_of_range) on this conv network while the replay neurons shared
+    # the core's one dendrite unit (900 conv neurons + 900 replays > its 1,024 compartments); on their own
+    # zero-energy unit it runs, and the replayed work is priced exactly
     layers = [netx_factory.conv(0, (2, 17, 17), 4), netx_factory.dense(1, 900, 10, flatten=True)]
     net = load_netx(netx_factory.write("conv_abort", layers, input_shape=(2, 17, 17)))
     inputs = netx_factory.spikes(578, 4, samples=1)
     run = run_emulator(net, inputs)
-    with pytest.raises(UserError, match="SANA-FE .* stopped"):
-        estimate_chip(net, inputs, run.layer_spikes, load_profile("loihi2"))
+    estimate = estimate_chip(net, inputs, run.layer_spikes, load_profile("loihi2"))
+    conv_events, dense_events = _synaptic_events(net, inputs, run.layer_spikes, 1)
+    assert conv_events > 0 and dense_events > 0
+    expected = conv_events * CONV_SYNAPSE_J + dense_events * DENSE_SYNAPSE_J
+    assert estimate.dynamic_energy_j["synapse"] == pytest.approx(expected, rel=1e-9)
+    assert estimate.dynamic_energy_j["dendrite"] == 0.0
+    assert estimate.latency_per_sample_s > 0 and estimate.static_energy_j > 0
+    assert estimate.layers[0].spikes_emulator == run.layer_spikes[0].sum()
+
+
+def test_a_network_simulated_in_parts_adds_up_to_the_whole(netx_factory, monkeypatch):
+    # in-process (no worker) so that the part size can be made tiny: energy, packets and hops add up exactly
+    from neurodeploy.backends import chip_model
+
+    layers = [netx_factory.conv(0, (2, 8, 8), 3), netx_factory.dense(1, 3 * 6 * 6, 6, flatten=True)]
+    net = load_netx(netx_factory.write("parts", layers, input_shape=(2, 8, 8)))
+    inputs = netx_factory.spikes(128, 5, samples=2, density=0.3)
+    run = run_emulator(net, inputs)
+    profile = _small_core_profile(16)
+    whole = chip_model._estimate_chip(net, inputs, run.layer_spikes, profile, "emulator", 2)
+    monkeypatch.setattr(chip_model, "MAX_CONNECTIONS", 100)
+    split = chip_model._estimate_chip(net, inputs, run.layer_spikes, profile, "emulator", 2)
+    assert any("parts" in note for note in split.notes) and not any("parts" in note for note in whole.notes)
+    for part in ("synapse", "soma", "network"):
+        assert split.dynamic_energy_j[part] == pytest.approx(whole.dynamic_energy_j[part], rel=1e-9)
+    assert (split.packets, split.hops) == (whole.packets, whole.hops)
+    assert [layer.spikes_sanafe for layer in split.layers] == [layer.spikes_sanafe for layer in whole.layers]
+    assert split.latency_per_sample_s <= whole.latency_per_sample_s * (1 + 1e-9)

@@ -94,3 +94,26 @@ def test_help_texts_cite_nothing_outside_the_repo():
                     ["data", "generate"], ["hw", "show"], ["export"]):
         text = runner.invoke(app, [*command, "--help"], terminal_width=200).output
         assert not re.search(r"SPEC|REFERENCE|shared/", text), (command, text)
+
+
+def test_resume_command_is_the_exact_command():
+    from pathlib import Path
+
+    from neurodeploy.cli import resume_command
+
+    assert resume_command(["train", "nmnist", "--out", "runs/a b"], Path("runs/a b")) == \
+        "neurodeploy train nmnist --out 'runs/a b' --resume"
+    assert resume_command(["train", "nmnist"], Path("runs/nmnist-snn-mlp")) == \
+        "neurodeploy train nmnist --resume --out runs/nmnist-snn-mlp"
+    assert resume_command(["train", "nmnist", "--resume", "--out=x"], Path("x")).count("--resume") == 1
+
+
+def test_flags_show_no_value_type_in_help():
+    commands = [name for name in (c.name or c.callback.__name__ for c in app.registered_commands)]
+    assert "train" in commands and "compare" in commands
+    for name in commands:
+        result = runner.invoke(app, [name, "--help"], terminal_width=120)
+        assert result.exit_code == 0, (name, result.output)
+        assert "<bool>" not in result.output, name
+    shown = runner.invoke(app, ["train", "--help"], terminal_width=120).output
+    assert "<int>" in shown and "--resume" in shown  # options that take a value still show its type

@@ -178,7 +178,9 @@ def test_rows_show_kinds_intervals_and_energy_split(runs, tmp_path):
     assert "| 1 | 123,456 synops | 1 µJ | 500 nJ | 1.5 µJ | est. loihi1 | 12 µs chip |" in markdown
     assert "800 ms" not in markdown  # the host's wall time is never a latency
     assert "- 1 chip: energy leaves out barrier synchronisation" in markdown
-    assert "warning" not in markdown  # same sample set, source and dt/T
+    for key in ("sample_sets", "data_sources", "timing"):  # same sample set, source and dt/T
+        assert f"warning ({key})" not in markdown
+    assert "warning (energy_kinds)" in markdown  # an estimate beside a measured energy
 
 
 def test_one_warning_line_when_rows_differ(tmp_path):
@@ -187,8 +189,8 @@ def test_one_warning_line_when_rows_differ(tmp_path):
                                                          data__dt_ms=5))
     markdown = comparison_markdown(load_comparison_rows([a, b]))
     warnings = [line for line in markdown.splitlines() if "warning" in line]
-    assert len(warnings) == 1
-    assert "sample sets" in warnings[0] and "data sources" in warnings[0] and "dt/T" in warnings[0]
+    assert len(warnings) == 3  # one line per difference, each in words
+    assert ["sample sets" in warnings[0], "data sources" in warnings[1], "dt/T" in warnings[2]] == [True] * 3
 
 
 def test_points_left_out_of_the_plot_are_listed_with_the_reason(runs, tmp_path):

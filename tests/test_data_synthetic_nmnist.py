@@ -131,7 +131,7 @@ def test_different_settings_regenerate(tmp_path):
 def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    with pytest.raises(UserError, match="not written by neurodeploy"):
+    with pytest.raises(UserError, match="neurodeploy did not write"):
         generate_synthetic_nmnist(tmp_path / "mine", seed=0, **SMALL)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 

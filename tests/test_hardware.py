@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from neurodeploy.metrics.hardware import (
     map_resources,
     print_profile,
 )
+from neurodeploy.metrics.placement import ConvShape, spatial_tiles, tile_cores
 
 SHIPPED = ("loihi1", "loihi2", "cmos45nm", "gpu_h100", "gpu_a100")
 
@@ -164,3 +166,20 @@ def test_print_profile_lists_sources():
     print_profile(load_profile("loihi2"), console)
     text = console.export_text()
     assert "synop" in text and "Davies" in text and "not published" in text
+
+
+def test_spatial_tiles_obey_every_per_core_limit_and_cover_the_layer():
+    conv = ConvShape((24, 32, 99), (36, 15, 49), (3, 3), stride=(2, 2))  # PilotNet's second conv
+    tiling = spatial_tiles(conv, neurons_per_core=1024, axons_per_core=4096, memory_bits_per_core=192 * 8192,
+                           weight_bits=8)
+    assert tiling.channel_groups == 1 and tiling.channels == 36  # every channel of a tile on one core
+    assert 36 * tiling.tile_h * tiling.tile_w <= 1024
+    rows_in = (tiling.tile_h - 1) * 2 + 3
+    cols_in = (tiling.tile_w - 1) * 2 + 3
+    assert tiling.axons_per_core == 24 * min(rows_in, 32) * min(cols_in, 99) <= 4096
+    cores = tile_cores(tiling, conv.out_shape)
+    assert cores.min() == 0 and cores.max() == tiling.cores - 1
+    assert np.bincount(cores).max() <= 1024
+    # a kernel too big for one core's memory splits the channels
+    small_memory = spatial_tiles(conv, 1024, 4096, memory_bits_per_core=36 * 24 * 9 * 8 / 3, weight_bits=8)
+    assert small_memory.channel_groups >= 3

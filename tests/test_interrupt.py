@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from neurodeploy.cli import app
+from neurodeploy.cli import app, resume_command
 from neurodeploy.deploy.run_folder import CHECKPOINT, METRICS, load_checkpoint
 
 EPOCHS = 3
@@ -106,7 +106,7 @@ def test_sigint_mid_epoch_exits_cleanly_and_resume_equals_an_uninterrupted_run(t
     assert code == 130, stderr
     assert "Traceback" not in stderr
     assert f"interrupted: {out} keeps the checkpoint of the last finished epoch" in stderr
-    assert "--resume" in stderr
+    assert resume_command(_args(tiny_nmnist, out), out) in stderr  # the exact command, --out once, --resume added
     _assert_stopped_inside_epoch_2(out)
     assert not list(out.glob(".*.tmp")), "SIGINT left a temporary file"
     _resume_and_compare(tiny_nmnist, out, uninterrupted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,68 @@ def test_terminated_is_a_keyboard_interrupt_with_the_shell_exit_code():
     assert exit_code(KeyboardInterrupt()) == 130
     assert describe(Terminated(signal.SIGHUP)) == "terminated by SIGHUP" and describe(KeyboardInterrupt()) == \
         "interrupted"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
+def test_sigkill_of_run_lava_leaves_no_process_behind(small_net, tmp_path):
+    """``kill -9 PID`` (issue 23 family 5): nothing can clean up in the killed process, so its children must
+    end on their own: Lava's workers and shared-memory manager by the parent-death signal, Python's resource
+    tracker once the last of them is gone (after unlinking the segments they leaked)."""
+    process, log = start_long_lava_run(small_net, tmp_path, default_dispositions)
+    try:
+        children = descendants(process.pid)[1:]
+        segments = shared_memory_in_use(process.pid)
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+            time.sleep(0.1)
+        left_behind = [f"{pid} {_processes().get(pid, (0, 0, '?'))[2]}" for pid in children if _alive(pid)]
+    finally:
+        _kill_group(process)
+    assert len(children) >= 5, "the kill must land while Lava's workers run"
+    assert left_behind == [], "processes outlived the killed parent"
+    assert segments and not [name for name in segments if Path(name).exists()], "shared memory left in /dev/shm"
+
+
+def _in_forked_child(body) -> int:
+    """Exit code of a forked child that runs ``body()`` (which returns the child's exit code)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_worker_asks_linux_for_sigkill_when_its_parent_dies():
+    import ctypes
+
+    from neurodeploy.signals import PR_SET_PDEATHSIG, leave_to_parent
+
+    def body() -> int:
+        leave_to_parent(os.getppid())
+        value = ctypes.c_int(0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG + 1, ctypes.byref(value))  # PR_GET_PDEATHSIG
+        return value.value
+
+    assert _in_forked_child(body) == signal.SIGKILL
+
+
+def test_a_worker_whose_parent_died_before_it_could_ask_ends_at_once():
+    from neurodeploy.signals import leave_to_parent
+
+    def body() -> int:
+        leave_to_parent(parent_pid=os.getppid() + 1_000_000)  # as if the forking process were already gone
+        return 0
+
+    assert _in_forked_child(body) == 128 + signal.SIGKILL

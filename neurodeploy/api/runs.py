@@ -25,12 +25,12 @@ from neurodeploy.deploy.nir_export import export_nir_run, print_nir_export
 from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, METRICS, load_run_config
 from neurodeploy.errors import OptionError, RunFolderError
-from neurodeploy.models.training import FAMILIES, TrainConfig
+from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
 from neurodeploy.pipeline.demo import DEMO_BACKEND, run_demo
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
-from neurodeploy.pipeline.train import check_train_out
+from neurodeploy.pipeline.train import check_train_out, preset_settings
 from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import REPORT_NAME
 from neurodeploy.safe_files import read_text
@@ -157,29 +157,34 @@ def open_run(path: Path | str) -> Run:
     return Run(path)
 
 
-def train(dataset: str, model: str = "snn", *, arch: str | None = None, epochs: int = 100,
+def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: str | None = None,
+          epochs: int | None = None,
           limit: int | None = None, dt: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", out: Path | str | None = None, data_dir: Path | str | None = None,
-          loss: str = "rate", batch_size: int | None = None, micro_batch: int | None = None, lr: float = 1e-4,
+          loss: str = "rate", batch_size: int | None = None, micro_batch: int | None = None, lr: float | None = None,
           test_limit: int | None = None, allow_synthetic: bool = True, resume: bool = False, leak: bool = True,
           reset: bool = True, recurrent: bool = False, leak_tau: float | None = None,
           aggregation: str | None = None, progress: bool = False, output: Output | None = None) -> Run:
     """Train ``model`` (snn | rnn | lstm | rsnn) on ``dataset`` (nmnist | dvsgesture) into ``out`` and return
     the run. ``arch``: a model file (mlp, cnn, models/*.yaml) or a string such as 'Input-512FC-10' (default
-    mlp); ``dt`` in ms; ``limit`` / ``test_limit`` cap the samples; with no real dataset in ``data_dir`` the
-    synthetic N-MNIST-format set is used (labelled synthetic) unless ``allow_synthetic=False``. SNN variants:
+    mlp); ``preset``: fast (8 epochs at lr 1e-3, the default) or paper (100 epochs at lr 1e-4), ``epochs`` and
+    ``lr`` override it (a resumed run keeps its epochs); ``dt`` in ms; ``limit`` / ``test_limit`` cap the
+    samples; with no real dataset in ``data_dir`` the synthetic N-MNIST-format set is used (labelled
+    synthetic) unless ``allow_synthetic=False``. SNN variants:
     ``leak``, ``reset``, ``recurrent``, ``leak_tau`` (ms); RSNN: ``aggregation``. Same settings and checks as
     ``neurodeploy train`` (docs/architecture.md)."""
     output = Output.choose(output, progress)
     arch = arch or "mlp"
     dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
+    run_dir = Path(out) if out is not None else default_run_dir(dataset, model, arch)
+    epochs, lr = preset_settings(choice(preset or DEFAULT_PRESET, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
+                                 run_dir if resume else None)
     config = TrainConfig(dataset=dataset, family=choice(model, FAMILIES, "--model"), arch=arch, loss=loss,
                          epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt, steps=steps,
                          limit=limit, test_limit=test_limit, data_dir=None if data_dir is None else str(data_dir),
                          allow_synthetic=allow_synthetic, seed=seed, device=device, leak=leak, reset=reset,
                          recurrent=recurrent, leak_tau_ms=leak_tau, aggregation=aggregation)
     config.validate()
-    run_dir = Path(out) if out is not None else default_run_dir(dataset, model, arch)
     check_train_out(run_dir)
     if config.family == "snn":
         lint_for_training(config, console=output.err_console)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neurodeploy import atomic, options
+from neurodeploy import atomic, devices, folders, options
 from neurodeploy.api.records import Comparison, Report, StudyResult
 from neurodeploy.api.runs import Output, Run, choice
 from neurodeploy.data.datasets import dataset_kind, resolve_dataset
@@ -25,6 +25,8 @@ from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
 from neurodeploy.models.training import input_shape_of
 from neurodeploy.pipeline import bench as workloads
+from neurodeploy.pipeline import pilotnet
+from neurodeploy.reports.bench_pilotnet import print_pilotnet
 from neurodeploy.reports.compare import print_comparison, write_comparison
 from neurodeploy.safe_files import check_regular_file
 from neurodeploy.study.results import plan_lines, write_results
@@ -142,6 +144,8 @@ def study(path: Path | str, *, address: str | None = None, resume: bool = False,
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise OptionError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got "
                           f"{cpus_per_trial}, {gpus_per_trial})")
+    if address is None:  # a cluster's GPUs are on its nodes, not here
+        devices.check_gpus(gpus_per_trial)
     if num_cpus is not None and (num_cpus < 1 or address):
         raise OptionError("--num-cpus is for the embedded Ray (no --address) and must be at least 1")
     prepare_study_dir(spec, out, resume)
@@ -156,11 +160,21 @@ def study(path: Path | str, *, address: str | None = None, resume: bool = False,
 def bench(workload: str = "backends", *, net: Path | str | None = None, samples: int | None = None,
           steps: str | Sequence[int] | None = None, density: float = 0.03, arch: str | None = None,
           input: str | Sequence[int] = "128x128x2", emulator_samples: int | None = None,
-          data_dir: Path | str | None = None) -> dict[str, Any]:
+          data_dir: Path | str | None = None, frame_rate: float | None = None, layers: int | None = None,
+          crop_width: int | None = None, output: Output | None = None) -> dict[str, Any]:
     """Throughput workloads (host wall time): ``backends`` emulator vs Lava samples/s on a netx file
     (bit-exactness checked), ``testset`` a whole N-MNIST-format test set through the emulator, ``conv``
-    emulator vs Lava on a conv SNN; returns the measurements."""
+    emulator vs Lava on a conv SNN; ``pilotnet``: lava-dl's PilotNet LIF through the emulator and chip model
+    beside Intel's measured Loihi 2 figures (``frame_rate``, ``layers``, ``crop_width``; its table is printed
+    on ``output``). Returns the measurements."""
+    output = Output.choose(output, False)
     workload = choice(workload, workloads.WORKLOADS, "--workload")
+    if workload == "pilotnet":
+        if layers is not None and layers < 2:
+            raise OptionError(f"--layers {layers}: keep at least 2 layers (the input layer and one synaptic layer)")
+        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, crop_width=crop_width, frame_rate=frame_rate)
+        print_pilotnet(result, output.console)
+        return result
     options.check("--samples", samples)
     options.check("--samples", emulator_samples)
     options.check("--density", density)
@@ -176,14 +190,18 @@ def bench(workload: str = "backends", *, net: Path | str | None = None, samples:
     if net is not None:
         check_regular_file(net, "--net")
     if workload == "testset":
-        return workloads.run_testset_benchmark(samples or 10_000, data_dir=None if data_dir is None else Path(data_dir))
-    if workload == "conv":
-        return workloads.run_conv_benchmark(arch or workloads.DVS_CNN, parse_input_size(input), samples=samples or 1,
-                                            steps=(step_list or [60])[0], density=density,
-                                            emulator_samples=emulator_samples or 10)
-    return workloads.run_benchmark(None if net is None else Path(net), samples=samples or 20,
-                                   steps=step_list or [15, 300], density=density,
-                                   emulator_samples=emulator_samples or 1000)
+        result = workloads.run_testset_benchmark(samples or 10_000,
+                                                 data_dir=None if data_dir is None else Path(data_dir))
+    elif workload == "conv":
+        result = workloads.run_conv_benchmark(arch or workloads.DVS_CNN, parse_input_size(input),
+                                              samples=samples or 1, steps=(step_list or [60])[0], density=density,
+                                              emulator_samples=emulator_samples or 10)
+    else:
+        result = workloads.run_benchmark(None if net is None else Path(net), samples=samples or 20,
+                                         steps=step_list or [15, 300], density=density,
+                                         emulator_samples=emulator_samples or 1000)
+    result["ran_on"] = devices.describe("cpu")  # emulator, Lava and SLAYER's CPU forward pass: all on the CPU
+    return result
 
 
 def generate_data(dataset: str, out: Path | str, *, seed: int = 0, train_per_class: int | None = None,
@@ -215,6 +233,7 @@ def dataset_info(dataset: str, *, dt: float | None = None, steps: int | None = N
     options.check("--limit", limit)
     out = Path(out)
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.DATA_INFO,))
     source = resolve_dataset(dataset, None if data_dir is None else Path(data_dir), allow_synthetic=allow_synthetic)
     default_dt, default_steps = INFO_BINNING.get(dataset, (5.0, 15))
     info = collect_dataset_info(source, dt_ms=default_dt if dt is None else dt,

@@ -29,32 +29,48 @@ zero state; ``max_samples`` limits how many (the figures are then means over tho
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import multiprocessing
 import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sanafe
 import scipy.sparse
 
+from neurodeploy.backends.chip_placement import (
+    NEURON_NS,
+    SPIKE_NS,
+    SYNAPSE_NS,
+    Placement,
+    balanced_resources,
+    layer_cores,
+    layer_resources,
+)
+from neurodeploy.backends.chip_placement import routing_hops as placement_hops
+from neurodeploy.backends.chip_placement import synaptic_layers as _synaptic_layers
+from neurodeploy.backends.sanafe_net import (
+    SANAFE_CORE_NEURONS,
+    Replay,
+    architecture,
+    connect,
+    group_spikes,
+    lif_group,
+)
 from neurodeploy.deploy.netx_records import NetxLayer, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
-from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, map_resources
+from neurodeploy.metrics.hardware import HardwareProfile
+
+__all__ = ["ChipEstimate", "LayerAgreement", "Placement", "estimate_chip", "layer_cores", "layer_resources",
+           "chip_placement", "nonzero_fan_out", "routing_hops", "synapse_matrix"]
 
 ACTIVITIES = ("emulator", "sanafe")
+PLACEMENTS = ("minimal", "balanced")
 ENERGY_PARTS = ("synapse", "dendrite", "soma", "network")
 ACT_SHIFT = 6  # Lava adds a << 6 to the current and compares v with vThMant << 6
 DECAY_UNITY = 4096
-CORES_PER_CHIP = 128  # SANA-FE's Loihi: 32 tiles x 4 cores on an 8 x 4 mesh
-CORES_PER_TILE = 4
-MESH_HEIGHT = 4  # SANA-FE numbers the 8 x 4 mesh's tiles column by column
-SANAFE_CORE_NEURONS = 1024
 SANAFE_SOURCE = ("SANA-FE {version}, Loihi architecture description (sanafe/examples/loihi.yaml); Boyle et al., "
                  "IEEE TCAD 44(8), 2025: within 12 % (energy) and 25 % (latency) of measured Loihi 1")
 LOIHI1_NOTE = "SANA-FE's Loihi description is calibrated on Loihi 1; no Loihi 2 description is published"
@@ -129,21 +145,6 @@ class ChipEstimate:
         }
 
 
-def _architecture(neurons_per_core: int, input_units: int):
-    """SANA-FE's Loihi description with ``input_units`` zero-cost replay units per core and room for them
-    beside the core's own neurons (the bundled file has 1,024 replay units per core, slow to build)."""
-    text = (Path(sanafe.__file__).parent / "examples" / "loihi.yaml").read_text()
-    for fixed in ("max_neurons_supported: 1024", "loihi_inputs[0..1023]"):
-        if fixed not in text:
-            raise UserError("SANA-FE's loihi.yaml is not the one of sanafe 2.2.9: install sanafe==2.2.9")
-    text = text.replace("max_neurons_supported: 1024", f"max_neurons_supported: {neurons_per_core + input_units}")
-    text = text.replace("loihi_inputs[0..1023]", f"loihi_inputs[0..{max(1, input_units) - 1}]")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "loihi.yaml"
-        path.write_text(text)
-        return sanafe.load_arch(str(path))
-
-
 @dataclass(frozen=True)
 class _Synapse:
     """Effective float weights of one connection: sparse (n_src, n_dst) and the hardware unit it uses."""
@@ -173,6 +174,13 @@ def synapse_matrix(layer: NetxLayer) -> scipy.sparse.csr_matrix:
     return _feed_forward(layer)[0].matrix
 
 
+def nonzero_fan_out(layer: NetxLayer) -> np.ndarray:
+    """Feed-forward synapses with a non-zero weight leaving each input neuron, int64 (n_in,): the synapse count
+    of every report, ``cost``-free run figure, NeuroBench's effective ACs and the chip model
+    (docs/report_schema.md, "Synapses")."""
+    return np.asarray((synapse_matrix(layer) != 0).sum(axis=1), dtype=np.int64).ravel()
+
+
 def _neuron_attributes(layer: NetxLayer) -> dict[str, float]:
     neuron = layer.neuron
     return {
@@ -193,137 +201,10 @@ def _bias(layer: NetxLayer) -> np.ndarray:
     return np.broadcast_to(bias, (layer.neurons,))
 
 
-def layer_cores(net: NetxNetwork, profile: HardwareProfile) -> list[int]:
-    """Cores each synaptic layer of ``net`` takes under the profile's limits (our resource mapping)."""
-    footprints = []
-    for layer in _synaptic_layers(net):
-        synapses = layer.synapses
-        fan_in = layer.num_inputs if layer.kind != "conv" else math.ceil(synapses / max(1, layer.neurons))
-        footprints.append(LayerFootprint(layer.name, layer.neurons, synapses, fan_in))
-    return [item.cores for item in map_resources(footprints, profile).layers]
-
-
-def _synaptic_layers(net: NetxNetwork) -> list[NetxLayer]:
-    return [layer for layer in net.layers if layer.kind != "input"]
-
-
-def _spread(n: int, first: int, cores: int) -> list[int]:
-    """Core index of each of n neurons spread over cores first..first+cores-1 in blocks of ceil(n / cores)."""
-    block = math.ceil(n / cores)
-    return [first + i // block for i in range(n)]
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Core index of every neuron: network input, then each layer on its own cores (our core mapping).
-
-    Cores are numbered as SANA-FE's Loihi numbers them: core c sits on tile c // 4 of an 8 x 4 mesh
-    (tile t at x = t // 4, y = t % 4, as SANA-FE's hop counts show).
-    """
-
-    inputs: list[int]
-    layers: list[list[int]]
-
-    @classmethod
-    def plan(cls, net: NetxNetwork, cores_needed: list[int], per_core: int) -> Placement:
-        input_cores = math.ceil(net.num_inputs / per_core)
-        total = input_cores + sum(cores_needed)
-        if total > CORES_PER_CHIP:
-            raise UserError(f"the network needs {total} cores, more than the {CORES_PER_CHIP} of one Loihi "
-                            "chip; the chip model simulates one chip only")
-        inputs = _spread(net.num_inputs, 0, input_cores)
-        layers, first = [], input_cores
-        for layer, cores in zip(_synaptic_layers(net), cores_needed):
-            layers.append(_spread(layer.neurons, first, cores))
-            first += cores
-        return cls(inputs, layers)
-
-    @property
-    def cores(self) -> int:
-        return 1 + max(max(self.inputs), *(max(homes) for homes in self.layers))
-
-
-def tile_distance(core_a: np.ndarray, core_b: np.ndarray) -> np.ndarray:
-    """Mesh hops between the tiles of two cores: |x_a - x_b| + |y_a - y_b|."""
-    tile_a, tile_b = np.asarray(core_a) // CORES_PER_TILE, np.asarray(core_b) // CORES_PER_TILE
-    return (np.abs(tile_a // MESH_HEIGHT - tile_b // MESH_HEIGHT)
-            + np.abs(tile_a % MESH_HEIGHT - tile_b % MESH_HEIGHT))
-
-
 def routing_hops(net: NetxNetwork, placement: Placement) -> list[np.ndarray]:
-    """Tile hops one spike of each source neuron travels, per synaptic layer k (sources: the input for
-    k = 0, else layer k-1): one message per destination core it has a nonzero synapse on,
-
-        hops_i = sum over cores c with some w_ij != 0, j on c, of distance(tile(core_i), tile(c)).
-
-    Recurrent synapses stay on the layer's own cores and are not counted.
-    """
-    hops = []
-    sources = placement.inputs
-    for layer, homes in zip(_synaptic_layers(net), placement.layers):
-        forward, _ = _feed_forward(layer)
-        reach = (forward.matrix != 0).astype(np.int64)
-        dest_cores = np.asarray(homes)
-        first = int(dest_cores.min())
-        onehot = scipy.sparse.csr_matrix((np.ones(len(homes), dtype=np.int64),
-                                          (np.arange(len(homes)), dest_cores - first)))
-        touched = (reach @ onehot).toarray() > 0  # (n_src, layer cores)
-        distance = tile_distance(np.asarray(sources)[:, None], np.arange(first, dest_cores.max() + 1)[None, :])
-        hops.append((touched * distance).sum(axis=1).astype(np.float64))
-        sources = homes
-    return hops
-
-
-def _replay_homes(placement: Placement, layers: list[NetxLayer], activity: str) -> list[tuple[str, list[int]]]:
-    """(name, core of each neuron) of every replay group, in the order :func:`_set_replays` fills them."""
-    groups = [("input", placement.inputs)]
-    if activity != "emulator":
-        return groups
-    for index, (layer, homes) in enumerate(zip(layers, placement.layers)):
-        if layer.kind == "dense_rec":
-            groups.append((f"{layer.name}.rec", homes))
-        if index + 1 < len(layers):
-            groups.append((f"{layer.name}.replay", homes))
-    return groups
-
-
-class _Replay:
-    """Zero-cost input neurons replaying a spike train, one ``loihi_inputs[slot]`` unit each."""
-
-    def __init__(self, sanafe_net, name: str, homes: list[int], cores: list, slots: dict[int, int]):
-        self.group = sanafe_net.create_neuron_group(name, len(homes), soma_hw_name="loihi_inputs[0]")
-        self.units = []
-        for neuron, core in zip(self.group, homes):
-            slot = slots.get(core, 0)
-            slots[core] = slot + 1
-            self.units.append(f"loihi_inputs[{slot}]")
-            neuron.map_to_core(cores[core])
-
-    def set(self, spikes: np.ndarray) -> None:
-        """spikes (n, T) 0/1."""
-        for neuron, unit, row in zip(self.group, self.units, spikes):
-            neuron.set_attributes(soma_hw_name=unit, model_attributes={"spikes": [bool(v) for v in row]})
-
-
-def _connect(src_group, dst_group, synapse: _Synapse) -> None:
-    coo = synapse.matrix.tocoo()
-    keep = coo.data != 0
-    pairs = list(zip(coo.row[keep].tolist(), coo.col[keep].tolist()))
-    if pairs:
-        src_group.connect_neurons_sparse(dst_group, {"weight": coo.data[keep].tolist()}, pairs)
-        for neuron in dst_group:
-            neuron.set_attributes(default_synapse_hw_name=synapse.hw)
-
-
-def _group_spikes(trace, names: list[str], sizes: list[int], steps: int) -> list[np.ndarray]:
-    """(n, T) spikes per logged group from SANA-FE's spike trace."""
-    out = {name: np.zeros((size, steps), dtype=np.uint8) for name, size in zip(names, sizes)}
-    for t, fired in enumerate(trace[:steps]):
-        for address in fired:
-            group, _, index = str(address).rpartition(".")
-            if group in out:
-                out[group][int(index), t] = 1
-    return [out[name] for name in names]
+    """Tile hops one spike of each source neuron travels, per synaptic layer
+    (:func:`neurodeploy.backends.chip_placement.routing_hops` on this network's synapses)."""
+    return placement_hops(net, placement, [synapse_matrix(layer) for layer in _synaptic_layers(net)])
 
 
 def _silence_child() -> None:
@@ -335,23 +216,37 @@ def _silence_child() -> None:
 
 def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray],
                   profile: HardwareProfile, *, activity: str = "emulator",
-                  max_samples: int | None = 8) -> ChipEstimate:
+                  max_samples: int | None = 8, input_bias: np.ndarray | None = None,
+                  placement: str = "minimal") -> ChipEstimate:
     """SANA-FE's chip latency and energy for ``net`` on ``inputs`` (N, n_in, T).
 
     ``layer_spikes`` are the emulator's (N, n, T) spikes of every synaptic layer (the replayed activity
-    and the reference for agreement). Samples 0..max_samples-1 are simulated, in a child process: SANA-FE's
-    C++ kernel aborts the whole process on some networks, which then becomes a UserError here.
+    and the reference for agreement). A network whose input layer has neurons driven by their bias (lava-dl's
+    PilotNet) takes that bias as ``input_bias`` (N, n_in) and ``inputs`` = the input layer's spikes; its
+    neurons are then simulated (and priced) on the input cores. ``placement``: ``"minimal"`` (the core
+    mapping of lint and the resource report) or ``"balanced"`` (the chip's spare cores shared out by the
+    run's work, :func:`neurodeploy.backends.chip_placement.balanced_resources`). Samples 0..max_samples-1
+    are simulated, in a child process: SANA-FE's C++ kernel aborts the whole process on some networks, which
+    then becomes a UserError here.
     """
     if activity not in ACTIVITIES:
         raise UserError(f"unknown chip-model activity {activity!r}; choose one of {', '.join(ACTIVITIES)}")
+    if placement not in PLACEMENTS:
+        raise UserError(f"unknown chip-model placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
     layers = _synaptic_layers(net)
     if len(layer_spikes) != len(layers):
         raise ValueError(f"{len(layer_spikes)} spike arrays for {len(layers)} synaptic layers")
     samples = inputs.shape[0] if max_samples is None else min(inputs.shape[0], max_samples)
+    connections = sum(int(synapse_matrix(layer).nnz) for layer in layers)
+    if connections > MAX_TOTAL_CONNECTIONS:
+        raise UserError(f"{net.path}: {connections:,} synapses with non-zero weight, more than the "
+                        f"{MAX_TOTAL_CONNECTIONS:,} the chip model simulates (SANA-FE 2.2.9 holds about 2.3 kB per "
+                        "connection); no chip estimate")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence_child) as pool:
         future = pool.submit(_estimate_chip, net, inputs[:samples], [s[:samples] for s in layer_spikes], profile,
-                             activity, inputs.shape[0])
+                             activity, inputs.shape[0], None if input_bias is None else input_bias[:samples],
+                             placement)
         try:
             return future.result()
         except concurrent.futures.process.BrokenProcessPool as exc:
@@ -359,81 +254,219 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
                             "network (its C++ kernel aborted); no chip estimate") from exc
 
 
-def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
-                   activity: str, samples_total: int) -> ChipEstimate:
-    """:func:`estimate_chip` in the worker, on the samples to simulate."""
-    layers = _synaptic_layers(net)
-    per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
-    per_core = min(per_core, SANAFE_CORE_NEURONS)
-    mapped = layer_cores(net, profile)
-    cores_needed = [max(cores, math.ceil(layer.neurons / per_core)) for cores, layer in zip(mapped, layers)]
-    placement = Placement.plan(net, cores_needed, per_core)
-    replay_homes = _replay_homes(placement, layers, activity)
-    per_core_units = np.bincount(np.concatenate([homes for _, homes in replay_homes]))
-    arch = _architecture(per_core, int(per_core_units.max()))
-    cores = arch.cores()
-    samples, _, steps = inputs.shape
+def _input_neuron(net: NetxNetwork) -> NetxLayer | None:
+    first = net.layers[0]
+    return first if first.kind == "input" and first.neuron is not None else None
 
+
+MAX_CONNECTIONS = 1_000_000  # per SANA-FE simulation: 2.2.9 holds about 2.3 kB per connection (measured)
+MAX_TOTAL_CONNECTIONS = 20_000_000  # beyond this the parts take too long here (PilotNet LIF: 14 M)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One SANA-FE simulation: the neurons ``idx`` of each synaptic layer ``k`` it holds, and whether it holds
+    the bias-driven input layer."""
+
+    layers: tuple[tuple[int, np.ndarray], ...]
+    input_layer: bool = False
+
+
+def _parts(layers: list[NetxLayer], placement: Placement, activity: str, input_layer: bool) -> list[_Part]:
+    """Cut the network into simulations of at most :data:`MAX_CONNECTIONS` connections, core by core (a core
+    is never cut). With SANA-FE's own activity the layers drive each other: one simulation."""
+    if activity != "emulator":
+        return [_Part(tuple((k, np.arange(layer.neurons)) for k, layer in enumerate(layers)), input_layer)]
+    parts: list[_Part] = [_Part((), True)] if input_layer else []
+    current: list[tuple[int, np.ndarray]] = []
+    size = 0
+    for k, (layer, homes) in enumerate(zip(layers, placement.layers)):
+        forward, recurrent = _feed_forward(layer)
+        incoming = np.diff(forward.matrix.tocsc().indptr)
+        if recurrent is not None:
+            incoming = incoming + np.diff(recurrent.matrix.tocsc().indptr)
+        homes = np.asarray(homes)
+        for core in np.unique(homes):
+            idx = np.flatnonzero(homes == core)
+            cost = int(incoming[idx].sum())
+            if current and size + cost > MAX_CONNECTIONS:
+                parts.append(_Part(tuple(current)))
+                current, size = [], 0
+            if current and current[-1][0] == k:
+                current[-1] = (k, np.concatenate([current[-1][1], idx]))
+            else:
+                current.append((k, idx))
+            size += cost
+    if current:
+        parts.append(_Part(tuple(current)))
+    return parts
+
+
+@dataclass
+class _Run:
+    """Sums over the simulated samples (and parts)."""
+
+    energy: dict[str, float]
+    latency: np.ndarray  # (samples, steps): per part the slowest so far
+    energy_steps: np.ndarray  # (steps,)
+    packets: float = 0.0
+    hops: float = 0.0
+
+
+def _simulate_part(part: _Part, net: NetxNetwork, placement: Placement, per_core: int, activity: str,
+                   inputs: np.ndarray, layer_spikes: list[np.ndarray], input_bias: np.ndarray | None,
+                   run: _Run, sanafe_spikes: list[np.ndarray]) -> None:
+    """Build one part's SANA-FE network and simulate every sample on it, adding into ``run``."""
+    layers = _synaptic_layers(net)
+    samples, _, steps = inputs.shape
+    matrices = {k: _feed_forward(layers[k]) for k, _ in part.layers}
+    # replay groups: the source neurons with a synapse into this part (the emulator's spikes, zero cost)
+    sources: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # name -> (neurons, homes, spikes)
+
+    def need(name: str, homes, spikes, rows: np.ndarray) -> None:
+        known = sources.get(name)
+        rows = rows if known is None else np.union1d(known[0], rows)
+        sources[name] = (rows, np.asarray(homes)[rows], spikes)
+
+    for k, idx in part.layers:
+        forward, recurrent = matrices[k]
+        if activity == "emulator" or k == 0:
+            rows = np.flatnonzero(np.diff(forward.matrix[:, idx].tocsr().indptr))
+            if k == 0:
+                need("input", placement.inputs, inputs, rows)
+            else:
+                need(f"{layers[k - 1].name}.replay", placement.layers[k - 1], layer_spikes[k - 1], rows)
+        if recurrent is not None and activity == "emulator":
+            rows = np.flatnonzero(np.diff(recurrent.matrix[:, idx].tocsr().indptr))
+            need(f"{layers[k].name}.rec", placement.layers[k], layer_spikes[k], rows)
+    replay_cores = [homes for _, homes, _ in sources.values()]
+    per_core_units = np.bincount(np.concatenate(replay_cores)) if replay_cores else np.zeros(1, dtype=np.int64)
+    arch = architecture(per_core, per_core_units)
+    cores = arch.cores()
     snn = sanafe.Network()
     slots: dict[int, int] = {}
-    replays = {name: _Replay(snn, name, homes, cores, slots) for name, homes in replay_homes}
-    groups = []
-    notes = [f"activity: {activity}"]
-    if cores_needed != mapped:
-        notes.append(f"SANA-FE's Loihi core holds {per_core} neurons: layers spread over {cores_needed} cores "
-                     f"instead of the {profile.name} mapping's {mapped}")
-    for index, (layer, homes) in enumerate(zip(layers, placement.layers)):
-        group = snn.create_neuron_group(layer.name, layer.neurons, model_attributes=_neuron_attributes(layer),
-                                        soma_hw_name="loihi_lif", log_spikes=True)
-        for neuron, core, bias in zip(group, homes, _bias(layer)):
-            neuron.map_to_core(cores[core])
-            if bias:
-                neuron.set_attributes(model_attributes={"bias": float(bias)})
-        forward, recurrent = _feed_forward(layer)
-        if index == 0:
-            source = replays["input"].group
+    lif_slots: dict[int, int] = {}
+    replays = {name: Replay(snn, name, homes.tolist(), cores, slots) for name, (_, homes, _) in sources.items()}
+    input_group = None
+    if part.input_layer and input_bias is not None:
+        input_layer = net.layers[0]
+        input_group = lif_group(snn, input_layer.name, _neuron_attributes(input_layer), placement.inputs, cores,
+                                lif_slots, None, False)
+    groups: dict[int, Any] = {}
+    for k, idx in part.layers:
+        layer = layers[k]
+        homes = np.asarray(placement.layers[k])[idx].tolist()
+        group = lif_group(snn, layer.name, _neuron_attributes(layer), homes, cores, lif_slots, _bias(layer)[idx], True)
+        groups[k] = group
+        forward, recurrent = matrices[k]
+        if activity == "emulator" or k == 0:
+            name = "input" if k == 0 else f"{layers[k - 1].name}.replay"
+            rows = sources[name][0]
+            connect(replays[name].group, group, forward.matrix[rows][:, idx], forward.hw)
         else:
-            source = replays[f"{layers[index - 1].name}.replay"].group if activity == "emulator" else groups[-1]
-        _connect(source, group, forward)
+            connect(groups[k - 1], group, forward.matrix, forward.hw)
         if recurrent is not None:
-            _connect(replays[f"{layer.name}.rec"].group if activity == "emulator" else group, group, recurrent)
-        if layer.delay is not None and np.any(layer.delay):
-            notes.append(f"{layer.name}: synaptic delays not modelled")
-        groups.append(group)
-
+            if activity == "emulator":
+                rows = sources[f"{layer.name}.rec"][0]
+                connect(replays[f"{layer.name}.rec"].group, group, recurrent.matrix[rows][:, idx], recurrent.hw)
+            else:
+                connect(group, group, recurrent.matrix, recurrent.hw)
     chip = sanafe.SpikingChip(arch)
-    totals = {part: 0.0 for part in ENERGY_PARTS}
-    latency_steps = np.zeros(steps)
-    energy_steps = np.zeros(steps)
-    packets = hops = 0.0
-    sanafe_spikes = [np.zeros((samples, layer.neurons, steps), dtype=np.uint8) for layer in layers]
+    names = [layers[k].name for k, _ in part.layers]
     for n in range(samples):
-        _set_replays(list(replays.values()), layers, inputs[n], [s[n] for s in layer_spikes], activity)
+        for name, (rows, _, spikes) in sources.items():
+            replays[name].set(spikes[n][rows])
+        if input_group is not None:
+            for neuron, value in zip(input_group, np.asarray(input_bias[n], dtype=np.float64) * (1 << ACT_SHIFT)):
+                neuron.set_attributes(model_attributes={"bias": float(value)})
         chip.reset()
         chip.load(snn)
         result = chip.sim(steps, spike_trace=True, perf_trace=True)
-        for part in ENERGY_PARTS:
-            totals[part] += float(result["energy"][part])
+        for part_name in ENERGY_PARTS:
+            run.energy[part_name] += float(result["energy"][part_name])
         trace = result["perf_trace"]
-        latency_steps += np.asarray(trace["sim_time"], dtype=np.float64)[:steps]
-        energy_steps += np.asarray(trace["total_energy"], dtype=np.float64)[:steps]
-        packets += float(result["packets_sent"])
-        hops += float(np.sum(trace["hops"]))
-        fired = _group_spikes(result["spike_trace"], [layer.name for layer in layers],
-                              [layer.neurons for layer in layers], steps)
-        for store, spikes in zip(sanafe_spikes, fired):
-            store[n] = spikes
+        run.latency[n] = np.maximum(run.latency[n], np.asarray(trace["sim_time"], dtype=np.float64)[:steps])
+        run.energy_steps += np.asarray(trace["total_energy"], dtype=np.float64)[:steps]
+        run.packets += float(result["packets_sent"])
+        run.hops += float(np.sum(trace["hops"]))
+        fired = group_spikes(result["spike_trace"], names, [len(idx) for _, idx in part.layers], steps)
+        for (k, idx), spikes in zip(part.layers, fired):
+            sanafe_spikes[k][n][idx] = spikes
 
+
+def _work(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray],
+          input_layer: bool) -> tuple[list[float], float]:
+    """Per synaptic layer (and the input layer's neurons) the core time its activity asks, in ns summed over
+    the samples: synaptic events x 3.5 + neuron updates x 9.7 + spikes out x 30 (SANA-FE's Loihi latencies)."""
+    work, previous = [], inputs
+    for layer, spikes in zip(_synaptic_layers(net), layer_spikes):
+        events = float((previous.sum(axis=2, dtype=np.int64) * nonzero_fan_out(layer)).sum())
+        work.append(events * SYNAPSE_NS + layer.neurons * spikes.shape[0] * spikes.shape[2] * NEURON_NS
+                    + float(spikes.sum()) * SPIKE_NS)
+        previous = spikes
+    input_work = 0.0
+    if input_layer:
+        input_work = net.num_inputs * inputs.shape[0] * inputs.shape[2] * NEURON_NS + float(inputs.sum()) * SPIKE_NS
+    return work, input_work
+
+
+def chip_placement(net: NetxNetwork, profile: HardwareProfile, inputs: np.ndarray, layer_spikes: list[np.ndarray],
+                   kind: str = "minimal", input_layer: bool = False) -> Placement:
+    """The chip model's placement of ``net``: ``"minimal"`` (lint's core mapping) or ``"balanced"`` (spare cores
+    shared out by this run's work); ``input_layer``: the input layer's own neurons count as work."""
+    per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
+    if kind == "balanced":
+        layer_work, input_work = _work(net, inputs, layer_spikes, input_layer)
+        mapping, input_cores = balanced_resources(net, profile, layer_work, input_work)
+        return Placement.plan(net, mapping, per_core, input_cores)
+    return Placement.plan(net, layer_resources(net, profile), per_core)
+
+
+def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
+                   activity: str, samples_total: int, input_bias: np.ndarray | None = None,
+                   placement_kind: str = "minimal") -> ChipEstimate:
+    """:func:`estimate_chip` in the worker, on the samples to simulate."""
+    layers = _synaptic_layers(net)
+    per_core = int(profile.si("neurons_per_core")) if profile.has("neurons_per_core") else SANAFE_CORE_NEURONS
+    samples, _, steps = inputs.shape
+    input_layer = _input_neuron(net) is not None and input_bias is not None
+    placement = chip_placement(net, profile, inputs, layer_spikes, placement_kind, input_layer)
+    notes = [f"activity: {activity}", f"placement ({placement_kind}): {placement.cores} cores, conv layers in "
+             f"spatial tiles of all channels, up to {per_core} neurons per core (docs/chip_model.md)"]
+    if per_core > SANAFE_CORE_NEURONS:
+        notes.append(f"a core of more than {SANAFE_CORE_NEURONS} neurons is modelled as SANA-FE's Loihi core with "
+                     f"one soma and dendrite unit per {SANAFE_CORE_NEURONS} neurons (Loihi 1 costs, timed in turn)")
+    if input_layer:
+        notes.append(f"{net.layers[0].name}: the input layer's neurons (bias-driven) are simulated on the input "
+                     "cores; their spikes reach the next layer through the replayed emulator spikes")
+    elif _input_neuron(net) is not None:
+        notes.append(f"{net.layers[0].name}: the input layer's own neurons are not priced (no input bias given)")
+    notes.extend(f"{layer.name}: synaptic delays not modelled" for layer in layers
+                 if layer.delay is not None and np.any(layer.delay))
+    parts = _parts(layers, placement, activity, input_layer)
+    if len(parts) > 1:
+        notes.append(f"simulated in {len(parts)} parts of at most {MAX_CONNECTIONS:,} connections (memory): energy, "
+                     "packets and hops add up exactly; the chip time of a step is the slowest part's, which leaves "
+                     "out a core's time sending messages to cores of other parts")
+    run = _Run({part: 0.0 for part in ENERGY_PARTS}, np.zeros((samples, steps)), np.zeros(steps))
+    sanafe_spikes = [np.zeros((samples, layer.neurons, steps), dtype=np.uint8) for layer in layers]
+    for part in parts:
+        _simulate_part(part, net, placement, per_core, activity, inputs, layer_spikes, input_bias, run,
+                       sanafe_spikes)
     agreements = tuple(
         LayerAgreement(layer.name, float(mine.sum() / samples), float(ref[:samples].sum() / samples),
                        float(np.mean(mine.sum(axis=2) == ref[:samples].sum(axis=2))))
         for layer, mine, ref in zip(layers, sanafe_spikes, layer_spikes)
     )
+    latency_steps = run.latency.sum(axis=0)
     latency = float(latency_steps.sum() / samples)
     static_j = static_source = None
     if profile.has("static"):
         static_j = profile.si("static") * latency
-        static_source = profile.coefficient("static").source
+        coefficient = profile.coefficient("static")
+        static_source = (f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}"
+                         + (f"; {coefficient.note}" if coefficient.note else "")
+                         + ") x SANA-FE's chip time per sample (pacing: as fast as possible, samples back to back)")
     if profile.name != "loihi1":
         notes.append(LOIHI1_NOTE)
     if samples < samples_total:
@@ -443,24 +476,8 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
         model=SANAFE_SOURCE.format(version=version), activity=activity, samples=samples,
         samples_total=samples_total, steps=steps, latency_per_sample_s=latency,
         latency_per_step_s=tuple(float(v) for v in latency_steps / samples),
-        dynamic_energy_j={part: value / samples for part, value in totals.items()},
-        dynamic_energy_per_step_j=tuple(float(v) for v in energy_steps / samples),
-        static_energy_j=static_j, static_source=static_source, packets=packets / samples, hops=hops / samples,
-        layers=agreements, cores=placement.cores, notes=tuple(notes),
+        dynamic_energy_j={part: value / samples for part, value in run.energy.items()},
+        dynamic_energy_per_step_j=tuple(float(v) for v in run.energy_steps / samples),
+        static_energy_j=static_j, static_source=static_source, packets=run.packets / samples,
+        hops=run.hops / samples, layers=agreements, cores=placement.cores, notes=tuple(notes),
     )
-
-
-def _set_replays(replays: list[_Replay], layers: list[NetxLayer], sample_input: np.ndarray,
-                 sample_layers: list[np.ndarray], activity: str) -> None:
-    """Load one sample's spike trains into the replay neurons (network input, then layer replays)."""
-    replays[0].set(sample_input)
-    if activity != "emulator":
-        return
-    position = 1
-    for index, layer in enumerate(layers):
-        if layer.kind == "dense_rec":
-            replays[position].set(sample_layers[index])
-            position += 1
-        if index + 1 < len(layers):
-            replays[position].set(sample_layers[index])
-            position += 1

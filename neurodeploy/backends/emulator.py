@@ -12,9 +12,9 @@ Two engines compute the same integers:
   partial sum is an integer the format holds exactly, int32 numpy for the neuron update).
 - ``"numba"``: event-driven accumulation (add the weight row, or kernel column, of each input spike); for
   a convolution with many spikes, one torch ``conv2d`` over every sample and step instead
-  (:func:`accumulate_conv_torch`; exact, see there); a fused neuron loop. Compiled with numba when it is
-  installed; the same integer arithmetic. Several times faster (tens of times on convolutional nets);
-  ``"auto"`` picks it when numba imports.
+  (:func:`accumulate_conv_torch`; exact, see there); a fused neuron loop, compiled with numba (a required
+  dependency); the same integer arithmetic. Several times faster (tens of times on convolutional nets);
+  ``"auto"`` is this engine.
 
 Layers or parameters the emulator cannot reproduce exactly raise :class:`UserError` naming the file and
 layer; it never approximates.
@@ -127,12 +127,9 @@ def _compile_conv(net: NetxNetwork, layer: NetxLayer, neuron: CubaKernelParams) 
 
 
 @functools.lru_cache(maxsize=1)
-def numba_kernels() -> SimpleNamespace | None:
-    """The compiled kernels, or None when numba is not installed."""
-    try:
-        import numba  # optional: without it the emulator runs its numpy kernels
-    except ImportError:
-        return None
+def numba_kernels() -> SimpleNamespace:
+    """The compiled kernels."""
+    import numba  # a required dependency (pyproject.toml), imported and compiled only where used
 
     jit = numba.njit(parallel=True, cache=True, nogil=True)
 
@@ -372,17 +369,12 @@ class NumbaEngine(NumpyEngine):
 
 
 def select_engine(engine: str = "auto") -> NumpyEngine:
-    """``"auto"``: numba when importable, else numpy. Asking for ``"numba"`` without numba is an error."""
+    """``"auto"`` and ``"numba"``: the compiled engine; ``"numpy"``: the reference kernels."""
     if engine not in ENGINES:
         raise UserError(f"unknown emulator engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "numpy":
         return NumpyEngine()
-    kernels = numba_kernels()
-    if kernels is None:
-        if engine == "numba":
-            raise UserError("the numba emulator engine needs numba; install it with `pip install numba`")
-        return NumpyEngine()
-    return NumbaEngine(kernels)
+    return NumbaEngine(numba_kernels())
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -56,14 +56,22 @@ LAVA_MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessin
 _FORKING_LAVA_WORKERS = threading.Event()
 
 
+_forking_pid = os.getpid()
+
+
+def _remember_forking_pid() -> None:
+    global _forking_pid
+    _forking_pid = os.getpid()
+
+
 def _lava_worker_signals() -> None:
     # Ctrl-C, SIGTERM and a hang-up may reach the whole process group; the parent stops the workers
-    # (_abort_runtime), so they leave every terminating signal to it (and die with it).
+    # (_abort_runtime), so they leave every terminating signal to it (and die with it, even by SIGKILL).
     if _FORKING_LAVA_WORKERS.is_set():
-        signals.leave_to_parent()
+        signals.leave_to_parent(_forking_pid)
 
 
-os.register_at_fork(after_in_child=_lava_worker_signals)
+os.register_at_fork(before=_remember_forking_pid, after_in_child=_lava_worker_signals)
 
 
 def loihi2_hardware_available() -> bool:

@@ -48,7 +48,7 @@ SLAYER_WORK_FACTOR = 16  # SLAYER's forward holds ~13x that (currents, voltages,
 
 @functools.lru_cache(maxsize=1)
 def _kernel():
-    import numba  # the emulator's compiler; the float reference runs through SLAYER without it
+    import numba  # a required dependency (pyproject.toml), imported and compiled only where used
 
     @numba.njit(parallel=True, cache=True, nogil=True)
     def cuba_spikes(a, a_scale, keep_u, keep_v, scale, reset_at, spike_at, out):
@@ -73,14 +73,6 @@ def _kernel():
                     v = np.int64(0) if np.float32(volt) >= reset_at else volt
 
     return cuba_spikes
-
-
-def _kernels_available() -> bool:
-    try:
-        _kernel()
-    except ImportError:
-        return False
-    return True
 
 
 def _fast_neuron(neuron) -> tuple[int, int, np.float32, np.float32, np.float32] | None:
@@ -178,7 +170,7 @@ def float_layer_spikes(network, frames: np.ndarray, *, batch_size: int | None = 
 
     Returns the spikes and the path used: ``"compiled"`` (this module's kernels, checked equal to SLAYER's
     forward pass on the first ``CHECK_SAMPLES`` samples) or ``"slayer"`` (SLAYER's own forward pass, when
-    numba is missing or the check fails). Batches of ``batch_size`` samples (default: about 64 MB of frames
+    the check fails). Batches of ``batch_size`` samples (default: about 64 MB of frames
     and at most about 128 MB of float32 work in the widest layer); ``progress(done, total)`` after each.
     """
     network.eval()
@@ -189,15 +181,14 @@ def float_layer_spikes(network, frames: np.ndarray, *, batch_size: int | None = 
     with torch.inference_mode():
         path = "slayer"
         forward = functools.partial(_slayer_forward, network)
-        if _kernels_available():
-            compiled = _CompiledForward(network)
-            widest = max(math.prod(layer.shape[1:]) for layer in compiled(frames[:1])) * 4  # float32 bytes
-            batch_size = max(1, min(batch_size, WORK_BATCH_BYTES // widest))
-            check_batch = max(1, WORK_BATCH_BYTES // (widest * SLAYER_WORK_FACTOR))
-            head = frames[:CHECK_SAMPLES]
-            slices = [head[start:start + check_batch] for start in range(0, len(head), check_batch)]
-            if all(np.array_equal(a, b) for part in slices for a, b in zip(compiled(part), forward(part))):
-                path, forward = "compiled", compiled
+        compiled = _CompiledForward(network)
+        widest = max(math.prod(layer.shape[1:]) for layer in compiled(frames[:1])) * 4  # float32 bytes
+        batch_size = max(1, min(batch_size, WORK_BATCH_BYTES // widest))
+        check_batch = max(1, WORK_BATCH_BYTES // (widest * SLAYER_WORK_FACTOR))
+        head = frames[:CHECK_SAMPLES]
+        slices = [head[start:start + check_batch] for start in range(0, len(head), check_batch)]
+        if all(np.array_equal(a, b) for part in slices for a, b in zip(compiled(part), forward(part))):
+            path, forward = "compiled", compiled
         collected: list[np.ndarray] = []  # filled in place: no second copy of every layer at the end
         for start in range(0, n_samples, batch_size):
             layers = forward(frames[start:start + batch_size])

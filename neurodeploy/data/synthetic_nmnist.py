@@ -33,6 +33,7 @@ from neurodeploy.data.digit_sources import (
 from neurodeploy.data.dvs_model import DVSParameters, DVSSensor
 from neurodeploy.data.nmnist import NMNIST_CLASSES, NMNIST_SENSOR, NMNIST_SPLIT_FOLDERS, write_nmnist_file
 from neurodeploy.errors import UserError
+from neurodeploy.folders import SYNTHETIC_DATA, check_output_dir
 from neurodeploy.safe_files import load_json
 
 GENERATOR = "neurodeploy.data.synthetic_nmnist"
@@ -220,6 +221,7 @@ def generate_once(root: Path, wanted: dict, owned: list[str], build: Callable[[]
     """
     import fcntl  # POSIX only: imported where the lock is taken, so reading the set works everywhere
 
+    check_output_dir(root, (SYNTHETIC_DATA,))  # not even a lock file in a user's folder
     try:
         root.mkdir(parents=True, exist_ok=True)
         lock = open(root / LOCK_NAME, "w")  # noqa: SIM115 - held across the build

@@ -30,13 +30,14 @@ import h5py
 import numpy as np
 from rich.table import Table
 
-from neurodeploy import atomic, lava_compat, run_lock, safe_files
+from neurodeploy import atomic, folders, lava_compat, run_lock, safe_files
 from neurodeploy.deploy.front_end import Boundary, boundary_of, save_front_end
 from neurodeploy.deploy.netx_write import write_slayer_netx
 from neurodeploy.deploy.run_folder import checkpoint_sha256, chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.kernels.lava_limits import SLAYER_WEIGHT_SCALE
 from neurodeploy.models.training import SPIKING_FAMILIES
+from neurodeploy.safe_hdf5 import open_hdf5
 
 MODEL_FILE = "model.net"
 MAX_CLIPPED_FRACTION = 0.01
@@ -95,6 +96,7 @@ def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> 
                         "resets after a spike); evaluate it in float with `neurodeploy run RUN --backend torch`")
     target = Path(out) if out else run_dir / MODEL_FILE
     safe_files.check_output_file(target, "--out")
+    folders.check_output_file_owned(target, "--out")
     atomic.check_writable_dir(target.parent)
     _, _, trained = load_trained_network(run_dir)
     network = chip_network(config, trained)
@@ -149,12 +151,9 @@ def _block_quantization_loss(block, group) -> tuple[float, float]:
 def check_export_is_current(net_path: Path, run_dir: Path) -> None:
     """UserError unless ``net_path`` was exported from ``run_dir``'s current checkpoint."""
     fix = f"run `neurodeploy export {run_dir}` to export this run's checkpoint"
-    try:
-        with h5py.File(net_path, "r") as handle:
-            recorded = handle.attrs.get(CHECKPOINT_ATTR)
-            run_id = handle.attrs.get(RUN_ID_ATTR)
-    except OSError as exc:
-        raise UserError(f"{net_path}: not an HDF5 file ({exc}); {fix}") from exc
+    with open_hdf5(net_path, "netx network", fix) as handle:
+        recorded = handle.attrs.get(CHECKPOINT_ATTR)
+        run_id = handle.attrs.get(RUN_ID_ATTR)
     if recorded is None:
         raise UserError(f"{net_path}: does not record which checkpoint it was exported from (another tool or an "
                         f"older neurodeploy wrote it), so it may not be this run's network; {fix}")

@@ -23,6 +23,7 @@ from rich.table import Table
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import LayerFootprint, load_profile, map_resources
+from neurodeploy.metrics.placement import arch_conv_shape
 from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, PoolLayer, resolve_arch
 from neurodeploy.models.training import check_family_arch, input_shape_of
 
@@ -104,7 +105,8 @@ def lint_architecture(arch: Architecture, input_shape: tuple[int, int, int], hw:
     result.problems.extend(row.problem for row in rows if row.problem)
     if hw:
         profile = load_profile(hw)
-        footprints = [LayerFootprint(r.name, r.neurons, r.synapses, r.fan_in) for r in rows if r.neurons]
+        footprints = [LayerFootprint(r.name, r.neurons, r.synapses, r.fan_in, conv=arch_conv_shape(layer, *shape))
+                      for r, layer, shape in zip(rows, arch.layers, shapes) if r.neurons]
         resources = map_resources(footprints, profile)
         result.resources = resources
         if not resources.fits_one_board:

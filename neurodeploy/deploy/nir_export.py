@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from neurodeploy import atomic, lava_compat
+from neurodeploy import atomic, folders, lava_compat
 from neurodeploy.deploy.run_folder import chip_network, load_run_config, load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import layer_names
@@ -168,6 +168,7 @@ def export_nir_run(run_dir: Path, out: Path | None = None) -> NirExport:
         raise UserError(f"{run_dir}: a {config.family} run has no spiking neurons to export to NIR; only "
                         "`--model snn` runs (and an rsnn's classifier) can")
     target = Path(out) if out else run_dir / NIR_FILE
+    folders.check_output_file_owned(target, "--out")
     atomic.check_writable_dir(target.parent)
     _, _, network = load_trained_network(run_dir)
     graph = network_to_nir(chip_network(config, network), float(config.dt_ms))

@@ -57,7 +57,7 @@ import nir
 import numpy as np
 from rich.table import Table
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
 from neurodeploy.deploy.netx_write import write_netx
 from neurodeploy.deploy.nir_neuron import choose_scale, map_neuron
@@ -188,8 +188,7 @@ def import_nir(path: Path, out_dir: Path, *, dt_ms: float | None = None,
     """Write ``out_dir`` (model.net, model.nir, nir_import.json) for the NIR graph at ``path``."""
     path, out_dir = Path(path), Path(out_dir)
     atomic.check_writable_dir(out_dir)
-    if (out_dir / "config.json").exists():
-        raise UserError(f"{out_dir}: holds a trained run; import into a new folder (--out)")
+    folders.check_output_dir(out_dir, (folders.IMPORTED_RUN,))  # never a user's folder or a training run
     check_binning(dt_ms, steps)
     graph = read_graph(path)
     data_shape = resolve_input_shape(flatten_graph(graph), input_shape)

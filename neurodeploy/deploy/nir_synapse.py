@@ -33,7 +33,14 @@ class Synapse:
 
 def _forward(graph: FlatGraph, chain: tuple[str, ...], x: torch.Tensor) -> torch.Tensor:
     for name in chain:
-        x = static_forward(name, graph.nodes[name], x)
+        node = graph.nodes[name]
+        try:
+            x = static_forward(name, node, x)
+        except (RuntimeError, ValueError, IndexError, TypeError) as exc:  # torch on parameters that do not fit
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise UserError(f"NIR node '{name}' ({type(node).__name__}): its parameters do not fit its input "
+                            f"{tuple(x.shape[1:])} ({type(exc).__name__}: {detail[:160]}); write the graph "
+                            "again") from exc
     return x
 
 

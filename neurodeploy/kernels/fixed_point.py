@@ -542,8 +542,8 @@ class CubaState:
         return cls(np.zeros((n_samples, neurons), np.int32), np.zeros((n_samples, neurons), np.int32))
 
 
-def cuba_step(state: CubaState, a_in: np.ndarray, params: CubaKernelParams) -> np.ndarray:
-    """One ``PyLifModelBitAcc`` step in place on ``state``; returns the 0/1 spikes as bool (N, neurons).
+def cuba_update(state: CubaState, a_in: np.ndarray, params: CubaKernelParams) -> tuple[np.ndarray, np.ndarray]:
+    """One ``PyLifModelBitAcc`` step in place on ``state``; returns (spikes bool, v before the reset).
 
     With a the int32 synaptic input of this step::
 
@@ -551,7 +551,9 @@ def cuba_step(state: CubaState, a_in: np.ndarray, params: CubaKernelParams) -> n
         v <- sat24( trunc(v (4096 - D_v) / 4096) + u + bias )      # uses the new u
         s  = v > vth << 6 ;  v[s] <- 0                              # u is not reset
 
-    int32 arithmetic (``a << 6`` and the sums) wraps exactly as Lava's int32 numpy arithmetic does.
+    int32 arithmetic (``a << 6`` and the sums) wraps exactly as Lava's int32 numpy arithmetic does. The
+    second result is v of this step before the reset: what Loihi 2 reads out for a neuron that spiked
+    (Lava's CPU model reads the reset 0, docs/fixed_point.md).
     """
     a_in = np.asarray(a_in, dtype=np.int32)
     current = decay_toward_zero(state.u, params.current_decay)
@@ -563,9 +565,16 @@ def cuba_step(state: CubaState, a_in: np.ndarray, params: CubaKernelParams) -> n
         voltage += state.u
         voltage += params.bias
     state.v = saturate_voltage(voltage)
+    pre_reset = state.v.copy()
     spikes = state.v > params.threshold
     state.v[spikes] = 0
-    return spikes
+    return spikes, pre_reset
+
+
+def cuba_step(state: CubaState, a_in: np.ndarray, params: CubaKernelParams) -> np.ndarray:
+    """One ``PyLifModelBitAcc`` step in place on ``state`` (:func:`cuba_update`); returns the 0/1 spikes as
+    bool (N, neurons)."""
+    return cuba_update(state, a_in, params)[0]
 
 
 def cuba_run(

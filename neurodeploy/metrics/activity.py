@@ -11,10 +11,7 @@ import numpy as np
 
 @functools.lru_cache(maxsize=1)
 def _count_kernel():
-    try:
-        import numba  # optional: the emulator's compiler
-    except ImportError:
-        return None
+    import numba  # a required dependency, imported (and its kernels compiled) only where used
 
     @numba.njit(parallel=True, cache=True, nogil=True)
     def count(spikes, out):
@@ -35,11 +32,10 @@ def count_over_time(spikes: np.ndarray) -> np.ndarray:
     numpy reduces a short last axis slowly (seconds for the 10,000 x 2312 x 15 inputs of an N-MNIST test
     set); with numba a compiled loop does it, samples in parallel.
     """
-    kernel = _count_kernel()
-    if kernel is None or spikes.ndim != 3:
+    if spikes.ndim != 3:
         return spikes.sum(axis=-1, dtype=np.int32)
     out = np.empty(spikes.shape[:2], dtype=np.int32)
-    kernel(np.ascontiguousarray(spikes), out)
+    _count_kernel()(np.ascontiguousarray(spikes), out)
     return out
 
 

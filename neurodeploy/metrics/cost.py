@@ -54,6 +54,7 @@ from rich.table import Table
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.energy import HostChipEnergy, host_chip_energy
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, load_profile
+from neurodeploy.metrics.placement import ConvShape
 from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, Layer, PoolLayer
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
 
@@ -154,8 +155,8 @@ class CostReport:
 
     def footprints(self, weight_bits: int | None = None) -> list[LayerFootprint]:
         """Per-layer chip footprints for :func:`neurodeploy.metrics.hardware.map_resources` (layers with neurons)."""
-        return [LayerFootprint(layer.name, layer.neurons, layer.synapses, layer.fan_in, weight_bits)
-                for layer in self.layers if layer.neurons]
+        return [LayerFootprint(layer.name, layer.neurons, layer.synapses, layer.fan_in, weight_bits,
+                               conv=_conv_shape(layer)) for layer in self.layers if layer.neurons]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -170,6 +171,17 @@ class CostReport:
         out["notes"] = list(self.notes)
         out["host_layers"] = self.host_layers
         return out
+
+
+def _conv_shape(layer: LayerCost) -> ConvShape | None:
+    """The convolution a conv / sumpool SNN layer deploys as (kernel from its fan-in), for the core mapping."""
+    if layer.kind == "conv":
+        kernel = math.isqrt(layer.fan_in // layer.in_shape[0])
+        return ConvShape(layer.in_shape, layer.out_shape, (kernel, kernel))
+    if layer.kind == "sumpool":
+        size = math.isqrt(layer.fan_in)
+        return ConvShape(layer.in_shape, layer.out_shape, (size, size), stride=(size, size), groups=layer.in_shape[0])
+    return None
 
 
 def layer_name(index: int, layer: Layer) -> str:

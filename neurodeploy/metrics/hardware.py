@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.placement import ConvShape, ConvTiling, spatial_tiles
 from neurodeploy.safe_files import load_yaml
 
 HW_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "hw_configs"
@@ -198,13 +199,15 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
 
 @dataclass(frozen=True)
 class LayerFootprint:
-    """What one layer asks of a chip: neurons, stored synapses, fan-in (input axons per neuron)."""
+    """What one layer asks of a chip: neurons, stored synapses, fan-in (input axons per neuron); ``conv`` the
+    geometry of a convolution layer (mapped in spatial tiles with shared kernels, metrics/placement.py)."""
 
     name: str
     neurons: int
     synapses: int
     fan_in: int
     weight_bits: int | None = None  # None: the profile's bits.weight
+    conv: ConvShape | None = None
 
     def __post_init__(self):
         for attr in ("neurons", "synapses", "fan_in"):
@@ -224,9 +227,10 @@ class LayerResources:
     cores_by_memory: int
     cores_by_fan_in: int
     limited_by: str
+    tiling: ConvTiling | None = None  # conv layers: the spatial tiles (metrics/placement.py)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+        return {**vars(self), "tiling": None if self.tiling is None else self.tiling.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -269,19 +273,24 @@ class ResourceMap:
             "cores_per_chip": self.cores_per_chip,
             "chips_per_board": self.chips_per_board,
             "layers": [layer.to_dict() for layer in self.layers],
-            "assumptions": "one layer per core (cores are not shared between layers); synaptic memory = "
-                           "synapses x weight bits, conv layers as explicit synapses without weight sharing, "
-                           "indices and delays not counted; a neuron whose fan-in exceeds the per-core axon "
-                           "limit is split over ceil(fan_in / limit) cores",
+            "assumptions": "one layer per core (cores are not shared between layers); dense layers: synaptic "
+                           "memory = synapses x weight bits, indices and delays not counted, a neuron whose "
+                           "fan-in exceeds the per-core axon limit is split over ceil(fan_in / limit) cores; "
+                           "conv layers: spatial tiles of all channels per core, the kernel stored once per "
+                           "core (weight sharing), input axons = the input pixels x channels the tile reads "
+                           "(docs/chip_model.md)",
         }
 
 
 def map_resources(layers: Sequence[LayerFootprint], profile: HardwareProfile) -> ResourceMap:
-    """Cores per layer from the profile's per-core limits.
+    """Cores per layer from the profile's per-core limits: the one core mapping of lint, the resource report
+    and the chip model.
 
+    Dense layers (and a conv layer none of whose tiles fits):
     cores = max( ceil(neurons / neurons_per_core),
                  ceil(synapses * weight_bits / synaptic_memory_bits_per_core),
                  ceil(fan_in / fan_in_axons_per_core) )
+    Conv layers (``LayerFootprint.conv``): the spatial tiles of :func:`neurodeploy.metrics.placement.spatial_tiles`.
     chips = ceil(total cores / cores_per_chip), boards = ceil(chips / chips_per_board).
     """
     needed = ("neurons_per_core", "synaptic_memory_per_core", "fan_in_axons_per_core", "cores_per_chip",
@@ -296,9 +305,17 @@ def map_resources(layers: Sequence[LayerFootprint], profile: HardwareProfile) ->
     default_bits = profile.bit_width("weight") or 8
     result = []
     for layer in layers:
+        bits = layer.weight_bits or default_bits
+        tiling = None if layer.conv is None else spatial_tiles(layer.conv, neurons_per_core, axons, memory_bits, bits)
+        if tiling is not None:
+            result.append(LayerResources(
+                layer.name, tiling.cores, math.ceil(layer.neurons / neurons_per_core),
+                math.ceil(layer.conv.kernel_weights(layer.conv.out_shape[0]) * bits / memory_bits),
+                math.ceil(tiling.axons_per_core / axons), f"spatial tiles ({tiling.limited_by})", tiling))
+            continue
         by = {
             "neurons": math.ceil(layer.neurons / neurons_per_core),
-            "memory": math.ceil(layer.synapses * (layer.weight_bits or default_bits) / memory_bits),
+            "memory": math.ceil(layer.synapses * bits / memory_bits),
             "fan_in": math.ceil(layer.fan_in / axons),
         }
         limited_by = max(by, key=by.get)

@@ -77,6 +77,9 @@ class Latency:
     - ``measured``: wall time of the device that ran the model, synchronised, after warm-up (torch runs);
     - ``host_wall``: the host's wall time of a simulator or emulator: its throughput, not a chip latency
       (``compare`` never shows it as a latency).
+
+    ``batch_size``: samples per timed call; above 1 the figure is the call's time / batch size (batch-amortised,
+    not the time one sample takes alone); None or 1: per sample.
     """
 
     kind: str
@@ -86,6 +89,7 @@ class Latency:
     per_step_s: float | None = None
     device: str = ""
     notes: tuple[str, ...] = ()
+    batch_size: int | None = None
 
     def __post_init__(self):
         if self.kind not in LATENCY_KINDS:
@@ -93,15 +97,25 @@ class Latency:
         _finite_nonnegative("latency", "per_sample_s", self.per_sample_s)
         _finite_nonnegative("latency", "per_step_s", self.per_step_s)
         object.__setattr__(self, "notes", tuple(self.notes))
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                            or self.batch_size < 1):
+            raise ValueError(f"latency: batch_size = {self.batch_size!r} must be an integer >= 1")
+
+    @property
+    def amortised(self) -> bool:
+        """The figure is a batch's time / its size, not one sample's own time."""
+        return (self.batch_size or 1) > 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "per_sample_s": self.per_sample_s, "per_step_s": self.per_step_s,
-                "source": self.source, "samples": self.samples, "device": self.device, "notes": list(self.notes)}
+                "source": self.source, "samples": self.samples, "device": self.device, "notes": list(self.notes),
+                "batch_size": self.batch_size}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Latency:
         return cls(raw["kind"], raw.get("per_sample_s"), raw.get("source", ""), int(raw.get("samples", 0)),
-                   raw.get("per_step_s"), raw.get("device", ""), tuple(raw.get("notes") or ()))
+                   raw.get("per_step_s"), raw.get("device", ""), tuple(raw.get("notes") or ()),
+                   raw.get("batch_size"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurodeploy import devices
 from neurodeploy.deploy.run_folder import load_trained_network
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.cost import static_cost
@@ -109,8 +110,7 @@ def check_profile_prices(profile, layers, family: str) -> None:
 
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn/lstm run on its test split with torch (CPU or CUDA) and write the report."""
-    if request.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {request.device} asked for, but torch sees no CUDA device; use --device cpu")
+    request.device = devices.resolve_device(request.device)
     run_dir = Path(request.target)
     _, model, network = load_trained_network(run_dir)
     source, frames, labels = load_test_frames(request, config, None)
@@ -156,13 +156,13 @@ def run_baseline(request, config, *, console, err_console) -> dict:
                         f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
                         f"batches, batch size {measurement.batch_size}", measurement.samples,
                         per_step_s=measurement.latency_s_per_sample / int(config.steps),
-                        device=measurement.device_name),
+                        device=measurement.device_name, batch_size=measurement.batch_size),
         energy_split=_energy_split(energy, measurement, profile),
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
         neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
+        ran_on={"model": devices.describe(request.device)},
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / "torch"
-    latency = (f"latency {measurement.latency_s_per_sample * 1e3:.3f} ms/sample, "
-               f"{measurement.samples_per_s:.1f} samples/s on {measurement.device_name}; energy "
-               f"{energy.kind}" + (f" ({measurement.energy_note})" if measurement.energy_note else ""))
-    return publish_report(report, out_dir, console, lines=[latency])
+    out_dir = request.report_dir()
+    throughput = (f"  throughput {measurement.samples_per_s:.1f} samples/s on {measurement.device_name}"
+                  + (f"; energy: {measurement.energy_note}" if measurement.energy_note else ""))
+    return publish_report(report, out_dir, console, lines=[throughput])

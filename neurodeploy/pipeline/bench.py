@@ -169,7 +169,7 @@ def run_benchmark(
     return {"net": net_label, "results": results}
 
 
-WORKLOADS = ("backends", "testset", "conv")
+WORKLOADS = ("backends", "testset", "conv", "pilotnet")  # pilotnet: pipeline/pilotnet.py
 DVS_CNN = "Input-MP4-64C3-128C3-AP2-128C3-AP2-256FC-11"
 CALIBRATION_SAMPLES = 8
 

@@ -20,6 +20,7 @@ from neurodeploy.metrics.energy import (
     estimate_static_energy,
 )
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, ResourceMap, map_resources
+from neurodeploy.metrics.placement import ConvShape
 from neurodeploy.reports.schema import EnergyInfo, LayerReport, PerSample
 
 
@@ -44,6 +45,7 @@ class SNNLayerRecord:
     fan_in: int | None = None
     active_neuron_updates: np.ndarray | None = None
     spike_hops: np.ndarray | None = None  # (N,) tile hops travelled by this layer's output spikes
+    conv: ConvShape | None = None  # a conv layer's geometry: mapped in spatial tiles (metrics/placement.py)
 
     def __post_init__(self):
         inputs, outputs = np.asarray(self.input_spikes), np.asarray(self.output_spikes)
@@ -134,7 +136,7 @@ def build_snn_layer_reports(records: Sequence[SNNLayerRecord], steps: int,
         counts.append(OpCounts(synops=synops, neuron_updates=updates, neuron_updates_active=active,
                                spikes_out=spikes, spike_hops=hops))
     footprints = [LayerFootprint(rec.name, rec.neurons, int(np.sum(rec.fan_out)),
-                                 rec.fan_in or math.ceil(np.sum(rec.fan_out) / max(1, rec.neurons)))
+                                 rec.fan_in or math.ceil(np.sum(rec.fan_out) / max(1, rec.neurons)), conv=rec.conv)
                   for rec in records]
     resources = _resources(footprints, profile)
     for index, (rec, count) in enumerate(zip(records, counts)):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurodeploy import devices, run_lock
 from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
 from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_records import NetxNetwork
@@ -144,6 +145,12 @@ def is_imported_run(target: Path) -> bool:
 def run_imported(request: RunRequest, *, console, err_console) -> dict:
     """Run an imported graph on ``request.backend`` and write the report with its fidelity (parity) section."""
     request.validate()
+    request.device = devices.cpu_only(request.device, f"an imported graph on --backend {request.backend}")
+    with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
+        return _run_imported(request, console=console, err_console=err_console)
+
+
+def _run_imported(request: RunRequest, *, console, err_console) -> dict:
     run_dir = Path(request.target)
     record = load_import(run_dir)
     net = load_netx(run_dir / NET_FILE)
@@ -188,7 +195,7 @@ def run_imported(request: RunRequest, *, console, err_console) -> dict:
         resources=None if build.resources is None else build.resources.to_dict(),
         provenance=collect_provenance(),
     )
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
+    out_dir = request.report_dir()
     raster = {"input": chip_input[0], **{name: spikes[0] for name, spikes in zip(names, layers)}}
     label = -1 if inputs.labels is None else int(inputs.labels[0])  # -1: the --input file has no labels
     prediction = int(layers[-1][0].sum(axis=1).argmax())

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import options
+from neurodeploy import devices, folders, options
 from neurodeploy.atomic import check_writable_dir
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.models.training import resolve_data
-from neurodeploy.safe_files import check_output_file
+from neurodeploy.safe_files import check_output_file, check_path_name
 
 
 @dataclass
@@ -36,25 +36,32 @@ class RunRequest:
 
     def validate(self) -> None:
         options.check("--samples", self.samples)
-        options.check_device(self.device)
+        devices.check_device(self.device)
         if self.count_only and self.backend != "lava":
             raise UserError(f"--count-only counts spikes inside Lava; it needs --backend lava, not {self.backend}")
+        check_path_name(self.target, "the run folder or .net file")
         if not Path(self.target).exists():
             raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
         if self.input_npy is not None and self.backend == "torch":
             raise UserError("--input feeds a .net file on lava, loihi2 or emulator; not on --backend torch")
-        if self.save_output is not None and self.input_npy is None and Path(self.target).suffix == ".net":
-            raise UserError("--save-output on a .net file needs --input X.npy (neurons x T spikes)")
+        if self.save_output is not None and self.input_npy is None:
+            what = "a .net file" if Path(self.target).suffix == ".net" else str(self.target)
+            raise UserError(f"--save-output on {what} needs --input X.npy (neurons x T spikes) to run; without "
+                            "--input a run folder is evaluated on its dataset and writes reports only")
         # bad options fail here, before minutes of simulation and before any report file is written
         if self.hw:
             load_profile(self.hw)
-        if self.out is not None:
-            check_writable_dir(self.out, "--out")
-        elif Path(self.target).is_dir():
-            check_writable_dir(Path(self.target) / "reports", "--out")
+        if self.out is not None or Path(self.target).is_dir():
+            check_writable_dir(self.report_dir(), "--out")
+            folders.check_output_dir(self.report_dir(), (folders.RUN_REPORT,))
         if self.save_output is not None:
             check_output_file(self.save_output, "--save-output")
+            folders.check_output_file_owned(self.save_output, "--save-output")
             check_writable_dir(Path(self.save_output).parent, "--save-output")
+
+    def report_dir(self) -> Path:
+        """Where the report goes: ``--out``, else ``RUN/reports/<backend>``."""
+        return Path(self.out) if self.out is not None else Path(self.target) / "reports" / self.backend
 
 
 def load_test_frames(request: RunRequest, config, default_limit: int | None, progress=None):

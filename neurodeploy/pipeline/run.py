@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from neurodeploy import atomic, run_lock
+from neurodeploy import atomic, devices, run_lock
 from neurodeploy.backends.host_front_end import run_front_end
 from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_backend, default_profile
 from neurodeploy.backends.torch_float import float_layer_spikes
@@ -50,6 +50,8 @@ def execute(request: RunRequest, *, console, err_console):
     """Run ``request`` and write/print its report; returns the report dict (or the output array for --input)."""
     request.validate()
     target = Path(request.target)
+    if not target.is_dir() or request.input_npy is not None or request.save_output is not None:
+        request.device = devices.cpu_only(request.device, f"--backend {request.backend} on a spike input")
     if not target.is_dir():  # a .net file (or a special file, which load_netx refuses)
         if target.suffix != ".net" and request.input_npy is None:
             raise UserError(f"{target}: expected a run directory or a netx .net file")
@@ -60,18 +62,24 @@ def execute(request: RunRequest, *, console, err_console):
     with run_lock.hold(target, "run folder"):
         if request.input_npy is not None or request.save_output is not None:
             return run_folder_input(request, console=console, err_console=err_console)
-        return _execute_run_dir(request, target, console=console, err_console=err_console)
+        with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
+            return _execute_run_dir(request, target, console=console, err_console=err_console)
 
 
 def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
     if config.family == "rsnn":
+        request.device = devices.resolve_device(request.device)  # the front end's device
         return run_rsnn(request, config, console=console, err_console=err_console)
     if config.family != "snn":
         if request.backend != "torch":
             raise UserError(f"{target}: a {config.family} run executes on --backend torch only (CPU/GPU); "
                             "chip backends run spiking networks")
+        request.device = devices.resolve_device(request.device)
         return run_baseline(request, config, console=console, err_console=err_console)
+    # the SNN's float reference is bit-exact CPU code (neurodeploy.backends.torch_float), the chip backends CPU
+    # simulators: a GPU request is refused, not ignored
+    request.device = devices.cpu_only(request.device, f"an SNN run on --backend {request.backend}")
     return run_snn(request, config, console=console, err_console=err_console)
 
 
@@ -259,6 +267,8 @@ def run_rsnn(request: RunRequest, config, *, console, err_console) -> dict:
     chip_report = spiking_report(request, config, model, classifier, net, source, spiking, frames, labels)
     report = build_rsnn_report(chip_report, network=network, config=config, front_run=front_run,
                                boundary=boundary_of(network), host_profile=host_profile(request.device))
+    report = dataclasses.replace(report, ran_on={"front_end": devices.describe(request.device),
+                                                 "classifier": devices.describe("cpu")})
     return write_spiking_report(report, request, classifier, spiking, labels, console=console)
 
 
@@ -281,8 +291,7 @@ def default_sample_limit(request: RunRequest) -> int | None:
 
 def write_spiking_report(report, request: RunRequest, network, spiking: SpikingRun, labels, *, console) -> dict:
     """Write the report with a raster of the first sample (input and every on-chip layer) and print it."""
-    run_dir = Path(request.target)
-    out_dir = Path(request.out) if request.out else run_dir / "reports" / request.backend
+    out_dir = request.report_dir()
     raster = {"input": spiking.input_spikes[0],
               **{name: first_sample(layer) for name, layer in zip(layer_names(network), spiking.layers)}}
     prediction = int(first_sample(spiking.layers[-1]).sum(axis=1).argmax())

@@ -16,13 +16,22 @@ import math
 
 import numpy as np
 
-from neurodeploy.backends.chip_model import Placement, estimate_chip, layer_cores, routing_hops, synapse_matrix
+from neurodeploy import devices
+from neurodeploy.backends.chip_model import (
+    Placement,
+    estimate_chip,
+    nonzero_fan_out,
+    routing_hops,
+)
+from neurodeploy.backends.chip_placement import netx_footprint
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
 from neurodeploy.metrics.cost import deployed_architecture, layer_fan_out, layer_names, static_cost
+from neurodeploy.metrics.gpu_energy import device_name
 from neurodeploy.metrics.hardware import HardwareProfile, load_profile
 from neurodeploy.metrics.parity import accuracy_of
+from neurodeploy.metrics.placement import arch_conv_shape
 from neurodeploy.metrics.run_metrics import (
     AccuracyInterval,
     EnergySplit,
@@ -73,7 +82,7 @@ def _chip_activity(net, profile: HardwareProfile, input_spikes, layer_spikes: li
     else:
         active = active_neuron_updates(net, input_spikes, layer_spikes)
     try:
-        placement = Placement.plan(net, layer_cores(net, profile), int(profile.si("neurons_per_core")))
+        placement = Placement.for_profile(net, profile)
     except UserError:
         return active, [None] * len(layer_spikes)
     per_spike = routing_hops(net, placement)
@@ -90,16 +99,19 @@ def _records(network, net, input_spikes: np.ndarray, layer_spikes: list[Layer],
     names = layer_names(network)
     previous = input_spikes
     for index, (spikes, (layer, (in_shape, out_shape))) in enumerate(zip(layer_spikes, zip(arch.layers, shapes))):
-        if net is not None:  # chip run: geometry exactly as exported, in netx neuron order
-            fan_out = np.asarray([layer for layer in net.layers if layer.kind != "input"][index].fan_out())
+        if net is not None:  # chip run: the synapses with a non-zero weight, in netx neuron order
+            netx_layer = [layer for layer in net.layers if layer.kind != "input"][index]
+            fan_out = nonzero_fan_out(netx_layer)
+            conv = netx_footprint(netx_layer).conv
         else:
             fan_out = layer_fan_out(layer, in_shape)
+            conv = arch_conv_shape(layer, in_shape, out_shape)
         records.append(SNNLayerRecord(
             name=names[index], type=layer.kind, shape=tuple(out_shape), params=int(trainable[index]),
             fan_out=fan_out, input_spikes=_per_neuron(previous), output_spikes=_per_neuron(spikes),
             fan_in=math.prod(in_shape) if layer.kind == "dense" else None,
             active_neuron_updates=None if activity is None else activity[0][index],
-            spike_hops=None if activity is None else activity[1][index],
+            spike_hops=None if activity is None else activity[1][index], conv=conv,
         ))
         previous = spikes
     return records
@@ -141,11 +153,9 @@ def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBe
     if net is None:
         return None
     layers = [layer for layer in net.layers if layer.kind != "input"]
-    matrices = [synapse_matrix(layer) for layer in layers]
     effective, previous = 0.0, input_spikes
-    for matrix, spikes in zip(matrices, layer_spikes):
-        nonzero_fan_out = np.asarray((matrix != 0).sum(axis=1)).ravel()
-        effective += float((_per_neuron(previous) * nonzero_fan_out).sum()) / len(_per_neuron(previous))
+    for layer, spikes in zip(layers, layer_spikes):
+        effective += float((_per_neuron(previous) * nonzero_fan_out(layer)).sum()) / len(_per_neuron(previous))
         previous = spikes
     total = sum(layer.synapses for layer in layers)
     weights = [w for layer in layers for w in (layer.weight, layer.weight_rec) if w is not None]
@@ -202,19 +212,22 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
                           notes=(no_estimate,) if estimate is None else estimate.notes)
         host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
                             "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
-                            device="cpu")
+                            device=device_name("cpu"), batch_size=int(samples))
     else:
-        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass "
-                          "(not warmed up)", int(samples), device="cpu")
+        latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass over "
+                          "all samples in batches (not warmed up) / samples", int(samples),
+                          device=device_name("cpu"), batch_size=int(samples))
         host_wall = None
     per_sample = build.per_sample(latency.per_sample_s)
     energy_info = build.energy_info()
     energy_split = None
     if build.energy is not None:
         static_j = build.energy.joules.get("static")
-        static_source = (f"static power ({profile.coefficient('static').source}) x chip time (SANA-FE)"
-                         if static_j is not None else "not counted: " + "; ".join(
-                             n for n in build.energy.notes if "static" in n) or "profile has no static power")
+        reason = "; ".join(n for n in build.energy.notes if "static" in n) or (
+            "no chip time to multiply static power by" if profile.has("static") else "profile has no static power")
+        static_source = (f"static power {_static_label(profile)} x chip time per sample (SANA-FE; pacing: as "
+                         "fast as possible, samples back to back)" if static_j is not None
+                         else f"not counted: {reason}")
         leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
@@ -246,7 +259,15 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         chip_model=None if estimate is None else estimate.to_dict(),
         neurobench=None if neurobench is None else neurobench.to_dict(),
         firing=firing,
+        ran_on={"model": devices.describe("cpu")},  # the float reference and the simulators run on the CPU
     )
+
+
+def _static_label(profile: HardwareProfile) -> str:
+    """The static power with its source and note (for loihi2 the published range 0.178-0.309 W)."""
+    coefficient = profile.coefficient("static")
+    note = f"; {coefficient.note}" if coefficient.note else ""
+    return f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}{note})"
 
 
 def trainable_params(network) -> int:

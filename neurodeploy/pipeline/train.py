@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic, folders, run_lock
+from neurodeploy import atomic, devices, folders, run_lock
 from neurodeploy.deploy.run_folder import (
     CHECKPOINT,
     check_same_run,
@@ -25,10 +25,12 @@ from neurodeploy.deploy.run_folder import (
     write_metrics,
 )
 from neurodeploy.errors import UserError
+from neurodeploy.metrics.run_metrics import wilson_interval
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.training import (
     SCHEMA_VERSION,
     SPIKING_FAMILIES,
+    TRAIN_PRESETS,
     EpochMetrics,
     SplitFrames,
     TrainConfig,
@@ -108,13 +110,19 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
     elif config.family in SPIKING_FAMILIES:
         wake_silent_layers(network, config, train_split, console)
     config.resolved.setdefault("run_id", uuid.uuid4().hex)  # a resumed run keeps its id
+    config.resolved["ran_on"] = devices.describe(config.device)  # a resumed run: where it ran last
     write_config(run_dir, config, model)
 
     criterion = loss_function(config)
     num_classes = model.arch.num_classes
     console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()} on {config.dataset} "
                   f"({config.resolved['data_source']}): {len(train_split)} train / {len(test_split)} test samples, "
-                  f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}")
+                  f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}, on "
+                  f"{devices.label(config.resolved['ran_on'])}")
+    warning = small_test_set_warning(len(test_split))
+    if warning:
+        console.print(f"[yellow]{warning}[/yellow]", highlight=False)
+    wall_start = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         loss, train_accuracy = run_epoch(network, optimizer, criterion, train_split, config, epoch, num_classes,
@@ -128,9 +136,56 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
             "metrics": [m.to_dict() for m in metrics], "schema_version": SCHEMA_VERSION,
         })
         write_metrics(run_dir, metrics)
-        console.print(f"epoch {record.epoch:3d}  loss {record.loss:.4f}  train {record.train_accuracy:6.2%}  "
-                      f"test {record.test_accuracy:6.2%}  {record.seconds:.1f} s  "
-                      f"peak {record.peak_rss_bytes / 2**30:.2f} GiB")
+        done = epoch + 1 - start_epoch
+        remaining = (time.perf_counter() - wall_start) / done * (config.epochs - epoch - 1)
+        console.print(f"epoch {record.epoch:3d}/{config.epochs}  loss {record.loss:.4f}  "
+                      f"train {record.train_accuracy:6.2%}  test {record.test_accuracy:6.2%}  {record.seconds:.1f} s  "
+                      f"peak {record.peak_rss_bytes / 2**30:.2f} GiB  "
+                      f"ETA {_duration(remaining) if remaining else 'done'}", highlight=False)
     atomic.write_json(run_dir / folders.TRAINING_DONE, {"run_id": config.resolved["run_id"], "epochs": config.epochs,
                                                        "epochs_run": len(metrics)})
+    for line in training_summary(metrics, time.perf_counter() - wall_start, run_dir, len(test_split)):
+        console.print(line, highlight=False)
     return TrainResult(run_dir, metrics)
+
+
+def preset_settings(preset: str, epochs: int | None, lr: float | None,
+                    resume_dir: Path | None = None) -> tuple[int, float]:
+    """(epochs, lr) of ``train``: the given ones, else the preset's (:data:`TRAIN_PRESETS`); a resumed run keeps
+    its own epochs unless ``epochs`` is given (a preset never shortens it)."""
+    settings = TRAIN_PRESETS[preset]
+    if epochs is None and resume_dir is not None and (Path(resume_dir) / CHECKPOINT).exists():
+        with contextlib.suppress(UserError):
+            epochs = load_run_config(resume_dir).epochs
+    return (settings["epochs"] if epochs is None else epochs), (settings["lr"] if lr is None else lr)
+
+
+SMALL_TEST_SET = 100  # below this a 95 % interval is wider than about +-10 points
+
+
+def small_test_set_warning(samples: int) -> str | None:
+    """A warning when the test set is too small to separate models (its 95 % interval at 50 % accuracy)."""
+    if samples >= SMALL_TEST_SET or samples < 1:
+        return None
+    low, high = wilson_interval(samples // 2, samples)
+    return (f"warning: only {samples} test samples: a 95 % interval spans {100 * (high - low):.0f} points, too wide to "
+            f"separate models; use at least {SMALL_TEST_SET} (--test-limit, or more data)")
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def training_summary(metrics: list[EpochMetrics], wall_s: float, run_dir: Path, test_samples: int) -> list[str]:
+    """The closing lines: final and best test accuracy (with its epoch), which checkpoint is kept, wall time."""
+    if not metrics:
+        return [f"training: no epoch run; {run_dir / CHECKPOINT} unchanged"]
+    final, best = metrics[-1], max(metrics, key=lambda m: m.test_accuracy)
+    kept = (f"{run_dir / CHECKPOINT} holds the weights after the last epoch ({final.epoch}), which export and "
+            "run use")
+    if best.epoch != final.epoch:
+        kept += f"; the best test epoch ({best.epoch}) is not kept separately"
+    return [f"training done: final test accuracy {final.test_accuracy:.2%} (epoch {final.epoch}), best "
+            f"{best.test_accuracy:.2%} (epoch {best.epoch}), on {test_samples} test samples; wall time "
+            f"{_duration(wall_s)} (this session)", kept]

@@ -21,10 +21,18 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.deploy.run_folder import CONFIG
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.run_metrics import Comparability, wilson_interval
+from neurodeploy.reports.like_for_like import (
+    ALT_ESTIMATE_GAP,
+    ComparisonWarning,
+    energy_device,
+    energy_source,
+    latency_source,
+    like_for_like_warnings,
+)
 from neurodeploy.reports.plots import plot_accuracy_vs_energy
 from neurodeploy.reports.schema import load_run_report
 
@@ -69,6 +77,15 @@ class ComparisonRow:
     energy_dynamic_j: float | None = None  # energy_split.dynamic_j
     energy_static_j: float | None = None  # energy_split.static_j
     leaves_out: str = ""  # energy_split.leaves_out or energy.uncounted, joined with "; "
+    latency_device: str = ""  # latency.device
+    latency_batch: int | None = None  # latency.batch_size: > 1 = a batch's time / its size
+    latency_samples: int = 0  # latency.samples: samples the latency is a mean over
+    latency_from: str = ""  # where the latency comes from and its kind, in words
+    energy_device: str = ""  # Loihi / GPU / CPU / CMOS model: whose figures price the energy
+    energy_from: str = ""  # where the energy comes from, in words
+    float_priced: bool = False  # a float model's op counts priced on a hardware profile (not run on it)
+    energy_alt_dynamic_j: float | None = None  # chip_model.dynamic_energy_j.total, when > 25 % from the one used
+    energy_alt_source: str = ""  # what that other estimate is
 
     @property
     def ops(self) -> tuple[tuple[float, str], ...]:
@@ -145,6 +162,12 @@ def read_row(path: Path, run: str | None = None) -> ComparisonRow:
     latency, latency_kind, host_wall = _latency(report)
     split = report.energy_split
     leaves = split.leaves_out if split is not None else report.energy.uncounted
+    energy_kind = report.energy.kind if energy_j is not None else None
+    record = report.latency if report.latency is not None and report.latency.kind == latency_kind else None
+    latency_device = record.device if record is not None else (report.backend.device if latency_kind else "")
+    batch = record.batch_size if record is not None else None
+    static_counted = split is not None and split.static_j is not None
+    alt_j, alt_source = _other_estimate(report)
     return ComparisonRow(
         run=run or Path(path).resolve().parent.name,
         report=str(path),
@@ -176,7 +199,30 @@ def read_row(path: Path, run: str | None = None) -> ComparisonRow:
         energy_dynamic_j=None if split is None else split.dynamic_j,
         energy_static_j=None if split is None else split.static_j,
         leaves_out="; ".join(leaves),
+        latency_device=latency_device,
+        latency_batch=batch,
+        latency_samples=record.samples if record is not None else samples,
+        latency_from=latency_source(kind=latency_kind, source=record.source if record else "",
+                                    device=latency_device, samples=record.samples if record else samples,
+                                    batch_size=batch),
+        energy_device=energy_device(kind=energy_kind, profile=report.energy.profile, device=report.backend.device),
+        energy_from=energy_source(kind=energy_kind, profile=report.energy.profile, mode=report.backend.mode,
+                                  device=report.backend.device, static_counted=static_counted),
+        float_priced=report.backend.mode == "float" and energy_kind == "estimated",
+        energy_alt_dynamic_j=alt_j,
+        energy_alt_source=alt_source,
     )
+
+
+def _other_estimate(report) -> tuple[float | None, str]:
+    """SANA-FE's dynamic energy when it differs from the op-count estimate the tables use by more than 25 %."""
+    chip = report.chip_model or {}
+    sanafe = (chip.get("dynamic_energy_j") or {}).get("total")
+    used = report.energy_split.dynamic_j if report.energy_split is not None else None
+    if not sanafe or not used or abs(sanafe - used) <= ALT_ESTIMATE_GAP * used:
+        return None, ""
+    return float(sanafe), (f"SANA-FE's dynamic energy (its own per-event costs, mean of {chip.get('samples', '?')} "
+                           "samples); the tables use op counts x the profile")
 
 
 def _latency(report) -> tuple[float | None, str | None, float | None]:
@@ -204,17 +250,21 @@ def comparability(rows: list[ComparisonRow]) -> Comparability:
 # ---- rendering: every output is drawn from the rows, and the rows only from the reports -----------------
 
 MISSING = "—"
-LEGEND = ("Energy per sample: `measured` = energy counter of the device over the timed run (NVML: the whole "
-          "GPU board; static = its power before the run x run time); `estimated` = operation counts x the "
-          "named hardware profile (static = static power x chip time). Latency: `chip` = chip time "
-          "estimated by the chip model (SANA-FE), `meas` = measured on the device; a simulator's host time is "
-          "not a latency and is not shown. Mode: hardware, simulated (Lava CPU), emulated (bit-accurate), "
-          "float (PyTorch). Ops: synops for the SNN, MACs for the RNN/LSTM, host MACs + chip synops for the "
-          "RSNN. acc: accuracy [95 % Wilson interval]; n: samples; E kind: est. = estimated, meas. = measured, "
-          "with the profile.")
-# two tables with short headers, so that neither cuts a number at 80 columns
+LEGEND = ("Energy per sample = dynamic + static (E total); `measured` = energy counter of the device over the "
+          "timed run (NVML: the whole GPU board; static = its power before the run x run time); `estimated` = "
+          "operation counts x the named hardware profile (static = static power x chip time, where counted). "
+          "Latency: `chip` = chip time per sample estimated by the chip model (SANA-FE), `meas` = wall time of one "
+          "sample measured on the device, `amort` = measured time of a batch / its size (not one sample's own "
+          "time); a "
+          "simulator's host time is not a latency and is not shown. Mode: hardware, simulated (Lava CPU), "
+          "emulated (bit-accurate), float (PyTorch). Ops: synops for the SNN, MACs for the RNN/LSTM, host MACs + "
+          "chip synops for the RSNN. acc: accuracy [95 % Wilson interval]; n: samples; E kind: est. = "
+          "estimated, meas. = measured, with the profile. The third table says which device or model each "
+          "figure comes from.")
+# three tables with short headers, so that none cuts a number at 80 columns
 RUN_COLUMNS = ("#", "run", "family", "mode", "hw", "data", "n", "params", "acc [95% CI]")
 COST_COLUMNS = ("#", "ops/sample", "E dyn", "E static", "E total", "E kind", "latency")
+SOURCE_COLUMNS = ("#", "energy from (device / profile)", "latency from (device / kind)")
 COLUMNS = RUN_COLUMNS + COST_COLUMNS[1:]
 KIND_ABBREVIATIONS = {"estimated": "est.", "measured": "meas."}
 
@@ -254,9 +304,13 @@ def accuracy_cell(row: ComparisonRow) -> str:
 
 
 def latency_cell(row: ComparisonRow) -> str:
+    """Latency per sample with its kind: ``chip`` (the chip model's estimate, per sample), ``meas`` (measured, per
+    sample) or ``amort`` (measured, a batch's time / its size)."""
     if row.latency_s_per_sample is None:
         return MISSING
-    return f"{_si(row.latency_s_per_sample, 's')} {'chip' if row.latency_kind == 'chip_estimate' else 'meas'}"
+    if row.latency_kind == "chip_estimate":
+        return f"{_si(row.latency_s_per_sample, 's')} chip"
+    return f"{_si(row.latency_s_per_sample, 's')} {'amort' if (row.latency_batch or 1) > 1 else 'meas'}"
 
 
 def run_cells(row: ComparisonRow, number: int) -> list[str]:
@@ -276,6 +330,21 @@ def cost_cells(row: ComparisonRow, number: int) -> list[str]:
             _si(total, "J"), kind, latency_cell(row)]
 
 
+def source_cells(row: ComparisonRow, number: int) -> list[str]:
+    """The row (``number``, from 1) as the strings of ``SOURCE_COLUMNS``: the device or model behind each figure,
+    and the other energy estimate beside the one used when they differ by more than 25 %."""
+    energy = row.energy_from or MISSING
+    if row.energy_alt_dynamic_j is not None and row.energy_dynamic_j:
+        gap = row.energy_alt_dynamic_j / row.energy_dynamic_j - 1
+        energy += f"; SANA-FE dynamic {_si(row.energy_alt_dynamic_j, 'J')} ({gap:+.0%} vs E dyn)"
+    return [str(number), energy, row.latency_from or MISSING]
+
+
+def comparison_warnings(rows: list[ComparisonRow]) -> list[ComparisonWarning]:
+    """Every difference between the rows that breaks like for like (:mod:`neurodeploy.reports.like_for_like`)."""
+    return like_for_like_warnings(rows)
+
+
 def display_cells(row: ComparisonRow, number: int = 1) -> list[str]:
     """The row as the strings of ``COLUMNS`` (both tables side by side)."""
     return run_cells(row, number) + cost_cells(row, number)[1:]
@@ -291,14 +360,13 @@ def comparison_markdown(rows: list[ComparisonRow], left_out: list[str] | None = 
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells).rstrip() + " |"
 
     lines = ["# neurodeploy comparison", "", LEGEND, ""]
-    warning = comparability(rows).warning
-    if warning:
-        lines += [f"**{warning}**", ""]
-    lines += [line(RUN_COLUMNS), line(["---"] * len(RUN_COLUMNS))]
-    lines += [line(run_cells(row, number)) for number, row in enumerate(rows, 1)]
-    lines += ["", line(COST_COLUMNS), line(["---"] * len(COST_COLUMNS))]
-    lines += [line(cost_cells(row, number)) for number, row in enumerate(rows, 1)]
-    lines += ["", "What each energy figure leaves out:", ""] + _leaves_out_lines(rows)
+    warnings = comparison_warnings(rows)
+    if warnings:
+        lines += [f"- **{warning.line()}**" for warning in warnings] + [""]
+    for columns, cells in ((RUN_COLUMNS, run_cells), (COST_COLUMNS, cost_cells), (SOURCE_COLUMNS, source_cells)):
+        lines += [line(columns), line(["---"] * len(columns))]
+        lines += [line(cells(row, number)) for number, row in enumerate(rows, 1)] + [""]
+    lines += ["What each energy figure leaves out:", ""] + _leaves_out_lines(rows)
     if left_out:
         lines += ["", f"Left out of {PLOT_NAME}:", ""] + [f"- {item}" for item in left_out]
     return "\n".join(lines) + "\n"
@@ -315,24 +383,35 @@ def comparison_csv(rows: list[ComparisonRow]) -> str:
 
 
 def print_comparison(rows: list[ComparisonRow], console) -> None:
-    """Two tables on a rich console (run and accuracy; cost), the warning line and what energy leaves out."""
-    for title, columns, cells in (("runs", RUN_COLUMNS, run_cells), ("cost per sample", COST_COLUMNS, cost_cells)):
+    """Three tables on a rich console (run and accuracy; cost; where each figure comes from), one warning line per
+    difference that breaks like for like, and what each energy leaves out."""
+    for title, columns, cells in (("runs", RUN_COLUMNS, run_cells), ("cost per sample", COST_COLUMNS, cost_cells),
+                                  ("where each figure comes from", SOURCE_COLUMNS, source_cells)):
         table = Table(title=f"neurodeploy compare: {title}", box=box.SIMPLE_HEAD, pad_edge=False)
         for column in columns:
-            table.add_column(column, no_wrap=column != "run", overflow="fold")
+            table.add_column(column, no_wrap=column != "run" and columns is not SOURCE_COLUMNS or column == "#",
+                             overflow="fold")
         for number, row in enumerate(rows, 1):
             table.add_row(*cells(row, number))
         console.print(table)
-    warning = comparability(rows).warning
-    if warning:
-        console.print(f"[bold yellow]{warning}[/bold yellow]")
+    for warning in comparison_warnings(rows):
+        console.print(f"[bold yellow]{warning.line()}[/bold yellow]", highlight=False)
     for text in _leaves_out_lines(rows):
         console.print(text, highlight=False)
 
 
+def point_kind(row: ComparisonRow) -> str:
+    """How a plotted energy was obtained: ``measured`` (a device's meter), ``chip estimate`` (a chip run's counts
+    priced on a chip profile) or ``float priced`` (a float model's op counts priced on a hardware profile)."""
+    if row.energy_kind == "measured":
+        return "measured"
+    return "float priced" if row.float_priced else "chip estimate"
+
+
 def plot_rows(rows: list[ComparisonRow]) -> tuple[list[dict], list[str]]:
-    """The rows with both an accuracy and an energy, in the form ``plots.plot_accuracy_vs_energy`` takes,
-    and one line per row left out, with the reason."""
+    """The rows with both an accuracy and an energy, in the form ``plots.plot_accuracy_vs_energy`` takes, and one
+    line per row left out, with the reason. Labels are unique: run, family/backend and hardware profile (a
+    number is added where two rows would still read the same)."""
     points, left_out = [], []
     for row in rows:
         if row.accuracy is None:
@@ -341,9 +420,19 @@ def plot_rows(rows: list[ComparisonRow]) -> tuple[list[dict], list[str]]:
             left_out.append(f"{row.run}: no energy figure"
                             + (f" (not priced: {row.leaves_out})" if row.leaves_out else ""))
         else:
-            points.append({"label": f"{row.run.split('/')[0]}: {row.family}/{row.backend}", "accuracy": row.accuracy,
+            label = f"{row.run}: {row.family}/{row.backend} @ {row.energy_profile or row.hw_profile or row.device}"
+            points.append({"label": label, "accuracy": row.accuracy,
                            "accuracy_low": row.accuracy_low, "accuracy_high": row.accuracy_high,
-                           "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode})
+                           "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode,
+                           "point_kind": point_kind(row)})
+    seen: dict[str, int] = {}
+    for point in points:
+        seen[point["label"]] = seen.get(point["label"], 0) + 1
+    counters: dict[str, int] = {}
+    for point in points:
+        if seen[point["label"]] > 1:
+            counters[point["label"]] = counters.get(point["label"], 0) + 1
+            point["label"] += f" #{counters[point['label']]}"
     return points, left_out
 
 
@@ -351,6 +440,7 @@ def write_comparison(rows: list[ComparisonRow], out_dir: Path) -> list[Path]:
     """Write ``comparison.md``, ``comparison.csv`` and, when a run has accuracy and energy,
     ``accuracy_vs_energy.png`` into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
+    folders.check_output_dir(out_dir, (folders.COMPARISON,))  # never over a folder compare did not make
     points, left_out = plot_rows(rows)
     written = [atomic.write_text(out_dir / MARKDOWN_NAME, comparison_markdown(rows, left_out)),
                atomic.write_text(out_dir / CSV_NAME, comparison_csv(rows))]

@@ -232,6 +232,17 @@ def raster_figure(raster: Mapping[str, np.ndarray], *, title: str = "Spike raste
     return fig
 
 
+# marker per kind of energy figure: filled circle = measured, hollow diamond = a chip run's estimate,
+# hollow square = a float model priced on a hardware profile (not a run on that device)
+POINT_MARKERS = {"measured": ("o", True), "chip estimate": ("D", False), "float priced": ("s", False)}
+
+
+def _point_kind(row: Mapping[str, Any]) -> str:
+    if row.get("point_kind") in POINT_MARKERS:
+        return row["point_kind"]
+    return "measured" if row.get("energy_kind") == "measured" else "chip estimate"
+
+
 def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str,
                             left_out: Sequence[str] = ()) -> Path:
     """Save :func:`accuracy_vs_energy_figure` as a PNG."""
@@ -243,8 +254,9 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
     95 % interval as an error bar.
 
     Each row needs ``label``, ``accuracy`` (fraction), ``energy_j`` (per sample), ``energy_kind`` and
-    ``mode``, optionally ``accuracy_low`` / ``accuracy_high``; filled markers are measured energy, hollow
-    ones estimated. ``left_out`` (runs not plotted, with the reason) is printed under the axes.
+    ``mode``, optionally ``accuracy_low`` / ``accuracy_high`` and ``point_kind`` (``measured``, ``chip
+    estimate``, ``float priced``: the marker shape, :data:`POINT_MARKERS`). ``left_out`` (runs not plotted, with
+    the reason) is printed under the axes.
     """
     usable = [r for r in rows if r.get("energy_j") and r.get("accuracy") is not None]
     if not usable:
@@ -252,20 +264,20 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
     fig, ax = _subplots(figsize=(8.0, 5.0))
     points: dict[tuple, list[Mapping[str, Any]]] = {}  # runs at the same point share one marker and label
     for row in usable:
-        key = (f"{row['energy_j']:.3g}", round(100 * row["accuracy"], 2), row.get("energy_kind"))
+        key = (f"{row['energy_j']:.3g}", round(100 * row["accuracy"], 2), _point_kind(row))
         points.setdefault(key, []).append(row)
     for index, group in enumerate(points.values()):
         color, row = f"C{index % 10}", group[0]
-        measured = row.get("energy_kind") == "measured"
+        marker, filled = POINT_MARKERS[_point_kind(row)]
         if row.get("accuracy_low") is not None:
             below = 100 * (row["accuracy"] - row["accuracy_low"])
             above = 100 * (row["accuracy_high"] - row["accuracy"])
             ax.errorbar(row["energy_j"], 100 * row["accuracy"], yerr=[[below], [above]], color=color,
                         capsize=3, linewidth=1, zorder=2)
-        ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker="o" if measured else "D",
-                   facecolors=color if measured else "none", edgecolors=color, linewidths=1.8, zorder=3)
+        ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker=marker,
+                   facecolors=color if filled else "none", edgecolors=color, linewidths=1.8, zorder=3)
         lines = [f"{r['label']} ({r.get('mode', '?')})" for r in group]
-        ax.annotate("\n".join(lines) + f"\nenergy {row.get('energy_kind', '?')}",
+        ax.annotate("\n".join(lines) + f"\nenergy: {_point_kind(row)}",
                     (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points",
                     xytext=(7, -4 - 9 * len(lines) if index % 2 else 5), fontsize=7, color=color)
     ax.set_xscale("log")
@@ -278,11 +290,15 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
     if left_out:
         fig.text(0.01, 0.01, "not plotted: " + "; ".join(left_out), fontsize=7, va="bottom", wrap=True)
         fig.subplots_adjust(bottom=0.2)
-    ax.set_xlabel("energy per sample (J, log scale)")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("energy per sample, dynamic + static (J, log scale)")
+    ax.set_ylabel("accuracy (%, bars: 95 % interval)")
     ax.grid(alpha=0.3, which="both")
-    ax.scatter([], [], marker="o", color="gray", label="measured energy")
-    ax.scatter([], [], marker="D", facecolors="none", edgecolors="gray", label="estimated energy")
+    legend = {"measured": "measured energy (device meter)", "chip estimate": "chip run, estimated from its counts",
+              "float priced": "float model priced on a profile (not run on it)"}
+    for kind in dict.fromkeys(_point_kind(r) for r in usable):
+        marker, filled = POINT_MARKERS[kind]
+        ax.scatter([], [], marker=marker, facecolors="gray" if filled else "none", edgecolors="gray",
+                   label=legend[kind])
     ax.legend(fontsize=8, loc="lower right")
     kinds = sorted({r.get("energy_kind", "?") for r in usable})
     ax.set_title(f"Accuracy (95 % interval) vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)

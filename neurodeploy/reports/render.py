@@ -15,6 +15,7 @@ from rich.table import Table
 from neurodeploy.atomic import write_json, write_text
 from neurodeploy.reports import plots
 from neurodeploy.reports.schema import RunReport
+from neurodeploy.reports.summary import summary_lines
 
 
 def _fmt(value: Any) -> str:
@@ -38,7 +39,7 @@ LAYER_COLUMNS = (
     ("name", "layer"), ("type", "type"), ("shape", "shape"), ("neurons", "neurons"), ("params", "params"),
     ("spikes", "spikes / sample"), ("spike_rate", "spike rate (spikes/neuron/step)"),
     ("synops", "synops / sample"), ("neuron_updates", "neuron updates / sample"), ("macs", "MACs / sample"),
-    ("energy_j", "energy / sample (J)"), ("cores", "cores"),
+    ("energy_j", "dynamic energy / sample (J)"), ("cores", "cores"),
 )
 
 
@@ -145,6 +146,18 @@ def _made_from(data: Mapping[str, Any]) -> str:
     return f" from {data['synthetic_source']}" if data.get("synthetic_source") else ""
 
 
+def _latency_label(report: Mapping[str, Any]) -> str:
+    """The totals row's label: the latency's kind, device, basis and sample count (never a bare ``latency (s)``)."""
+    latency = report.get("latency")
+    if not latency or latency.get("kind") == "host_wall":
+        return "host wall time (s; simulator throughput, not a latency)"
+    if latency["kind"] == "chip_estimate":
+        return f"latency (s, chip estimate, {latency.get('device')}, per sample, mean of {latency['samples']})"
+    batch = latency.get("batch_size") or 1
+    basis = f"batch of {batch} / {batch}" if batch > 1 else "per sample"
+    return f"latency (s, measured on {latency.get('device')}, {basis}, {latency['samples']} samples)"
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """``run_report.md`` from the JSON dict: per-layer table first, then totals, accuracy / parity, energy
     (kind, coefficients and their sources), memory at paper and chip bit widths, resources, provenance."""
@@ -155,7 +168,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               f"{data['steps']} steps). "
               "All layer figures are averages per sample.")
     lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",
-             banner, "", "## Layers", ""]
+             banner, "", "## Summary", ""]
+    lines += [f"- {line}" for line in summary_lines(report)] + ["", "## Layers", ""]
     lines += _table([title for _, title in LAYER_COLUMNS],
                     [[layer.get(key) for key, _ in LAYER_COLUMNS] for layer in report["layers"]])
     per = report["per_sample"]
@@ -163,7 +177,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _table(("quantity", "value"), [
         ("synops", per["synops"]), ("neuron updates", per["neuron_updates"]), ("spikes", per["spikes"]),
         ("MACs", per["macs"]), ("adds", per["adds"]), ("muls", per["muls"]),
-        (f"energy (J, {energy['kind']})", per["energy_j"]), ("latency (s)", per["latency_s"]),
+        (f"energy (J, {energy['kind']}, dynamic + static)", per["energy_j"]),
+        (_latency_label(report), per["latency_s"]),
         ("parameters", model["params"]),
     ])
     lines += _accuracy_lines(report)
@@ -171,7 +186,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     lines += _hybrid_lines(report.get("hybrid"))
     lines += ["## Memory", ""]
     lines += _memory_lines("Paper bit widths (companion paper eq. 8)", report["memory_bits"])
-    lines += _memory_lines("Chip bit widths", report.get("memory_bits_chip"))
+    if backend["mode"] != "float":  # a float run on a CPU or GPU has no chip bit widths
+        lines += _memory_lines("Chip bit widths", report.get("memory_bits_chip"))
     lines += _resource_lines(report.get("resources"))
     lines += _provenance_lines(report)
     return "\n".join(lines)
@@ -183,10 +199,10 @@ TERMINAL_LAYER_TABLES = (
     ("layers", (("name", "layer"), ("type", "type"), ("shape", "shape"), ("neurons", "neurons"),
                 ("params", "params"), ("cores", "cores"))),
     ("per sample", (("name", "layer"), ("spikes", "spikes"), ("spike_rate", "rate"), ("synops", "synops"),
-                    ("neuron_updates", "updates"), ("macs", "MACs"), ("energy_j", "energy J"))),
+                    ("neuron_updates", "updates"), ("macs", "MACs"), ("energy_j", "dyn. J"))),
 )
-TERMINAL_LEGEND = ("per sample: spikes, synaptic ops, neuron updates, MACs and energy (J); rate = spikes per "
-                   "neuron per step")
+TERMINAL_LEGEND = ("per sample: spikes, synaptic ops, neuron updates, MACs and dynamic energy (J; the total with "
+                   "static energy is in the summary below); rate = spikes per neuron per step")
 
 
 def print_layer_table(report: Mapping[str, Any], console=None) -> None:
@@ -241,14 +257,17 @@ def _raster_title(report: Mapping[str, Any]) -> str:
 
 
 def print_summary(report: dict, console) -> None:
+    """The run's answer on the terminal: accuracy with its interval, energy per sample (dynamic + static = total),
+    latency with its kind (:func:`neurodeploy.reports.summary.summary_lines`), parity with the float model."""
     backend = report["backend"]
-    line = (f"{backend['name']} ({backend['mode']}): accuracy {report['accuracy']:.2%} on {report['data']['samples']} "
-            f"{report['data']['source']} {report['data']['dataset']} test samples")
+    console.print(f"[bold]{backend['name']}[/bold] ({backend['mode']}, profile {backend['hw_config'] or '-'}):")
+    for text in summary_lines(report):
+        console.print(f"  {text}", highlight=False)
     parity = report.get("parity")
     if parity:
-        line += (f"; float model {parity['float_accuracy']:.2%} on the same samples; spike trains "
-                 + ("identical" if parity["identical"] else f"first differ at layer {parity['first_divergence']}"))
-    console.print(line)
+        console.print(f"  float model {parity['float_accuracy']:.2%} on the same samples; spike trains "
+                      + ("identical" if parity["identical"] else f"first differ at layer {parity['first_divergence']}"),
+                      highlight=False)
     for text in hybrid_summary(report["hybrid"]) if report.get("hybrid") else ():
         console.print(text, highlight=False)
 
@@ -266,4 +285,5 @@ def publish_report(report: RunReport, out_dir: Path | str, console, *, summary=p
         console.print(line)
     for path in paths:
         console.print(f"wrote {path}")
+    console.print(f"report: {Path(out_dir) / 'run_report.md'} (and run_report.json beside it)", highlight=False)
     return data

@@ -329,8 +329,9 @@ _OPTIONAL_SECTIONS = {"memory_bits_chip": MemoryBits, "parity": Parity, "provena
 # energy as dynamic + static, accuracy with its 95 % Wilson interval
 _METRIC_SECTIONS = {"latency": Latency, "host_wall": Latency, "energy_split": EnergySplit,
                     "accuracy_interval": AccuracyInterval}
-# free-form mappings: SANA-FE's chip estimate, NeuroBench-named metrics, per-layer firing statistics
-_MAPPING_SECTIONS = ("chip_model", "neurobench", "firing")
+# free-form mappings: SANA-FE's chip estimate, NeuroBench-named metrics, per-layer firing statistics, and
+# where each part ran (neurodeploy.devices.describe: GPU name, capability, driver, torch + CUDA; CPU model, threads)
+_MAPPING_SECTIONS = ("chip_model", "neurobench", "firing", "ran_on")
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ class RunReport:
     chip_model: dict[str, Any] | None = None
     neurobench: dict[str, Any] | None = None
     firing: dict[str, Any] | None = None
+    ran_on: dict[str, Any] | None = None
     hybrid: HybridSplit | None = None
     schema_version: int = SCHEMA_VERSION
 

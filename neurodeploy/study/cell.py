@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+import time
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from neurodeploy import atomic
+from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG
 from neurodeploy.errors import UserError
@@ -52,6 +54,9 @@ class StudyRow:
     train_limit: int | None  # training samples per cell (None: the whole split)
     test_samples: int  # samples of this evaluation (run report data.samples)
     report: ComparisonRow  # every column of `neurodeploy compare`, read from the run report
+    train_samples: int | None = None  # training samples the cell saw (limit applied)
+    stop_reason: str | None = None  # "fixed epochs" | "plateau" | "max epochs" (a converged scale)
+    cell_seconds: float | None = None  # host wall time of the cell: training and every evaluation
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "report"}
@@ -60,8 +65,13 @@ class StudyRow:
     @classmethod
     def from_dict(cls, raw: dict) -> "StudyRow":
         own = {f.name for f in fields(cls)} - {"report"}
-        report = {f.name: raw[f"report_{f.name}" if f.name in own else f.name] for f in fields(ComparisonRow)}
-        return cls(**{name: raw[name] for name in own}, report=ComparisonRow(**report))
+        report = {}
+        for f in fields(ComparisonRow):  # a column added since the cell was written takes its default
+            key = f"report_{f.name}" if f.name in own else f.name
+            report[f.name] = raw[key] if key in raw or f.default is MISSING else raw.get(key, f.default)
+        optional = {f.name for f in fields(cls) if f.default is None}  # absent in cells of older studies
+        return cls(**{name: raw.get(name) if name in optional else raw[name] for name in own},
+                   report=ComparisonRow(**report))
 
 
 def cell_dir(study_dir: Path, cell: Cell) -> Path:
@@ -79,35 +89,62 @@ def read_cell_rows(study_dir: Path, cell: Cell) -> list[StudyRow] | None:
         raise UserError(f"{path}: damaged cell result ({exc}); delete it and rerun with --resume") from exc
 
 
-def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console) -> list[StudyRow]:
-    """Train ``cell`` (resuming a partly trained one) and evaluate it at each of its test points."""
+def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, console, *,
+             device: str = "cpu") -> list[StudyRow]:
+    """Train ``cell`` on ``device`` (resuming a partly trained one) and evaluate it at each of its test points."""
     done = read_cell_rows(study_dir, cell)
     if done is not None:
         return done
     run_dir = cell_dir(study_dir, cell)
-    model = cell.model
-    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=model.arch or spec.arch,
-                         loss=model.loss,
-                         epochs=spec.scale.epochs, batch_size=spec.scale.batch_size, lr=spec.scale.lr,
-                         dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
-                         test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
-                         leak=model.leak, reset=model.reset, recurrent=model.recurrent,
-                         leak_tau_ms=model.leak_tau_ms)
-    config.validate()
-    result = train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
+    started = time.perf_counter()
+    result, stop = train_cell(spec, cell, run_dir, data_dir, console, device)
     rows = []
     for point in cell.tests:
         target = run_dir if point == cell.tests[0] else derive_test_run(run_dir, point)
         report, samples = evaluate_run(target, spec, cell, console)
-        rows.append(StudyRow(
-            cell=cell.cell_id, model=model.name, loss=model.loss, variant=model.variant,
-            float_only=model.float_only, seed=cell.seed, train_dt_ms=cell.dt_ms, train_steps=cell.steps,
-            test_dt_ms=point.dt_ms, test_steps=point.steps, own_point=point == cell.tests[0],
-            epochs=len(result.metrics), train_limit=spec.scale.limit, test_samples=samples,
-            report=_relative(report, Path(study_dir)),
-        ))
+        rows.append((point, report, samples))
+    seconds = round(time.perf_counter() - started, 1)
+    available = len(dataset_kind(spec.dataset).index(Path(data_dir), "train"))
+    train_samples = min(available, spec.scale.limit) if spec.scale.limit else available
+    rows = [StudyRow(
+        cell=cell.cell_id, model=cell.model.name, loss=cell.model.loss, variant=cell.model.variant,
+        float_only=cell.model.float_only, seed=cell.seed, train_dt_ms=cell.dt_ms, train_steps=cell.steps,
+        test_dt_ms=point.dt_ms, test_steps=point.steps, own_point=point == cell.tests[0],
+        epochs=len(result.metrics), train_limit=spec.scale.limit, test_samples=samples,
+        report=_relative(report, Path(study_dir)), train_samples=train_samples, stop_reason=stop,
+        cell_seconds=seconds) for point, report, samples in rows]
     atomic.write_json(run_dir / CELL_RESULT, {"rows": [row.to_dict() for row in rows]})
     return rows
+
+
+def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, console, device: str = "cpu"):
+    """Train the cell (resuming a partly trained one): ``scale.epochs`` epochs, or for a converged scale epoch
+    by epoch until :meth:`Scale.converged` or the ``epochs`` cap. Returns the result and why it stopped."""
+    scale = spec.scale
+    if not scale.until_converged:
+        return _train_to(spec, cell, run_dir, data_dir, scale.epochs, console, device), "fixed epochs"
+    target = min(scale.epochs, max(2, scale.min_epochs or 2))
+    while True:
+        result = _train_to(spec, cell, run_dir, data_dir, target, console, device)
+        accuracies = [m.test_accuracy for m in result.metrics]
+        if scale.converged(accuracies):
+            return result, "plateau"
+        if len(accuracies) >= scale.epochs:
+            return result, "max epochs"
+        target = len(accuracies) + 1
+
+
+def _train_to(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, epochs: int, console, device: str):
+    model = cell.model
+    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=model.arch or spec.arch,
+                         loss=model.loss,
+                         epochs=epochs, batch_size=spec.scale.batch_size, lr=spec.scale.lr,
+                         dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
+                         test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
+                         leak=model.leak, reset=model.reset, recurrent=model.recurrent,
+                         leak_tau_ms=model.leak_tau_ms, device=device)
+    config.validate()
+    return train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
 
 
 def _relative(row: ComparisonRow, study_dir: Path) -> ComparisonRow:

@@ -4,6 +4,8 @@ bars, and accuracy vs energy per model. Each says the data source, the mode and,
 
 from __future__ import annotations
 
+import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -83,5 +85,34 @@ def plot_accuracy_vs_energy(spec, summary, rows, path: Path) -> Path | None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"Accuracy vs energy per sample\n{_subtitle(rows)}", fontsize=9)
     ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_learning_curve(spec, rows, study_dir: Path, path: Path) -> Path | None:
+    """Test (and training) accuracy per epoch of the first finished cell of the grid, with the stopping
+    window of a converged scale shaded; None when no cell has its metrics."""
+    for row in rows:
+        metrics = Path(study_dir) / "cells" / row.cell / "metrics.jsonl"
+        if row.own_point and metrics.is_file():
+            break
+    else:
+        return None
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [e["epoch"] for e in epochs]
+    ax.plot(x, [100 * e["test_accuracy"] for e in epochs], marker="o", label="test accuracy")
+    ax.plot(x, [100 * e["train_accuracy"] for e in epochs], linestyle="--",
+            label="training accuracy (during the epoch)")
+    window = spec.scale.plateau_window or 0.2
+    span = max(2, math.ceil(window * len(x)))
+    if spec.scale.until_converged and span < len(x):
+        ax.axvspan(x[-span] - 0.5, x[-1] + 0.5, alpha=0.15,
+                   label=f"last {window:.0%} of epochs: < {spec.scale.plateau_pp:g} pp gain -> stop")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"Learning curve of {row.cell} ({row.stop_reason or 'fixed epochs'})\n{_subtitle(rows)}", fontsize=9)
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)

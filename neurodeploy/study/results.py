@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurodeploy import atomic
+from neurodeploy.study import paper as paper_rules
 from neurodeploy.study import plots
 from neurodeploy.study.cell import StudyRow
 from neurodeploy.study.runner import StudyOutcome
@@ -25,6 +26,7 @@ MARKDOWN_NAME = "study.md"
 PLOT_FILES = {"accuracy_vs_dt": "accuracy_vs_dt.png", "generalisation_drop": "generalisation_drop.png",
               "accuracy_vs_energy": "accuracy_vs_energy.png"}
 NOT_GIVEN = "not given"
+LEARNING_CURVE = "learning_curve.png"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,38 @@ def summarise(rows: list[StudyRow]) -> dict[tuple[str, float, float], Summary]:
     return {key: Summary(statistics.fmean(a := [r.report.accuracy for r in group]),
                          statistics.stdev(a) if len(a) > 1 else 0.0, len(a), group[0].report.mode)
             for key, group in groups.items()}
+
+
+def accuracy_lookup(rows: list[StudyRow]):
+    """``(model, train dt, test dt) -> Estimate`` (mean and 95% interval, :mod:`neurodeploy.study.paper`)."""
+    groups: dict[tuple[str, float, float], list[tuple[float, int]]] = defaultdict(list)
+    for row in rows:
+        if row.report.accuracy is not None:
+            groups[(row.model, float(row.train_dt_ms), float(row.test_dt_ms))].append(
+                (row.report.accuracy, int(row.test_samples)))
+
+    def lookup(model: str, dt_ms: float, test_dt_ms: float):
+        return paper_rules.accuracy_estimate(groups.get((model, float(dt_ms), float(test_dt_ms)), []))
+    return lookup
+
+
+def verdict_lines(spec: StudySpec, rows: list[StudyRow]) -> list[str]:
+    """One line per rule of the study file's ``paper:`` block: holds / does not hold / inconclusive."""
+    if not spec.rules:
+        return []
+    found = paper_rules.verdicts(spec.rules, spec.paper, accuracy_lookup(rows))
+    counts = {outcome: sum(v.outcome == outcome for v in found) for outcome in
+              (paper_rules.HOLDS, paper_rules.FAILS, paper_rules.INCONCLUSIVE, paper_rules.NOT_MEASURED)}
+    lines = ["## The paper's findings: verdicts", "",
+             "Each finding of the paper as a rule, checked on our numbers. Interval: 95%, Wilson score on the test "
+             "samples pooled over seeds, widened to the Student t interval over seeds when there are two or more "
+             "(docs/study.md, \"Verdicts\"). holds: the intervals are apart in the paper's direction; does not hold: "
+             "apart the other way; inconclusive: they overlap.", "",
+             "Summary: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n) + ".", "",
+             *(verdict.line() for verdict in found), ""]
+    if spec.paper_note:
+        lines += [f"Note on the paper: {spec.paper_note}", ""]
+    return lines
 
 
 def study_csv(rows: list[StudyRow]) -> str:
@@ -107,6 +141,34 @@ def generalisation_table(spec: StudySpec, summary: dict) -> list[str]:
     return lines
 
 
+def scale_lines(spec: StudySpec, outcome: StudyOutcome) -> list[str]:
+    """How much training the finished cells got and what they cost (host wall time)."""
+    own = {r.cell: r for r in outcome.rows if r.own_point}
+    if not own:
+        return []
+    scale = spec.scale
+    rule = (f"trained until converged: at least {scale.min_epochs or 2} and at most {scale.epochs} epochs, stopped "
+            f"when the best test accuracy of the last {scale.plateau_window or 0.2:.0%} of the epochs was less than "
+            f"{scale.plateau_pp:g} pp above the best before them" if scale.until_converged
+            else f"{scale.epochs} epoch(s) per cell")
+    epochs = sorted(r.epochs for r in own.values())
+    stops = defaultdict(int)
+    for row in own.values():
+        stops[row.stop_reason or "fixed epochs"] += 1
+    trained = sorted({r.train_samples for r in own.values() if r.train_samples is not None})
+    seconds = [r.cell_seconds for r in own.values() if r.cell_seconds]
+    lines = [f"Scale `{spec.scale_name}`: {rule}. Training samples per cell: "
+             f"{', '.join(map(str, trained)) or spec.scale.limit or 'all'}. Epochs trained: {epochs[0]}"
+             + (f"-{epochs[-1]} (median {statistics.median(epochs):g})" if epochs[-1] != epochs[0] else "")
+             + "; stopped by " + ", ".join(f"{reason} ({n})" for reason, n in sorted(stops.items())) + "."]
+    if seconds:
+        per_hour = 3600 * len(seconds) / sum(seconds)
+        lines[-1] += (f" Host wall time per cell (training and every evaluation): {statistics.fmean(seconds):.0f} s "
+                      f"mean, {sum(seconds):.0f} s over {len(seconds)} cells, i.e. {per_hour:.1f} "
+                      "cells per hour per worker (measured on a shared machine: an upper bound on the cost).")
+    return [*lines, ""]
+
+
 def study_markdown(spec: StudySpec, outcome: StudyOutcome) -> str:
     rows = outcome.rows
     summary = summarise(rows)
@@ -126,6 +188,7 @@ def study_markdown(spec: StudySpec, outcome: StudyOutcome) -> str:
                 if spec.paper else "The study file gives no paper numbers."), ""]
     if samples:
         lines += [f"Test samples per evaluation: {', '.join(map(str, samples))}.", ""]
+    lines += scale_lines(spec, outcome)
     float_only = [m.name for m in spec.models if m.float_only]
     if float_only:
         lines += [f"Float only: {', '.join(float_only)} (an SNN without reset cannot run on the chip: Lava's "
@@ -135,6 +198,7 @@ def study_markdown(spec: StudySpec, outcome: StudyOutcome) -> str:
             lines += ["## Accuracy per model and dt", "", *accuracy_table(spec, summary), ""]
         else:
             lines += ["## Generalisation to other dt (T x dt fixed)", "", *generalisation_table(spec, summary)]
+    lines += verdict_lines(spec, rows)
     if outcome.failed:
         lines += ["## Failed cells", "", *(f"- `{f.cell}`: {f.error}" for f in outcome.failed), ""]
     if outcome.unfinished:
@@ -149,6 +213,10 @@ def write_results(spec: StudySpec, outcome: StudyOutcome, out: Path) -> list[Pat
                atomic.write_text(out / MARKDOWN_NAME, study_markdown(spec, outcome))]
     if outcome.rows:
         summary = summarise(outcome.rows)
+        if spec.scale.until_converged:
+            path = plots.plot_learning_curve(spec, outcome.rows, out, out / LEARNING_CURVE)
+            if path is not None:
+                written.append(path)
         for name in spec.plots:
             path = getattr(plots, f"plot_{name}")(spec, summary, outcome.rows, out / PLOT_FILES[name])
             if path is not None:

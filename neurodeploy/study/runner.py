@@ -11,7 +11,6 @@ same path (a shared file system) and have neurodeploy installed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -23,10 +22,11 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders, watchdog
 from neurodeploy.data.datasets import resolve_dataset
 from neurodeploy.errors import UserError
 from neurodeploy.reports.compare import STUDY_RECORD
+from neurodeploy.safe_files import load_json
 from neurodeploy.study.cell import StudyRow, read_cell_rows, run_cell
 from neurodeploy.study.spec import Cell, StudySpec, parse_study
 
@@ -76,7 +76,7 @@ def prepare_study_dir(spec: StudySpec, out: Path, resume: bool) -> None:
     if resume:
         if not record.is_file():
             raise UserError(f"{out}: no study to resume here (no {STUDY_JSON}); run without --resume first")
-        saved = json.loads(record.read_text())
+        saved = load_json(record, "study record", "start a new study with another --out")
         if saved.get("study") != spec.raw:
             raise UserError(f"{spec.path}: differs from the study that {out} was started with; resume with the "
                             f"same file, or start a new study with another --out")
@@ -84,6 +84,7 @@ def prepare_study_dir(spec: StudySpec, out: Path, resume: bool) -> None:
     if record.exists():
         raise UserError(f"{out}: already holds a study; add --resume to continue it, or pass another --out")
     atomic.check_writable_dir(out)
+    folders.check_output_dir(out, (folders.STUDY,))
     atomic.write_json(record, {"study": spec.raw, "path": spec.path})
 
 
@@ -107,7 +108,7 @@ def cell_trainable(config: dict) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as handle:
         console = Console(file=handle, width=120, force_terminal=False)
-        rows = run_cell(spec, cell, study_dir, config["data_dir"], console)
+        rows = run_cell(spec, cell, study_dir, config["data_dir"], console, device=config.get("device", "cpu"))
     tune.report({"accuracy": rows[0].report.accuracy or 0.0})
 
 
@@ -163,40 +164,44 @@ def run_study(spec: StudySpec, out: Path, options: RunOptions) -> StudyOutcome:
     if options.address is None:
         init.update(num_cpus=options.num_cpus, object_store_memory=EMBEDDED_OBJECT_STORE_BYTES)
     started = time.perf_counter()
-    try:
-        ray.init(**init)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UserError(f"--address {options.address}: cannot connect to a Ray cluster ({exc}); start one with "
-                        "`ray start --head` or drop --address to run here") from exc
-    # SIGTERM stops the study the way Ctrl-C does (Ray Tune saves its state; --resume continues). Set after
-    # ray.init, whose core installs its own SIGTERM handler that ends the process at once.
-    previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
-    try:
-        trainable = tune.with_resources(cell_trainable, {"cpu": options.cpus_per_trial,
-                                                         "gpu": options.gpus_per_trial})
-        experiment = out / RAY_DIR / EXPERIMENT
-        if options.resume and tune.Tuner.can_restore(str(experiment)):
-            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            param_space = {
-                "cell": tune.grid_search([cell.to_dict() for cell in cells]),
-                "study": spec.raw, "study_path": spec.path, "out": str(out), "data_dir": data_dir,
-                "threads": max(1, int(options.cpus_per_trial)),
-            }
-            tuner = tune.Tuner(
-                trainable, param_space=param_space,
-                tune_config=tune.TuneConfig(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-                run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out / RAY_DIR), verbose=0,
-                                           failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                                           callbacks=[_progress_callback(len(cells))]),
-            )
-        grid = tuner.fit()
-        failed = [CellFailure(Cell.from_dict(result.config["cell"]).cell_id, _one_line(result.error))
-                  for result in grid if result.error is not None and result.config]
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
-        ray.shutdown()
-    return collect_outcome(spec, out, failed, time.perf_counter() - started)
+    # kill -9 of the study takes the embedded Ray's processes along (its agents outlive the driver otherwise)
+    with watchdog.descendants_die_with_me():
+        try:
+            ray.init(**init)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserError(f"--address {options.address}: cannot connect to a Ray cluster ({exc}); start one with "
+                            "`ray start --head` or drop --address to run here") from exc
+        # SIGTERM stops the study the way Ctrl-C does (Ray Tune saves its state; --resume continues). Set after
+        # ray.init, whose core installs its own SIGTERM handler that ends the process at once.
+        previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+        try:
+            trainable = tune.with_resources(cell_trainable, {"cpu": options.cpus_per_trial,
+                                                             "gpu": options.gpus_per_trial})
+            experiment = out / RAY_DIR / EXPERIMENT
+            if options.resume and tune.Tuner.can_restore(str(experiment)):
+                tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True)
+            else:
+                param_space = {
+                    "cell": tune.grid_search([cell.to_dict() for cell in cells]),
+                    "study": spec.raw, "study_path": spec.path, "out": str(out), "data_dir": data_dir,
+                    "threads": max(1, int(options.cpus_per_trial)),
+                    # Ray gives a cell with GPUs its own CUDA_VISIBLE_DEVICES; without, the cell trains on the CPU
+                    "device": "cuda" if options.gpus_per_trial > 0 else "cpu",
+                }
+                tuner = tune.Tuner(
+                    trainable, param_space=param_space,
+                    tune_config=tune.TuneConfig(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
+                    run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(out / RAY_DIR), verbose=0,
+                                               failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                                               callbacks=[_progress_callback(len(cells))]),
+                )
+            grid = tuner.fit()
+            failed = [CellFailure(Cell.from_dict(result.config["cell"]).cell_id, _one_line(result.error))
+                      for result in grid if result.error is not None and result.config]
+        finally:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+            ray.shutdown()
+        return collect_outcome(spec, out, failed, time.perf_counter() - started)
 
 
 def _trial_name(trial) -> str:

@@ -15,10 +15,11 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
+from neurodeploy import options
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
+from neurodeploy.safe_files import load_yaml
+from neurodeploy.study.paper import PaperNumber, Rule, parse_paper_block
 
 FAMILIES = ("snn", "rnn", "lstm", "rsnn")
 SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking part runs on a chip backend
@@ -27,7 +28,12 @@ TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
 SNN_BACKENDS = ("emulator", "lava", "torch")
 MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
-SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit")
+SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit", "min_epochs", "plateau_pp", "plateau_window")
+TEST_KEYS = ("dt_ms",)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the study's folder: runs/study-<name>
+MAX_TITLE_CHARS = 300
+MAX_MODELS = 100
+MAX_LIST_VALUES = 1000  # seeds, dt values: a grid larger than this is a typo, not a study
 TOP_KEYS = ("name", "title", "dataset", "arch", "data_dir", "scale", "scales", "seeds", "dt_ms", "steps",
             "window_ms", "models", "test", "snn_backend", "max_failures", "tables", "plots", "paper",
             "paper_source")
@@ -70,23 +76,36 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class Scale:
-    """How much training each cell gets (``limit``/``test_limit`` None: the whole split)."""
+    """How much training each cell gets (``limit``/``test_limit`` None: the whole split).
+
+    With ``plateau_pp`` the scale trains until converged: at least ``min_epochs``, at most ``epochs``, and
+    it stops once the best test accuracy of the last ``plateau_window`` (fraction) of the epochs is less than
+    ``plateau_pp`` points above the best before them (docs/study.md, "Converged scale").
+    """
 
     epochs: int
     lr: float
     batch_size: int | None = None
     limit: int | None = None
     test_limit: int | None = None
+    min_epochs: int | None = None
+    plateau_pp: float | None = None
+    plateau_window: float | None = None
 
+    @property
+    def until_converged(self) -> bool:
+        return self.plateau_pp is not None
 
-@dataclass(frozen=True)
-class PaperNumber:
-    """An accuracy the paper reports (fraction), for a model trained at ``dt_ms`` and tested at ``test_dt_ms``."""
-
-    model: str
-    dt_ms: float
-    accuracy: float
-    test_dt_ms: float | None = None
+    def converged(self, test_accuracies: list[float]) -> bool:
+        """The stopping rule on the test accuracy after each epoch so far (fractions)."""
+        done = len(test_accuracies)
+        if not self.until_converged or done < max(2, self.min_epochs or 2):
+            return False
+        window = max(2, math.ceil((self.plateau_window or 0.2) * done))
+        if window >= done:
+            return False
+        before, last = max(test_accuracies[:-window]), max(test_accuracies[-window:])
+        return last - before < self.plateau_pp / 100
 
 
 @dataclass(frozen=True)
@@ -147,6 +166,8 @@ class StudySpec:
     paper: tuple[PaperNumber, ...]
     paper_source: str | None
     raw: dict
+    rules: tuple[Rule, ...] = ()  # the paper's findings as checkable rules (neurodeploy.study.paper)
+    paper_note: str | None = None
 
     def steps_at(self, dt_ms: float) -> int:
         """T at ``dt_ms``: the fixed ``steps``, or round(window_ms / dt_ms) (at least 1)."""
@@ -155,13 +176,14 @@ class StudySpec:
         return max(1, round(self.window_ms / dt_ms))
 
     def cells(self) -> list[Cell]:
-        """The grid: models x dt x seeds, in that order."""
+        """The grid: seeds x models x dt, in that order (seed outermost: a study stopped part-way has whole
+        tables for its first seeds)."""
         cells = []
-        for model in self.models:
-            for dt in self.dt_ms:
-                own = TestPoint(dt, self.steps_at(dt))
-                others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
-                for seed in self.seeds:
+        for seed in self.seeds:
+            for model in self.models:
+                for dt in self.dt_ms:
+                    own = TestPoint(dt, self.steps_at(dt))
+                    others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
                     cells.append(Cell(model, dt, own.steps, seed, (own, *others)))
         return cells
 
@@ -178,10 +200,7 @@ def load_study(path: Path) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such study file; pass one of studies/*.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())}); fix the file") from exc
+    raw = load_yaml(path, "study file (not valid YAML or over our limits)", "fix the file; see docs/study.md")
     return parse_study(raw, str(path))
 
 
@@ -205,34 +224,73 @@ def parse_study(raw, path: str) -> StudySpec:
     test = raw.get("test") or {}
     if not isinstance(test, dict):
         check.fail("test", "must be a mapping such as {dt_ms: [2, 1]}")
+    unknown = sorted(set(test) - set(TEST_KEYS), key=str)
+    if unknown:
+        check.fail(f"test.{unknown[0]}", f"unknown key; known: {', '.join(TEST_KEYS)}")
+    name = check.text(raw, "name")
+    if not NAME_PATTERN.fullmatch(name) or ".." in name:
+        check.fail("name", f"{name[:40]!r} names the study folder (runs/study-<name>): use 1 to 64 letters, digits, "
+                           "'.', '_' or '-', starting with a letter or digit (no '/' or '..')")
+    title = raw.get("title") or name
+    if not isinstance(title, str) or len(title) > MAX_TITLE_CHARS:
+        check.fail("title", f"must be text of at most {MAX_TITLE_CHARS} characters")
+    paper, rules, note = parse_paper_block(check, raw.get("paper") or [], {m.name for m in models})
     spec = StudySpec(
         path=path,
-        name=check.text(raw, "name"),
-        title=str(raw.get("title") or raw["name"]),
+        name=name,
+        title=title,
         dataset=check.text(raw, "dataset"),
         arch=str(raw.get("arch", "mlp")),
         data_dir=str(raw["data_dir"]) if raw.get("data_dir") else None,
         scale_name=scale_name,
         scale=scale,
-        seeds=tuple(check.numbers(raw, "seeds", int, minimum=0)),
-        dt_ms=tuple(check.numbers(raw, "dt_ms", float, positive=True)),
-        steps=check.positive_int(raw, "steps") if steps is not None else None,
-        window_ms=check.positive_float(raw, "window_ms") if window is not None else None,
+        seeds=tuple(check.numbers(raw, "seeds", int, minimum=0, option="--seed")),
+        dt_ms=tuple(check.dt_values(raw, "dt_ms")),
+        steps=check.steps(raw, "steps") if steps is not None else None,
+        window_ms=check.window(raw, "window_ms") if window is not None else None,
         models=models,
-        test_dt_ms=tuple(check.numbers(test, "dt_ms", float, positive=True, key="test.dt_ms", required=False)),
+        test_dt_ms=tuple(check.dt_values(test, "dt_ms", key="test.dt_ms", required=False)),
         snn_backend=check.choice(raw, "snn_backend", SNN_BACKENDS, "emulator"),
         max_failures=int(check.positive_int(raw, "max_failures", default=1, minimum=0)),
         tables=tuple(check.choices(raw, "tables", TABLES)),
         plots=tuple(check.choices(raw, "plots", PLOTS)),
-        paper=_parse_paper(check, raw.get("paper") or [], {m.name for m in models}),
+        paper=paper,
         paper_source=str(raw["paper_source"]) if raw.get("paper_source") else None,
         raw=raw,
+        rules=rules,
+        paper_note=note,
     )
     try:
         dataset_kind(spec.dataset)
     except UserError as exc:
         check.fail("dataset", str(exc))
+    _check_grid(check, spec)
     return spec
+
+
+def _check_grid(check: "_Checker", spec: StudySpec) -> None:
+    """Every T within the CLI's limit, and one folder per cell and per test point: two models or dt values
+    whose ids coincide (``SNN`` and ``snn``; dt 1 and 1.0000001, both ``dt1``) would share a folder."""
+    for key, values in (("dt_ms", spec.dt_ms), ("test.dt_ms", spec.test_dt_ms)):
+        for dt in values:
+            steps = spec.steps_at(dt)
+            if steps > options.MAX_STEPS:
+                check.fail("window_ms", f"T = window_ms / dt = {steps} at {key} {dt:g} is more than "
+                                        f"{options.MAX_STEPS} steps; use a shorter window_ms or a larger dt")
+    seen: dict[str, str] = {}
+    for model in spec.models:
+        if model.slug in seen:
+            check.fail(f"models.{model.name}", f"its id '{model.slug}' is also the id of models.{seen[model.slug]} "
+                                               "(ids keep letters and digits only); rename one")
+        seen[model.slug] = model.name
+    for key, values in (("dt_ms", spec.dt_ms), ("test.dt_ms", (*spec.dt_ms, *spec.test_dt_ms))):
+        labels: dict[str, float] = {}
+        for dt in values:
+            label = TestPoint(dt, spec.steps_at(dt)).label
+            if label in labels and labels[label] != dt:
+                check.fail(key, f"{labels[label]!r} and {dt!r} share the folder name '{label}'; give dt values "
+                                "that differ in their first 6 digits")
+            labels[label] = dt
 
 
 def _parse_scale(check: "_Checker", raw, key: str) -> Scale:
@@ -241,18 +299,33 @@ def _parse_scale(check: "_Checker", raw, key: str) -> Scale:
     unknown = sorted(set(raw) - set(SCALE_KEYS))
     if unknown:
         check.fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(SCALE_KEYS)}")
-    optional = {name: check.positive_int(raw, name, key=f"{key}.{name}") if raw.get(name) is not None else None
-                for name in ("batch_size", "limit", "test_limit")}
-    return Scale(epochs=check.positive_int(raw, "epochs", key=f"{key}.epochs"),
-                 lr=check.positive_float(raw, "lr", key=f"{key}.lr"), **optional)
+    optional = {name: check.positive_int(raw, name, key=f"{key}.{name}", option=f"--{name.replace('_', '-')}")
+                if raw.get(name) is not None else None for name in ("batch_size", "limit", "test_limit")}
+    optional["min_epochs"] = check.positive_int(raw, "min_epochs", key=f"{key}.min_epochs", option="--epochs") \
+        if raw.get("min_epochs") is not None else None
+    optional.update({name: check.positive_float(raw, name, key=f"{key}.{name}") if raw.get(name) is not None
+                     else None for name in ("plateau_pp", "plateau_window")})
+    if optional["plateau_window"] is not None and optional["plateau_window"] >= 1:
+        check.fail(f"{key}.plateau_window", f"is a fraction of the epochs in (0, 1) (got {optional['plateau_window']})")
+    if optional["plateau_pp"] is None and (optional["min_epochs"] or optional["plateau_window"]):
+        check.fail(f"{key}.plateau_pp", "missing: min_epochs and plateau_window belong to a converged scale")
+    lr = check.positive_float(raw, "lr", key=f"{key}.lr")
+    if lr > options.MAX_LR:
+        check.fail(f"{key}.lr", f"{lr:g} is above {options.MAX_LR:g} (Adam steps that large only diverge)")
+    return Scale(epochs=check.positive_int(raw, "epochs", key=f"{key}.epochs", option="--epochs"), lr=lr,
+                 **optional)
 
 
 def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
     if not raw:
         check.fail("models", "name at least one model, e.g. {SNN: {family: snn}}")
+    if len(raw) > MAX_MODELS:
+        check.fail("models", f"{len(raw)} models; a study has at most {MAX_MODELS}")
     models = []
     for name, entry in raw.items():
-        key = f"models.{name}"
+        key = f"models.{str(name)[:40]}"
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            check.fail(key, "a model's name is text of 1 to 64 characters (it becomes part of a folder name)")
         if not isinstance(entry, dict):
             check.fail(key, "must be a mapping such as {family: snn}")
         unknown = sorted(set(entry) - set(MODEL_KEYS))
@@ -279,24 +352,6 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
             check.fail(f"{key}.leak_tau_ms", "adaptive leakage needs leak: true")
         models.append(model)
     return tuple(models)
-
-
-def _parse_paper(check: "_Checker", raw, names: set[str]) -> tuple[PaperNumber, ...]:
-    if not isinstance(raw, list):
-        check.fail("paper", "must be a list of {model, dt_ms, accuracy[, test_dt_ms]}")
-    numbers = []
-    for index, entry in enumerate(raw):
-        key = f"paper[{index}]"
-        if not isinstance(entry, dict) or entry.get("model") not in names:
-            check.fail(f"{key}.model", f"must name one of the models ({', '.join(sorted(names))})")
-        accuracy = check.positive_float(entry, "accuracy", key=f"{key}.accuracy")
-        if accuracy > 1:
-            check.fail(f"{key}.accuracy", f"is a fraction in [0, 1] (got {accuracy}); write 0.9901 for 99.01%")
-        test_dt = check.positive_float(entry, "test_dt_ms", key=f"{key}.test_dt_ms") \
-            if entry.get("test_dt_ms") is not None else None
-        numbers.append(PaperNumber(entry["model"], check.positive_float(entry, "dt_ms", key=f"{key}.dt_ms"),
-                                   accuracy, test_dt))
-    return tuple(numbers)
 
 
 class _Checker:
@@ -340,15 +395,44 @@ class _Checker:
         return values
 
     def _number(self, value, kind, key: str):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            self.fail(key, f"must be {'an integer' if kind is int else 'a number'} (got {value!r})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not math.isfinite(value)) or (kind is int and value != int(value)):
+            self.fail(key, f"must be {'an integer' if kind is int else 'a finite number'} (got {str(value)[:40]})")
         return kind(value)
 
-    def positive_int(self, raw: dict, name: str, key: str | None = None, default=None, minimum: int = 1) -> int:
+    def _within(self, key: str, option: str | None, value) -> None:
+        """The CLI's range of ``option`` (:mod:`neurodeploy.options`) applies to the study key as well."""
+        if option is not None and not options.RANGES[option].contains(value):
+            self.fail(key, f"{value} is out of range; give a value {options.RANGES[option].describe()} (as "
+                           f"{option})")
+
+    def positive_int(self, raw: dict, name: str, key: str | None = None, default=None, minimum: int = 1,
+                     option: str | None = None) -> int:
         value = self._number(self._value(raw, name, key, default), int, key or name)
         if value < minimum:
             self.fail(key or name, f"must be at least {minimum} (got {value})")
+        self._within(key or name, option, value)
         return value
+
+    def steps(self, raw: dict, name: str) -> int:
+        value = self.positive_int(raw, name)
+        if value > options.MAX_STEPS:
+            self.fail(name, f"{value} is out of range; give T from 1 to {options.MAX_STEPS} (as --steps)")
+        return value
+
+    def window(self, raw: dict, name: str) -> float:
+        value = self.positive_float(raw, name)
+        if value > options.MAX_DT_MS:
+            self.fail(name, f"{value:g} ms is out of range; give at most {options.MAX_DT_MS:g} ms")
+        return value
+
+    def dt_values(self, raw: dict, name: str, key: str | None = None, required: bool = True) -> list[float]:
+        values = self.numbers(raw, name, float, positive=True, key=key, required=required)
+        for value in values:
+            if not options.MIN_DT_MS <= value <= options.MAX_DT_MS:
+                self.fail(key or name, f"{value:g} ms is out of range; give dt from {options.MIN_DT_MS} to "
+                                       f"{options.MAX_DT_MS:g} ms (as --dt)")
+        return values
 
     def positive_float(self, raw: dict, name: str, key: str | None = None) -> float:
         value = self._number(self._value(raw, name, key), float, key or name)
@@ -357,7 +441,7 @@ class _Checker:
         return value
 
     def numbers(self, raw: dict, name: str, kind, *, positive: bool = False, minimum: int | None = None,
-                key: str | None = None, required: bool = True) -> list:
+                key: str | None = None, required: bool = True, option: str | None = None) -> list:
         key = key or name
         values = raw.get(name)
         if values is None and not required:
@@ -365,7 +449,11 @@ class _Checker:
         values = values if isinstance(values, list) else [values]
         if not values or values == [None]:
             self.fail(key, "missing; give a list such as [1, 2, 3]")
+        if len(values) > MAX_LIST_VALUES:
+            self.fail(key, f"{len(values)} values; give at most {MAX_LIST_VALUES}")
         numbers = [self._number(v, kind, key) for v in values]
+        for number in numbers:
+            self._within(key, option, number)
         if positive and any(not v > 0 for v in numbers):
             self.fail(key, f"values must be positive (got {values})")
         if minimum is not None and any(v < minimum for v in numbers):
