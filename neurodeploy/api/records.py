@@ -20,8 +20,8 @@ from neurodeploy.reports import plots
 from neurodeploy.reports.compare import (
     REPORT_NAME,
     ComparisonRow,
-    comparability,
     comparison_markdown,
+    comparison_warnings,
     load_comparison_rows,
     plot_rows,
 )
@@ -125,8 +125,8 @@ class Report:
 @dataclass(frozen=True)
 class Comparison:
     """Several run reports side by side: one :class:`~neurodeploy.reports.compare.ComparisonRow` per report
-    (accuracy with its 95 % interval, operations, energy with its kind, latency with its kind), a
-    ``warning`` when they used different samples, data sources or dt/T, and the files written (if any)."""
+    (accuracy with its 95 % interval, operations, energy with its kind, latency with its kind), one line in
+    ``warnings`` per difference that breaks like for like, and the files written (if any)."""
 
     rows: tuple[ComparisonRow, ...]
     paths: tuple[Path, ...] = ()
@@ -136,12 +136,12 @@ class Comparison:
         return cls(tuple(load_comparison_rows(list(targets))), tuple(paths))
 
     @property
-    def warning(self) -> str:
-        return comparability(list(self.rows)).warning
+    def warnings(self) -> list[str]:
+        return [warning.line() for warning in comparison_warnings(list(self.rows))]
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"rows": [...], "warning": ...}``; the rows hold the fields of ``comparison.csv``."""
-        return {"rows": [row.to_dict() for row in self.rows], "warning": self.warning}
+        """``{"rows": [...], "warnings": [...]}``; the rows hold the fields of ``comparison.csv``."""
+        return {"rows": [row.to_dict() for row in self.rows], "warnings": self.warnings}
 
     def _repr_html_(self) -> str:
         return comparison_html(self.rows)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from neurodeploy.api.records import Report
+from neurodeploy.api.records import Comparison, Report
 from neurodeploy.backends.registry import CHIP_BACKENDS
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run, print_export_table
@@ -26,7 +26,7 @@ from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, METRICS, load_run_config
 from neurodeploy.errors import OptionError, RunFolderError
 from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
-from neurodeploy.pipeline.demo import DEMO_BACKEND, run_demo
+from neurodeploy.pipeline.demo import DEMO_BASELINES, run_demo, sibling
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
@@ -231,10 +231,11 @@ def report_path(request: RunRequest) -> Path:
 
 
 def demo(out: Path | str = "runs/demo-snn", *, fresh: bool = False, progress: bool = False,
-         output: Output | None = None) -> Report:
-    """The README's first command: train (unless ``out`` holds a trained run) -> export -> run on Lava (or
-    the demo's backend) on
-    the embedded default (synthetic N-MNIST format when no real copy is present); returns the report."""
+         output: Output | None = None) -> Comparison:
+    """The README's first command on the embedded default (synthetic N-MNIST format when no real copy is
+    present): an SNN trained (unless ``out`` holds it), exported, run on Lava and the emulator; an LSTM and an
+    RNN trained beside ``out`` and run on torch; returns their comparison (written to <out>-compare)."""
     output = Output.choose(output, progress)
-    run_demo(Path(out), fresh=fresh, console=output.console, err_console=output.err_console)
-    return Run(out).report(DEMO_BACKEND)
+    out = Path(out)
+    paths = run_demo(out, fresh=fresh, console=output.console, err_console=output.err_console)
+    return Comparison.of([out, *(sibling(out, family) for family in DEMO_BASELINES)], paths)

@@ -7,12 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from neurodeploy.reports.compare import (
-    COLUMNS,
-    ComparisonRow,
-    comparability,
-    display_cells,
-)
+from neurodeploy.reports.compare import COLUMNS, ComparisonRow, comparison_warnings, display_cells
 from neurodeploy.reports.render import LAYER_COLUMNS, _fmt, _percent
 
 
@@ -44,7 +39,8 @@ def report_html(report: Mapping[str, Any]) -> str:
 
 
 def comparison_html(rows: Sequence[ComparisonRow]) -> str:
-    """Comparison rows as one HTML table (the terminal's two tables side by side) and the warning line."""
-    warning = comparability(list(rows)).warning
+    """Comparison rows as one HTML table (the terminal's run and cost tables side by side) and one line per
+    difference that breaks like for like."""
+    warnings = "".join(f"<p><b>{escape(warning.line())}</b></p>" for warning in comparison_warnings(list(rows)))
     table = _table(COLUMNS, [display_cells(row, number) for number, row in enumerate(rows, 1)])
-    return f"<div>{f'<p><b>{escape(warning)}</b></p>' if warning else ''}{table}</div>"
+    return f"<div>{warnings}{table}</div>"
