@@ -70,7 +70,7 @@ def test_cost_json_counts_activations_including_pooling_outputs():
 
 def test_lint_and_cost_take_the_input_size_from_the_model_file_dataset():
     lint = runner.invoke(app, ["lint", "dvsgesture_cnn"], terminal_width=160)
-    assert "601 cores" in lint.output and "fits one chip: False" in lint.output
+    assert "116 cores" in lint.output and "fits one chip: True" in lint.output  # conv layers in spatial tiles
     cost = json.loads(runner.invoke(app, ["cost", "dvsgesture_cnn", "--json"]).output)
     assert cost["input_shape"] == [2, 128, 128]
     assert json.loads(runner.invoke(app, ["cost", "nmnist_mlp", "--json"]).output)["input_shape"] == [2, 34, 34]

@@ -481,3 +481,33 @@ def test_the_shipped_studies_still_load_and_their_cell_ids_are_distinct():
     for path in sorted((Path(__file__).parent.parent / "studies").glob("*.yaml")):
         cells = load_study(path).cells()
         assert len({cell.cell_id for cell in cells}) == len(cells), path
+
+
+def test_a_training_killed_mid_run_leaves_no_completion_record(tiny_nmnist, tmp_path):
+    """Issue 23 family 4 with a real SIGKILL: the checkpoint of the last finished epoch stays, the record of
+    completion does not exist, so `demo` does not take the run as trained (and train --resume finishes it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["train", "nmnist", "--arch", "Input-16FC-10", "--epochs", "500", "--steps", "4", "--dt", "10",
+            "--batch-size", "20", "--limit", "20", "--test-limit", "10", "--no-synthetic",
+            "--data-dir", str(tiny_nmnist), "--out", str(out)]
+    process = subprocess.Popen([sys.executable, "-m", "neurodeploy.cli", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    assert (out / "checkpoint.pt").exists() and folders.kind_of(out) == folders.TRAIN_RUN
+    assert not folders.training_finished(out)
+    with pytest.raises(UserError, match="did not finish"):
+        plan_demo(out, fresh=False)

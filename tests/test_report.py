@@ -206,7 +206,7 @@ def test_markdown_is_rendered_from_json_with_layer_table_first():
     data = _report().to_dict()
     text = render_markdown(data)
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings[:2] == ["## Summary", "## Layers"]
+    assert headings[:2] == ["## Layers", "## Summary"]
     assert headings.index("## Energy") < headings.index("## Memory") < headings.index("## Provenance")
     for needle in ("emulated", "estimated", "synthetic", "Davies", "Chip bit widths", "Paper bit widths",
                    "layer fc1 at time step 3", "spikes/neuron/step", "numpy"):

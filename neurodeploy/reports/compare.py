@@ -413,7 +413,7 @@ def plot_rows(rows: list[ComparisonRow]) -> tuple[list[dict], list[str]]:
     line per row left out, with the reason. Labels are unique: run, family/backend and hardware profile (a
     number is added where two rows would still read the same)."""
     points, left_out = [], []
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         if row.accuracy is None:
             left_out.append(f"{row.run}: no accuracy")
         elif not row.energy_j_per_sample:
@@ -424,7 +424,7 @@ def plot_rows(rows: list[ComparisonRow]) -> tuple[list[dict], list[str]]:
             points.append({"label": label, "accuracy": row.accuracy,
                            "accuracy_low": row.accuracy_low, "accuracy_high": row.accuracy_high,
                            "energy_j": row.energy_j_per_sample, "energy_kind": row.energy_kind, "mode": row.mode,
-                           "point_kind": point_kind(row)})
+                           "point_kind": point_kind(row), "number": number})
     seen: dict[str, int] = {}
     for point in points:
         seen[point["label"]] = seen.get(point["label"], 0) + 1

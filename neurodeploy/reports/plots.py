@@ -254,7 +254,8 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
     95 % interval as an error bar.
 
     Each row needs ``label``, ``accuracy`` (fraction), ``energy_j`` (per sample), ``energy_kind`` and
-    ``mode``, optionally ``accuracy_low`` / ``accuracy_high`` and ``point_kind`` (``measured``, ``chip
+    ``mode``, optionally ``number`` (the row's number in compare's tables, drawn beside the marker and named in
+    the legend), ``accuracy_low`` / ``accuracy_high`` and ``point_kind`` (``measured``, ``chip
     estimate``, ``float priced``: the marker shape, :data:`POINT_MARKERS`). ``left_out`` (runs not plotted, with
     the reason) is printed under the axes.
     """
@@ -274,12 +275,14 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
             above = 100 * (row["accuracy_high"] - row["accuracy"])
             ax.errorbar(row["energy_j"], 100 * row["accuracy"], yerr=[[below], [above]], color=color,
                         capsize=3, linewidth=1, zorder=2)
+        # the marker carries a number; the legend under the axes names it (labels never overlap there)
+        label = "; ".join(f"{r['label']} ({r.get('mode', '?')})" for r in group)
+        number = ",".join(str(r.get("number", index + 1)) for r in group)  # compare's row numbers
         ax.scatter(row["energy_j"], 100 * row["accuracy"], s=70, marker=marker,
-                   facecolors=color if filled else "none", edgecolors=color, linewidths=1.8, zorder=3)
-        lines = [f"{r['label']} ({r.get('mode', '?')})" for r in group]
-        ax.annotate("\n".join(lines) + f"\nenergy: {_point_kind(row)}",
-                    (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points",
-                    xytext=(7, -4 - 9 * len(lines) if index % 2 else 5), fontsize=7, color=color)
+                   facecolors=color if filled else "none", edgecolors=color, linewidths=1.8, zorder=3,
+                   label=f"{number}: {label}, energy {_point_kind(row)}")
+        ax.annotate(number, (row["energy_j"], 100 * row["accuracy"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8, color=color, fontweight="bold")
     ax.set_xscale("log")
     energies = [r["energy_j"] for r in usable]
     ax.set_xlim(min(energies) / 5, max(energies) * 20)
@@ -288,18 +291,17 @@ def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Seque
              for r in usable]
     ax.set_ylim(max(0.0, min(lows) - 5), min(100.0, max(highs) + 5))
     if left_out:
-        fig.text(0.01, 0.01, "not plotted: " + "; ".join(left_out), fontsize=7, va="bottom", wrap=True)
-        fig.subplots_adjust(bottom=0.2)
+        ax.text(0.0, 1.02, "not plotted: " + "; ".join(left_out), fontsize=7, va="bottom", wrap=True,
+                transform=ax.transAxes)
     ax.set_xlabel("energy per sample, dynamic + static (J, log scale)")
     ax.set_ylabel("accuracy (%, bars: 95 % interval)")
     ax.grid(alpha=0.3, which="both")
-    legend = {"measured": "measured energy (device meter)", "chip estimate": "chip run, estimated from its counts",
-              "float priced": "float model priced on a profile (not run on it)"}
-    for kind in dict.fromkeys(_point_kind(r) for r in usable):
-        marker, filled = POINT_MARKERS[kind]
-        ax.scatter([], [], marker=marker, facecolors="gray" if filled else "none", edgecolors="gray",
-                   label=legend[kind])
-    ax.legend(fontsize=8, loc="lower right")
+    shapes = {"measured": "filled circle: measured energy (device meter)",
+              "chip estimate": "hollow diamond: chip run, estimated from its counts",
+              "float priced": "hollow square: float model priced on a profile (not run on it)"}
+    used = "; ".join(shapes[kind] for kind in dict.fromkeys(_point_kind(r) for r in usable))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False, title=used,
+              title_fontsize=7, alignment="left")
     kinds = sorted({r.get("energy_kind", "?") for r in usable})
     ax.set_title(f"Accuracy (95 % interval) vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)
     return fig

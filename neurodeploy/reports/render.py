@@ -168,10 +168,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
               f"{data['steps']} steps). "
               "All layer figures are averages per sample.")
     lines = [f"# Run report: {model['family']} {model['arch']} on {data['dataset']} ({data['split']})", "",
-             banner, "", "## Summary", ""]
-    lines += [f"- {line}" for line in summary_lines(report)] + ["", "## Layers", ""]
+             banner, "", "## Layers", ""]
     lines += _table([title for _, title in LAYER_COLUMNS],
                     [[layer.get(key) for key, _ in LAYER_COLUMNS] for layer in report["layers"]])
+    lines += ["## Summary", ""] + [f"- {line}" for line in summary_lines(report)] + [""]
     per = report["per_sample"]
     lines += ["## Totals per sample", ""]
     lines += _table(("quantity", "value"), [
