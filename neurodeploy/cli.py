@@ -110,7 +110,8 @@ def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip)")]
     = "snn",
-    arch: Annotated[str, typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10'")] = "mlp",
+    arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
+                                                     "(default: the dataset's, mlp)")] = None,
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
     preset: Annotated[Optional[str], typer.Option(
         help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: 100 epochs at lr 1e-4 (Table IV); "
@@ -228,7 +229,7 @@ def import_graph(
 @app.command()
 def run(
     target: Annotated[Path, typer.Argument(help="run directory (trained or imported), or a netx .net file")],
-    backend: Annotated[str, typer.Option(help="lava | loihi2 | emulator | torch")] = "lava",
+    backend: Annotated[str, typer.Option(help=nd.backend_choices())] = "lava",
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",

@@ -82,6 +82,7 @@ BAD_INPUTS = {
     "hardware_profile": lambda tmp: nd.hardware_profile("no-such-chip"),
     "demo": lambda tmp: nd.demo(tmp / "a-file"),
     "default_run_dir": None,  # formats a path from any strings
+    "backend_choices": None,  # takes no input
     "parse_input_size": lambda tmp: nd.parse_input_size("34x34"),
 }
 

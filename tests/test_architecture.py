@@ -236,3 +236,74 @@ def test_the_cli_calls_only_the_public_api():
     used = {node.attr for node in ast.walk(tree)
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "nd"}
     assert used and used <= set(neurodeploy.__all__), f"not public: {sorted(used - set(neurodeploy.__all__))}"
+
+
+MAX_MODULE_LINES = 600
+REGISTRY = PACKAGE / "backends" / "registry.py"
+
+
+def _registered_backend_names(registry: Path = REGISTRY) -> set[str]:
+    """The ``name=`` of every ``Backend(...)`` the registry builds (read with ``ast``, nothing imported)."""
+    return {keyword.value.value for node in ast.walk(ast.parse(registry.read_text()))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Backend"
+            for keyword in node.keywords
+            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)}
+
+
+def _spelled_out_backend_lists(package: Path, names: set[str], owner: str = "backends/registry.py") -> list[str]:
+    """Every list, tuple, set or dict literal outside ``owner`` that writes out two or more of ``names``, and
+    every string that lists them (``"lava | emulator"``, ``"lava, loihi2 or emulator"``)."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).as_posix() == owner:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+                elements = node.keys if isinstance(node, ast.Dict) else node.elts
+                written = [e.value for e in elements if isinstance(e, ast.Constant) and e.value in names]
+                if len(written) >= 2:
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno} {written}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                words = re.findall(r"\w+", node.value)
+                listed = {w for a, sep, b in zip(words, re.findall(r"\W+", node.value), words[1:])
+                          for w in (a, b) if a in names and b in names and sep.strip() in ("|", ",", "/")}
+                if len(listed) >= 2:
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno} {sorted(listed)}")
+    return found
+
+
+def test_backend_names_are_listed_only_by_the_registry():
+    """Adding a backend is one file plus one registry line: no other module writes out a list of backend names
+    (ask ``neurodeploy.backends.registry.names``)."""
+    names = _registered_backend_names()
+    assert {"lava", "emulator", "torch", "loihi2"} <= names
+    found = _spelled_out_backend_lists(PACKAGE, names)
+    assert not found, "backend names listed outside backends/registry.py:\n" + "\n".join(found)
+
+
+def test_the_backend_list_check_catches_a_tuple_and_a_help_text(tmp_path):
+    package = tmp_path / "neurodeploy"
+    (package / "study").mkdir(parents=True)
+    (package / "study" / "spec.py").write_text('SNN = ("emulator", "lava")\nHELP = "lava | loihi2 | torch"\n'
+                                               'ONE = ("emulator", "sanafe")\n')
+    found = _spelled_out_backend_lists(package, {"lava", "emulator", "torch", "loihi2"})
+    assert [line.split(" ")[0] for line in found] == ["neurodeploy/study/spec.py:1", "neurodeploy/study/spec.py:2"]
+
+
+def test_modules_stay_under_600_lines():
+    """One responsibility per module; a module past 600 lines is split along its seams."""
+    long = {str(path.relative_to(PACKAGE.parent)): n for path in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_per_dataset_defaults_have_one_table():
+    """dt, T, batch size, input shape, classes and the default model of a dataset live in ``DATASETS``
+    (neurodeploy/data/datasets.py); no other module keys a table by dataset names."""
+    tree = ast.parse((PACKAGE / "data" / "datasets.py").read_text())
+    table = next(node.value for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+                 and getattr(node.target, "id", None) == "DATASETS")
+    names = {key.value for key in table.keys}
+    assert {"nmnist", "dvsgesture"} <= names
+    found = _spelled_out_backend_lists(PACKAGE, names, owner="data/datasets.py")
+    assert not found, "per-dataset tables outside data/datasets.py:\n" + "\n".join(found)

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from neurodeploy.data.datasets import resolve_dataset
-from neurodeploy.data.info import PAPER_DT_MS, DatasetInfo, dataset_info, plot_contrast
+from neurodeploy.data.datasets import DATASETS, resolve_dataset
+from neurodeploy.data.info import DatasetInfo, dataset_info, plot_contrast
 from neurodeploy.data.synthetic_nmnist import generate_synthetic_nmnist
 
 
@@ -23,7 +23,7 @@ def test_dataset_info_record(source):
     assert info.samples_per_class["train"] == {str(d): 2 for d in range(10)}
     assert info.events.samples == 10 and 1000 < info.events.mean < 12000
     assert 250 < info.events.duration_ms_mean < 340
-    assert sorted(info.density_by_dt) == list(PAPER_DT_MS["nmnist"])
+    assert sorted(info.density_by_dt) == list(DATASETS["nmnist"].defaults.paper_dt_ms)
     assert all(0 < density < 1 for density in info.density_by_dt.values())
     assert info.contrast.matrix.shape == (4, 4) and info.contrast.samples == 10
     np.testing.assert_allclose(np.diag(info.contrast.matrix), 0, atol=1e-12)  # binary frames

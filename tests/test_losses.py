@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from neurodeploy.errors import UserError
-from neurodeploy.models.losses import loss_by_name, loss_last, loss_rate, predict
+from neurodeploy.models.losses import LOSSES, loss_last, loss_rate, predict
 
 # two samples, three classes, T = 2
 OUTPUTS = torch.tensor([
@@ -38,6 +37,4 @@ def test_shape_checks_and_names():
         loss_rate(OUTPUTS[:, :, 0], LABELS)
     with pytest.raises(ValueError):
         loss_rate(OUTPUTS, torch.zeros(2, 4))
-    assert loss_by_name("last") is loss_last
-    with pytest.raises(UserError):
-        loss_by_name("hinge")
+    assert LOSSES["last"] is loss_last and LOSSES["rate"] is loss_rate

@@ -10,7 +10,7 @@ from neurodeploy.metrics.run_metrics import (
     Latency,
     activation_sparsity,
     connection_sparsity,
-    firing_stats,
+    firing_stats_of_counts,
     wilson_interval,
 )
 
@@ -51,7 +51,7 @@ def test_sparsities_and_firing_stats():
     spikes = np.zeros((2, 3, 4), dtype=np.uint8)
     spikes[0, 0, :] = 1
     spikes[1, 1, 0] = 1
-    stats = firing_stats(spikes)
+    stats = firing_stats_of_counts(spikes.sum(axis=2), spikes.shape[2])
     assert stats.dead_fraction == pytest.approx(1 / 3)
     assert stats.firing_rates == pytest.approx((4 / 8, 1 / 8, 0.0))
 

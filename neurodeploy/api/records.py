@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.backends import registry
 from neurodeploy.errors import RunFolderError, UserError
 from neurodeploy.metrics.run_metrics import Latency
 from neurodeploy.reports import plots
@@ -133,7 +134,7 @@ class Comparison:
 
     @classmethod
     def of(cls, targets: Sequence[Path], paths: Sequence[Path] = ()) -> Comparison:
-        return cls(tuple(load_comparison_rows(list(targets))), tuple(paths))
+        return cls(tuple(load_comparison_rows(list(targets), suggest_backend=registry.suggested)), tuple(paths))
 
     @property
     def warnings(self) -> list[str]:

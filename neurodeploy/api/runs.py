@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 
 from neurodeploy.api.records import Comparison, Report
-from neurodeploy.backends.registry import CHIP_BACKENDS
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run, print_export_table
 from neurodeploy.deploy.lint import lint_for_training
@@ -35,7 +35,6 @@ from neurodeploy.pipeline.train import train as run_training
 from neurodeploy.reports.compare import REPORT_NAME
 from neurodeploy.safe_files import read_text
 
-BACKENDS = (*CHIP_BACKENDS, "torch")
 EXPORT_FORMATS = ("netx", "nir")
 
 
@@ -70,8 +69,10 @@ def choice(value: str, allowed: Sequence[str], name: str) -> str:
     return value
 
 
-def default_run_dir(dataset: str, model: str, arch: str) -> Path:
-    """Where ``train`` writes without ``out``: runs/<dataset>-<model>-<arch file stem>."""
+def default_run_dir(dataset: str, model: str, arch: str | None = None) -> Path:
+    """Where ``train`` writes without ``out``: runs/<dataset>-<model>-<arch file stem> (arch None: the
+    dataset's default)."""
+    arch = arch or dataset_kind(dataset).defaults.arch
     return Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
 
 
@@ -123,7 +124,7 @@ class Run:
     def run(self, backend: str = "emulator", *, samples: int | None = None, hw: str | None = None,
             device: str = "cpu", data_dir: Path | str | None = None, out: Path | str | None = None,
             progress: bool = False, output: Output | None = None, **options: Any) -> Report:
-        """Run on ``backend`` (lava | loihi2 | emulator | torch) and return its report; see :func:`run`."""
+        """Run on ``backend`` (:func:`backend_choices`) and return its report; see :func:`run`."""
         if "input" in options or "save_output" in options:
             raise OptionError("Run.run evaluates the run on its dataset; feed spikes with neurodeploy.run(path, "
                               "input=...)")
@@ -152,6 +153,11 @@ def export(run_dir: Path | str | Run, format: str = "netx", *, out: Path | str |
     return result.path
 
 
+def backend_choices() -> str:
+    """The registered backends' names, as the CLI's help lists them (neurodeploy.backends.registry)."""
+    return registry.choices()
+
+
 def open_run(path: Path | str) -> Run:
     """The run folder at ``path`` (made by :func:`train` or :func:`import_nir`); RunFolderError otherwise."""
     return Run(path)
@@ -174,8 +180,8 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
     ``leak``, ``reset``, ``recurrent``, ``leak_tau`` (ms); RSNN: ``aggregation``. Same settings and checks as
     ``neurodeploy train`` (docs/architecture.md)."""
     output = Output.choose(output, progress)
-    arch = arch or "mlp"
-    dataset_kind(dataset)  # an unknown dataset is named as such, before the architecture is looked up in it
+    # an unknown dataset is named as such, before the architecture is looked up in it
+    arch = arch or dataset_kind(dataset).defaults.arch
     run_dir = Path(out) if out is not None else default_run_dir(dataset, model, arch)
     epochs, lr = preset_settings(choice(preset or DEFAULT_PRESET, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
                                  run_dir if resume else None)
@@ -212,7 +218,7 @@ def run(target: Path | str | Run, backend: str = "emulator", *, samples: int | N
     paths = {key: None if value is None else Path(value)
              for key, value in (("out", out), ("data_dir", data_dir), ("input_npy", input),
                                 ("save_output", save_output))}
-    request = RunRequest(target=Path(target), backend=choice(backend, BACKENDS, "--backend"), samples=samples, hw=hw,
+    request = RunRequest(target=Path(target), backend=registry.backend(backend).name, samples=samples, hw=hw,
                          device=device, require_hardware=require_hardware, allow_synthetic=allow_synthetic,
                          score_on_synthetic=score_on_synthetic, count_only=count_only, **paths)
     if is_imported_run(request.target):

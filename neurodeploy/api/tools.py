@@ -11,7 +11,7 @@ from typing import Any
 from neurodeploy import atomic, devices, folders, options
 from neurodeploy.api.records import Comparison, Report, StudyResult
 from neurodeploy.api.runs import Output, Run, choice
-from neurodeploy.data.datasets import dataset_kind, resolve_dataset
+from neurodeploy.data.datasets import DEFAULT_DATASET, dataset_kind, resolve_dataset
 from neurodeploy.data.info import dataset_info as collect_dataset_info
 from neurodeploy.data.info import plot_contrast
 from neurodeploy.deploy.lint import LintResult, lint_architecture, print_lint
@@ -23,7 +23,6 @@ from neurodeploy.metrics.cost import CostReport, print_cost_table, static_cost
 from neurodeploy.metrics.hardware import HardwareProfile, list_profiles, load_profile, print_profile
 from neurodeploy.models.arch import resolve_arch
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import input_shape_of
 from neurodeploy.pipeline import bench as workloads
 from neurodeploy.pipeline import pilotnet
 from neurodeploy.reports.bench_pilotnet import print_pilotnet
@@ -35,7 +34,6 @@ from neurodeploy.study.spec import load_study
 
 MAX_INPUT_SIDE = 4096  # event cameras today: up to 1280x720
 MAX_INPUT_CHANNELS = 64
-INFO_BINNING = {"nmnist": (10.0, 15), "dvsgesture": (5.0, 60)}  # data info's default (dt ms, T)
 
 
 def parse_input_size(text: str | Sequence[int]) -> tuple[int, int, int]:
@@ -56,11 +54,11 @@ def parse_input_size(text: str | Sequence[int]) -> tuple[int, int, int]:
 def _arch_and_input(arch: str, input: str | Sequence[int] | None, dataset: str | None):
     """The architecture of ``arch`` and its input shape (C, H, W): ``input`` when given, else the sensor of
     the dataset the model file is written for (its first), else of ``dataset`` (default nmnist)."""
-    model = resolve_arch(arch, dataset or "nmnist")
+    model = resolve_arch(arch, dataset or DEFAULT_DATASET)
     if input is not None:
         return model.arch, parse_input_size(input)
-    source = dataset or next(iter(model.datasets), "nmnist")
-    return model.arch, input_shape_of(dataset_kind(source).sensor_size)
+    source = dataset or next(iter(model.datasets), DEFAULT_DATASET)
+    return model.arch, dataset_kind(source).input_shape
 
 
 def _target(item: Any) -> Path:
@@ -235,9 +233,9 @@ def dataset_info(dataset: str, *, dt: float | None = None, steps: int | None = N
     atomic.check_writable_dir(out)
     folders.check_output_dir(out, (folders.DATA_INFO,))
     source = resolve_dataset(dataset, None if data_dir is None else Path(data_dir), allow_synthetic=allow_synthetic)
-    default_dt, default_steps = INFO_BINNING.get(dataset, (5.0, 15))
-    info = collect_dataset_info(source, dt_ms=default_dt if dt is None else dt,
-                                steps=default_steps if steps is None else steps, limit=limit)
+    defaults = dataset_kind(dataset).defaults
+    info = collect_dataset_info(source, dt_ms=defaults.dt_ms if dt is None else dt,
+                                steps=defaults.steps if steps is None else steps, limit=limit)
     data = info.to_dict()
     path = plot_contrast(info.contrast.matrix, out / f"{dataset}_temporal_contrast.png",
                          title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")

@@ -215,8 +215,7 @@ class _Counting:
 
 
 def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
-              positions: list[int], schedule: _Schedule, timings: dict[str, float],
-              hardware: bool = False, readback: str = "file",
+              positions: list[int], schedule: _Schedule, timings: dict[str, float], readback: str = "file",
               counting: _Counting | None = None) -> tuple[list[np.ndarray], list[LayerActivity]]:
     """One Lava run over ``data`` (n_in, total_steps); returns flat (n, total_steps) int arrays per recorded
     layer and the activity of each counted layer.
@@ -225,9 +224,8 @@ def _run_once(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.nd
     """
     if readback == "file":
         with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as folder:
-            return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, Path(folder),
-                                 counting)
-    return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, hardware, None)
+            return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, Path(folder), counting)
+    return _run_recorded(lava, net, num_layers, data, positions, schedule, timings, None)
 
 
 def _counter(lava: _Lava, out, folder: Path, position: int, counting: _Counting):
@@ -250,8 +248,8 @@ def _counted_activity(counter) -> LayerActivity:
 
 
 def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: np.ndarray,
-                  positions: list[int], schedule: _Schedule, timings: dict[str, float], hardware: bool,
-                  folder: Path | None, counting: _Counting | None = None
+                  positions: list[int], schedule: _Schedule, timings: dict[str, float], folder: Path | None,
+                  counting: _Counting | None = None
                   ) -> tuple[list[np.ndarray], list[LayerActivity]]:
     """:func:`_run_once` with SpikeRecorders (and SpikeCounters) writing into ``folder``, or RingBuffer sinks
     when it is None."""
@@ -294,10 +292,7 @@ def _run_recorded(lava: _Lava, net: NetxNetwork, num_layers: int | None, data: n
                     for var in _synapse_buffers(block):
                         resetter = lava.reset.Reset(interval=schedule.interval, offset=schedule.interval - 1)
                         resetter.connect_var(var)
-        if hardware:
-            config = lava.run_configs.Loihi2HwCfg()
-        else:
-            config = lava.run_configs.Loihi2SimCfg(select_tag="fixed_pt")
+        config = lava.run_configs.Loihi2SimCfg(select_tag="fixed_pt")
         started = time.perf_counter()
         _FORKING_LAVA_WORKERS.set()
         try:
@@ -357,7 +352,6 @@ def run_lava(
     num_layers: int | None = None,
     batching: str = "auto",
     samples_per_run: int | None = None,
-    hardware: bool = False,
     readback: str = "file",
     progress: Callable[[int, int], None] | None = None,
 ) -> SpikeRun:
@@ -382,13 +376,8 @@ def run_lava(
       (inside ``network.run``), ``readback_s`` (reading the recordings) and ``runs``; ``wall_s`` also counts
       building and compiling, not imports.
 
-    ``hardware=True`` runs on a Loihi 2 board with ``Loihi2HwCfg`` (one run per sample). It needs Intel's
-    lava-loihi extension and a board (:func:`loihi2_hardware_available`); this path has not been run
-    here, since no board was available.
+    A Loihi 2 board runs through :mod:`neurodeploy.backends.loihi2_board` (adapters between host and chip).
     """
-    if hardware and not loihi2_hardware_available():
-        raise UserError("no Loihi 2 board found (Intel's lava-loihi extension is not installed or no board "
-                        "answers); run on the simulator or the emulator instead")
     if batching not in BATCHING:
         raise UserError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHING)}")
     if readback not in READBACK:
@@ -413,11 +402,9 @@ def run_lava(
             f"{net.path}: layer {blocker.index} ({blocker.kind}) has a bias or recurrence, which gap batching "
             "cannot separate between samples; use batching='reset'"
         )
-    if count_layers and (hardware or readback != "file"):
-        raise UserError("counting spikes inside Lava needs the simulator's file readback (not hardware or 'var')")
-    if hardware:  # Lava's own sink, the documented way to read a board's spikes back (not run here)
-        batching, readback = "separate", "var"
-    elif batching == "auto":
+    if count_layers and readback != "file":
+        raise UserError("counting spikes inside Lava needs the file readback (not 'var')")
+    if batching == "auto":
         batching = "reset" if blocker is not None else "gap"
     started = time.perf_counter()
     lava = _Lava.load()
@@ -438,8 +425,8 @@ def run_lava(
         data = padded.transpose(1, 0, 2).reshape(net.num_inputs, -1)  # samples back to back in time
         period = steps + schedule.gap
         counting = _Counting(counted_positions, len(batch), steps, period) if counted_positions else None
-        recorded, activities = _run_once(lava, net, num_layers, data, positions, schedule, timings, hardware,
-                                         readback, counting)
+        recorded, activities = _run_once(lava, net, num_layers, data, positions, schedule, timings, readback,
+                                         counting)
         for chunks, activity in zip(counted, activities):
             chunks.append(activity)
         for output, spikes in zip(outputs, recorded):
@@ -452,6 +439,6 @@ def run_lava(
         inputs=inputs, layer_spikes=outputs, steps=steps, backend="lava",
         wall_s=time.perf_counter() - started, layer_indices=tuple(positions),
         counted={p: _concatenate(chunks) for p, chunks in zip(counted_positions, counted)},
-        metadata={"batching": batching, "readback": readback, "hardware": hardware, "lava": lava_compat.versions(),
+        metadata={"batching": batching, "readback": readback, "lava": lava_compat.versions(),
                   **timings},
     )

@@ -24,7 +24,7 @@ class SpikeRun:
     steps:
         T, the steps of every sample.
     backend:
-        ``"emulator"`` or ``"lava"``.
+        The name of the backend that produced it (``neurodeploy.backends.registry``).
     wall_s:
         Seconds the backend took for the whole batch (building and running; loading not included).
     layer_indices:

@@ -75,8 +75,26 @@ class DatasetSource:
 
 
 @dataclass(frozen=True)
+class RunDefaults:
+    """What training and data commands use on a dataset when neither the command line nor the model file
+    says (source paper Table IV): frame width, time steps, batch size, the model file ``--arch`` picks
+    (``models/<dataset>_<arch>.yaml``), SLAYER's surrogate width (dense / convolutional networks) and the
+    paper's dt grid (``data info``)."""
+
+    dt_ms: float
+    steps: int
+    batch_size: int
+    arch: str
+    paper_dt_ms: tuple[float, ...]
+    surrogate_width: float = 0.25
+    conv_surrogate_width: float = 0.25
+
+
+@dataclass(frozen=True)
 class DatasetKind:
-    """How one dataset is laid out on disk, read, and stood in for when absent."""
+    """How one dataset is laid out on disk, read, and stood in for when absent, and its run defaults: the one
+    table of per-dataset facts (input shape, classes, dt, T, batch size, default model), asked by every
+    command."""
 
     title: str
     sensor_size: tuple[int, int, int]
@@ -88,6 +106,17 @@ class DatasetKind:
     generate: Callable[..., Path]
     manifest_name: str
     synthetic_origin: str
+    defaults: RunDefaults
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The network's input (C, H, W) from the sensor's (W, H, P)."""
+        width, height, polarities = self.sensor_size
+        return (polarities, height, width)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
 
 DATASETS: dict[str, DatasetKind] = {
@@ -102,6 +131,8 @@ DATASETS: dict[str, DatasetKind] = {
         generate=synthetic_nmnist.generate_synthetic_nmnist,
         manifest_name=synthetic_nmnist.MANIFEST_NAME,
         synthetic_origin="MNIST digits",
+        defaults=RunDefaults(dt_ms=10.0, steps=15, batch_size=50, arch="mlp",
+                             paper_dt_ms=(1.0, 2.0, 3.0, 5.0, 10.0, 20.0)),
     ),
     "dvsgesture": DatasetKind(
         title="DVS Gesture",
@@ -114,8 +145,11 @@ DATASETS: dict[str, DatasetKind] = {
         generate=synthetic_dvsgesture.generate_synthetic_dvsgesture,
         manifest_name=synthetic_nmnist.MANIFEST_NAME,
         synthetic_origin="rendered arm-gesture animations",
+        defaults=RunDefaults(dt_ms=5.0, steps=60, batch_size=36, arch="mlp",
+                             paper_dt_ms=(1.0, 5.0, 10.0, 15.0, 20.0, 25.0), conv_surrogate_width=0.5),
     ),
 }
+DEFAULT_DATASET = "nmnist"  # of commands that take an optional --dataset (cost, lint)
 
 _BANNERS_SHOWN: set[tuple[str, str]] = set()
 
@@ -123,6 +157,11 @@ _BANNERS_SHOWN: set[tuple[str, str]] = set()
 def default_cache_dir() -> Path:
     """``$NEURODEPLOY_CACHE``, else ``~/.cache/neurodeploy``."""
     return Path(os.environ.get("NEURODEPLOY_CACHE") or Path.home() / ".cache" / "neurodeploy")
+
+
+def dataset_for_input(shape: tuple[int, ...]) -> str | None:
+    """The dataset whose sensor gives inputs of ``shape`` (C, H, W), if one does."""
+    return next((name for name, kind in DATASETS.items() if kind.input_shape == tuple(shape)), None)
 
 
 def dataset_kind(name: str) -> DatasetKind:

@@ -16,9 +16,6 @@ from neurodeploy.data.contrast import TemporalContrast, temporal_contrast
 from neurodeploy.data.datasets import DATASETS, SPLITS, DatasetSource, balanced_subset
 from neurodeploy.data.events import events_to_frames
 
-#: The dt values of the source paper's temporal-resolution study, in ms.
-PAPER_DT_MS = {"nmnist": (1.0, 2.0, 3.0, 5.0, 10.0, 20.0), "dvsgesture": (1.0, 5.0, 10.0, 15.0, 20.0, 25.0)}
-
 
 @dataclass(frozen=True)
 class EventStats:
@@ -80,7 +77,7 @@ def dataset_info(source: DatasetSource, dt_ms: float, steps: int, limit: int | N
             per_class[split][source.classes[label]] += 1
     train = index["train"]
     chosen = balanced_subset([label for _, label in train], limit, seed)
-    dts = sorted({*PAPER_DT_MS.get(source.name, ()), float(dt_ms)})
+    dts = sorted({*kind.defaults.paper_dt_ms, float(dt_ms)})
     counts, durations, ones = [], [], dict.fromkeys(dts, 0)
 
     def frames_at_requested_dt():  # streams the subset once: stats on the side, frames to the contrast

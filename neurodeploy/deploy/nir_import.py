@@ -58,6 +58,7 @@ import numpy as np
 from rich.table import Table
 
 from neurodeploy import atomic, folders
+from neurodeploy.data.datasets import dataset_for_input
 from neurodeploy.deploy.netx_records import CubaParams, NetxLayer
 from neurodeploy.deploy.netx_write import write_netx
 from neurodeploy.deploy.nir_neuron import choose_scale, map_neuron
@@ -72,7 +73,6 @@ from neurodeploy.options import check_binning
 
 DEFAULT_DT_MS = 1.0
 SAMPLE_DURATION_MS = 300.0  # an N-MNIST sample: three saccades of about 100 ms
-DATASET_INPUTS = {(2, 34, 34): "nmnist", (2, 128, 128): "dvsgesture"}
 
 
 def _neuron_shape(node: nir.NIRNode) -> tuple[int, ...]:
@@ -194,7 +194,7 @@ def import_nir(path: Path, out_dir: Path, *, dt_ms: float | None = None,
     data_shape = resolve_input_shape(flatten_graph(graph), input_shape)
     dt = DEFAULT_DT_MS if dt_ms is None else float(dt_ms)
     layers, rows, chip_input = plan_import(graph, dt)
-    dataset = DATASET_INPUTS.get(tuple(data_shape))
+    dataset = dataset_for_input(tuple(data_shape))
     record = NirImport(source=str(path), dt_ms=dt, input_shape=tuple(chip_input), dataset=dataset,
                        steps=steps or int(math.ceil(SAMPLE_DURATION_MS / dt)), layers=tuple(rows))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -224,14 +224,6 @@ class InferenceMeasurement:
         if (self.energy_kind is None) != (self.energy_j_per_sample is None):
             raise ValueError("an energy figure needs its kind, and a kind needs a figure")
 
-    def with_estimated_energy(self, energy_j_per_sample: float,
-                              note: str | None = None) -> InferenceMeasurement:
-        """The same timing with an energy estimated from op counts x a hardware profile."""
-        if self.energy_kind == "measured":
-            raise ValueError("this measurement already has measured energy; keep it")
-        return dataclasses.replace(self, energy_j_per_sample=energy_j_per_sample, energy_kind="estimated",
-                                   energy_note=note)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

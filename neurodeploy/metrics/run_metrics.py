@@ -226,16 +226,9 @@ class FiringStats:
         return {"dead_fraction": self.dead_fraction, "firing_rates": list(self.firing_rates)}
 
 
-def firing_stats(spikes: np.ndarray) -> FiringStats:
-    """From (N, neurons, T) spikes: dead fraction and per-neuron rate = sum_{n,t} s / (N T)."""
-    spikes = np.asarray(spikes)
-    if spikes.ndim != 3:
-        raise ValueError(f"spikes must be (samples, neurons, steps), got {spikes.shape}")
-    return firing_stats_of_counts(spikes.sum(axis=2, dtype=np.int64), spikes.shape[2])
-
-
 def firing_stats_of_counts(per_neuron: np.ndarray, steps: int) -> FiringStats:
-    """The same from spike counts per (sample, neuron) (N, neurons) over ``steps`` steps."""
+    """From spike counts per (sample, neuron) (N, neurons) over ``steps`` steps: dead fraction and per-neuron
+    rate = sum_{n,t} s / (N T)."""
     samples, neurons = per_neuron.shape
     totals = per_neuron.sum(axis=0, dtype=np.float64)
     rates = totals / max(1, samples * steps)

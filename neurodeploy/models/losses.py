@@ -13,8 +13,6 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional
 
-from neurodeploy.errors import UserError
-
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -50,10 +48,3 @@ def predict(outputs: torch.Tensor) -> torch.Tensor:
 
 LOSSES: dict[str, Loss] = {"rate": loss_rate, "last": loss_last}
 
-
-def loss_by_name(name: str) -> Loss:
-    """``--loss`` value: ``rate`` (eq. 10 / 15) or ``last`` (eq. 11)."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise UserError(f"unknown --loss '{name}'; choose one of {', '.join(LOSSES)}") from None

@@ -20,7 +20,15 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neurodeploy import devices, options
-from neurodeploy.data.datasets import FrameDataset, check_frames_use_time, default_cache_dir, resolve_dataset
+from neurodeploy.data.datasets import (
+    DATASETS,
+    DEFAULT_DATASET,
+    FrameDataset,
+    check_frames_use_time,
+    dataset_kind,
+    default_cache_dir,
+    resolve_dataset,
+)
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
 from neurodeploy.models.arch import Architecture, ModelFile
@@ -45,9 +53,9 @@ DEFAULT_PRESET = "fast"
 class TrainConfig:
     """Everything that determines a training run (paper Table IV defaults where a field is None)."""
 
-    dataset: str = "nmnist"
+    dataset: str = DEFAULT_DATASET
     family: str = "snn"
-    arch: str = "mlp"
+    arch: str | None = None  # None: the dataset's default model (neurodeploy.data.datasets.RunDefaults)
     loss: str = "rate"
     epochs: int = 100
     batch_size: int | None = None
@@ -74,6 +82,8 @@ class TrainConfig:
     resolved: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.arch is None and self.dataset in DATASETS:  # an unknown dataset fails when its data is looked up
+            self.arch = DATASETS[self.dataset].defaults.arch
         if self.family == "rsnn" and self.aggregation is None:
             self.aggregation = DEFAULT_AGGREGATION
 
@@ -154,8 +164,9 @@ def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
     """Fill unset dt / steps / batch size from the model file's per-dataset defaults (paper Table IV), and
     the micro-batch (memory) from the model file, else the whole batch."""
     defaults = model.datasets.get(config.dataset)
-    fallback = {"nmnist": (10.0, 15, 50), "dvsgesture": (5.0, 60, 36)}.get(config.dataset, (5.0, 15, 32))
-    dt, steps, batch = (defaults.dt_ms, defaults.steps, defaults.batch_size) if defaults else fallback
+    fallback = dataset_kind(config.dataset).defaults  # the dataset's own, when the model file has none for it
+    source = defaults or fallback
+    dt, steps, batch = source.dt_ms, source.steps, source.batch_size
     config.dt_ms = config.dt_ms if config.dt_ms is not None else dt
     config.steps = config.steps if config.steps is not None else steps
     config.batch_size = config.batch_size if config.batch_size is not None else batch
@@ -164,7 +175,8 @@ def apply_model_defaults(config: TrainConfig, model: ModelFile) -> TrainConfig:
     config.micro_batch = min(config.micro_batch, config.batch_size)
     if config.surrogate_width is None:
         # source paper: a = 0.25 for N-MNIST, 0.5 for the DVS Gesture CNN
-        config.surrogate_width = 0.5 if config.dataset == "dvsgesture" and model.arch.is_convolutional else 0.25
+        config.surrogate_width = fallback.conv_surrogate_width if model.arch.is_convolutional \
+            else fallback.surrogate_width
     return config
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy import devices, run_lock
-from neurodeploy.backends.registry import CHIP_BACKENDS, default_profile
+from neurodeploy.backends import registry
+from neurodeploy.backends.registry import default_profile
 from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.deploy.netx_records import NetxNetwork
 from neurodeploy.deploy.nir_read import read_graph
@@ -162,7 +163,7 @@ def _run_imported(request: RunRequest, *, console, err_console) -> dict:
     float_seconds = time.perf_counter() - started
     names = [layer.name for layer in record.layers]
     parity = None
-    if request.backend in CHIP_BACKENDS:
+    if registry.backend(request.backend).is_chip:
         execution = run_chip(run_dir / NET_FILE, chip_input, request.backend,
                              require_hardware=request.require_hardware, console=err_console)
         if execution.banner:

@@ -9,6 +9,7 @@ import numpy as np
 
 from neurodeploy import devices, folders, options
 from neurodeploy.atomic import check_writable_dir
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import default_cache_dir, load_frames_array
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.hardware import load_profile
@@ -37,13 +38,16 @@ class RunRequest:
     def validate(self) -> None:
         options.check("--samples", self.samples)
         devices.check_device(self.device)
-        if self.count_only and self.backend != "lava":
-            raise UserError(f"--count-only counts spikes inside Lava; it needs --backend lava, not {self.backend}")
+        backend = registry.backend(self.backend)  # an unknown name fails here, listing the known ones
+        if self.count_only and not backend.honours("count_only"):
+            raise UserError(f"--count-only counts spikes inside Lava; it needs --backend "
+                            f"{' or '.join(registry.names(option='count_only'))}, not {self.backend}")
         check_path_name(self.target, "the run folder or .net file")
         if not Path(self.target).exists():
             raise UserError(f"{self.target}: no such run directory or .net file; pass a run made by `train`")
-        if self.input_npy is not None and self.backend == "torch":
-            raise UserError("--input feeds a .net file on lava, loihi2 or emulator; not on --backend torch")
+        if self.input_npy is not None and not backend.honours("net_input"):
+            raise UserError(f"--input feeds a .net file on {', '.join(registry.names(option='net_input'))}; not on "
+                            f"--backend {self.backend}")
         if self.save_output is not None and self.input_npy is None:
             what = "a .net file" if Path(self.target).suffix == ".net" else str(self.target)
             raise UserError(f"--save-output on {what} needs --input X.npy (neurons x T spikes) to run; without "

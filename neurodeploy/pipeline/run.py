@@ -1,10 +1,7 @@
 """``neurodeploy run``: execute a trained or exported network on a backend and write its report.
 
-Backends (:mod:`neurodeploy.backends.registry`):
-``lava`` (Lava CPU simulator, fixed_pt, mode ``simulated``), ``loihi2`` (a Loihi 2 board
-when Intel's lava-loihi finds one, mode ``hardware``; otherwise the bit-exact emulator with a banner, mode
-``emulated``), ``emulator`` (neurodeploy's vectorised fixed-point emulator, mode ``emulated``) and ``torch``
-(the trained float model, mode ``float``).
+The backends, their modes and the run families each executes are the table in
+:mod:`neurodeploy.backends.registry`; this module asks it.
 
 For chip backends the same samples also run through the trained float (SLAYER) model, and the report's
 ``parity`` block compares the two: accuracies, per-layer spike counts and the first (layer, step) where the
@@ -23,8 +20,9 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from neurodeploy import atomic, devices, run_lock
+from neurodeploy.backends import registry
 from neurodeploy.backends.host_front_end import run_front_end
-from neurodeploy.backends.registry import CHIP_BACKENDS, ChipExecution, chip_backend, default_profile
+from neurodeploy.backends.registry import ChipExecution, chip_backend, default_profile
 from neurodeploy.backends.torch_float import float_layer_spikes
 from neurodeploy.deploy.export import MODEL_FILE, check_export_is_current
 from neurodeploy.deploy.front_end import boundary_of, load_front_end
@@ -42,8 +40,6 @@ from neurodeploy.pipeline.rsnn_report import build_rsnn_report
 from neurodeploy.pipeline.snn_report import build_snn_report
 from neurodeploy.reports.render import publish_report
 from neurodeploy.safe_files import load_npy
-
-LAVA_DEFAULT_SAMPLES = 500
 
 
 def execute(request: RunRequest, *, console, err_console):
@@ -68,13 +64,14 @@ def execute(request: RunRequest, *, console, err_console):
 
 def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
+    if config.family not in registry.backend(request.backend).families:
+        allowed = registry.names(family=config.family)
+        raise UserError(f"{target}: a {config.family} run executes on --backend {' or '.join(allowed)} only; "
+                        f"{request.backend} runs {', '.join(registry.backend(request.backend).families)} runs")
     if config.family == "rsnn":
         request.device = devices.resolve_device(request.device)  # the front end's device
         return run_rsnn(request, config, console=console, err_console=err_console)
     if config.family != "snn":
-        if request.backend != "torch":
-            raise UserError(f"{target}: a {config.family} run executes on --backend torch only (CPU/GPU); "
-                            "chip backends run spiking networks")
         request.device = devices.resolve_device(request.device)
         return run_baseline(request, config, console=console, err_console=err_console)
     # the SNN's float reference is bit-exact CPU code (neurodeploy.backends.torch_float), the chip backends CPU
@@ -121,7 +118,7 @@ def run_chip(net_path: Path, inputs: np.ndarray, backend: str, *, require_hardwa
     ``count_layers``: on Lava, count the hidden layers' spikes inside Lava and read back only the output
     layer's trains (``SpikeRun.counted``); the emulator records everything either way."""
     chip = chip_backend(backend)
-    with stage_progress(console if chip.shows_progress else None, backend) as progress:
+    with stage_progress(console, backend) as progress:
         return chip.run(net_path, inputs, require_hardware=require_hardware, progress=progress,
                         count_layers=count_layers)
 
@@ -198,7 +195,7 @@ def synaptic_layers(net, spike_run) -> list[np.ndarray | LayerActivity]:
 def exported_net(request: RunRequest, run_dir: Path):
     """(path, loaded netx model) of the run's export for a chip backend, checked current; (path, None) on torch."""
     net_path = run_dir / MODEL_FILE
-    if request.backend not in CHIP_BACKENDS:
+    if not registry.backend(request.backend).is_chip:
         return net_path, None
     if not net_path.exists():
         raise UserError(f"{net_path}: not exported yet; run `neurodeploy export {run_dir}` first")
@@ -285,8 +282,8 @@ def spiking_report(request: RunRequest, config, model, network, net, source, spi
 
 
 def default_sample_limit(request: RunRequest) -> int | None:
-    """Test samples a run takes when ``--samples`` is not given: all, except on Lava (slow)."""
-    return LAVA_DEFAULT_SAMPLES if request.backend == "lava" else None
+    """Test samples a run takes when ``--samples`` is not given: the backend's default (all but on Lava)."""
+    return registry.backend(request.backend).default_samples
 
 
 def write_spiking_report(report, request: RunRequest, network, spiking: SpikingRun, labels, *, console) -> dict:

@@ -24,6 +24,7 @@ from neurodeploy.backends.chip_model import (
     routing_hops,
 )
 from neurodeploy.backends.chip_placement import netx_footprint
+from neurodeploy.backends.loihi2_board import NOT_RUN_ON_A_BOARD
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
 from neurodeploy.metrics.activity import LayerActivity, count_over_time
@@ -212,7 +213,8 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
                           notes=(no_estimate,) if estimate is None else estimate.notes)
         host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
                             "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
-                            device=device_name("cpu"), batch_size=int(samples))
+                            device=device_name("cpu"), batch_size=int(samples),
+                            notes=(NOT_RUN_ON_A_BOARD,) if mode == "hardware" else ())
     else:
         latency = Latency("measured", host_latency, "wall time of the float model on the host, one pass over "
                           "all samples in batches (not warmed up) / samples", int(samples),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -99,9 +100,10 @@ class ComparisonRow:
         return asdict(self)
 
 
-def find_reports(path: Path) -> list[Path]:
+def find_reports(path: Path, suggest_backend: Callable[[str | None], str] | None = None) -> list[Path]:
     """``path`` itself if it is a file; else ``run_report.json`` in it and one or two folders down, and in
-    a study folder every report under ``cells/``."""
+    a study folder every report under ``cells/``. ``suggest_backend(family)`` names the backend the error
+    for a run without reports suggests (the backend registry's; reports/ does not import backends)."""
     path = Path(path)
     if path.is_file():
         return [path]
@@ -113,26 +115,27 @@ def find_reports(path: Path) -> list[Path]:
     if (path / STUDY_RECORD).is_file():  # a study folder: every cell's and test variant's report
         found.extend(sorted(p for p in path.glob(f"cells/**/{REPORT_NAME}") if p.is_file()))
     if not found:
+        backend = suggest_backend(_family_of(path)) if suggest_backend else "B"
         raise UserError(f"{path}: no {REPORT_NAME} here or in its subfolders; run "
-                        f"`neurodeploy run {path} --backend {_backend_for(path)}` first")
+                        f"`neurodeploy run {path} --backend {backend}` first")
     return found
 
 
-def _backend_for(run_dir: Path) -> str:
-    """A backend that runs this run's family: torch for RNN/LSTM runs, the emulator for SNN runs."""
+def _family_of(run_dir: Path) -> str | None:
     try:
         family = json.loads((run_dir / CONFIG).read_text()).get("family")
     except (OSError, ValueError, AttributeError):
-        family = None
-    return "emulator" if family in (None, "snn", "rsnn") else "torch"
+        return None
+    return family if isinstance(family, str) else None
 
 
-def load_comparison_rows(paths: list[Path]) -> list[ComparisonRow]:
+def load_comparison_rows(paths: list[Path], *,
+                         suggest_backend: Callable[[str | None], str] | None = None) -> list[ComparisonRow]:
     """One row per report found under ``paths`` (run directories or report files), in the order given."""
     rows: list[ComparisonRow] = []
     seen: set[Path] = set()
     for given in map(Path, paths):
-        for report in find_reports(given):
+        for report in find_reports(given, suggest_backend):
             if report.resolve() not in seen:
                 seen.add(report.resolve())
                 rows.append(read_row(report, _run_label(given, report)))

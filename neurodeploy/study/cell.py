@@ -20,6 +20,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from neurodeploy import atomic
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG
@@ -180,8 +181,8 @@ def derive_test_run(run_dir: Path, point: TestPoint) -> Path:
 def evaluate_run(target: Path, spec: StudySpec, cell: Cell, console) -> tuple[ComparisonRow, int]:
     """Export + chip-backend run for a deployable SNN, torch (float) for the rest; the report as a row, and
     its number of test samples."""
-    backend = "torch"
-    if cell.model.family in SPIKING and not cell.model.float_only and spec.snn_backend != "torch":
+    backend = registry.names(family=cell.model.family, chip=False)[0]  # the float backend
+    if cell.model.family in SPIKING and not cell.model.float_only and registry.backend(spec.snn_backend).is_chip:
         export_run(target)
         backend = spec.snn_backend
     request = RunRequest(target=target, backend=backend, samples=spec.scale.test_limit, allow_synthetic=False)

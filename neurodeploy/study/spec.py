@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from neurodeploy import options
+from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.errors import UserError
 from neurodeploy.safe_files import load_yaml
@@ -26,7 +27,6 @@ SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking pa
 LOSSES = ("rate", "last")
 TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
-SNN_BACKENDS = ("emulator", "lava", "torch")
 MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
 SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit", "min_epochs", "plateau_pp", "plateau_window")
 TEST_KEYS = ("dt_ms",)
@@ -250,7 +250,7 @@ def parse_study(raw, path: str) -> StudySpec:
         window_ms=check.window(raw, "window_ms") if window is not None else None,
         models=models,
         test_dt_ms=tuple(check.dt_values(test, "dt_ms", key="test.dt_ms", required=False)),
-        snn_backend=check.choice(raw, "snn_backend", SNN_BACKENDS, "emulator"),
+        snn_backend=check.choice(raw, "snn_backend", registry.names(in_studies=True), "emulator"),
         max_failures=int(check.positive_int(raw, "max_failures", default=1, minimum=0)),
         tables=tuple(check.choices(raw, "tables", TABLES)),
         plots=tuple(check.choices(raw, "plots", PLOTS)),
