@@ -173,7 +173,8 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
           aggregation: str | None = None, progress: bool = False, output: Output | None = None) -> Run:
     """Train ``model`` (snn | rnn | lstm | rsnn) on ``dataset`` (a name in neurodeploy.data.datasets) into
     ``out`` and return the run. ``arch``: a model file (mlp, cnn, models/*.yaml) or a string such as
-    'Input-512FC-10' (default: the dataset's); ``preset``: fast (8 epochs at lr 1e-3, the default) or paper (100 epochs at lr 1e-4), ``epochs`` and
+    'Input-512FC-10' (default: the dataset's); ``preset``: fast (8 epochs at lr 1e-3, the default) or paper
+    (100 epochs at lr 1e-4), ``epochs`` and
     ``lr`` override it (a resumed run keeps its epochs); ``dt`` in ms; ``limit`` / ``test_limit`` cap the
     samples; with no real dataset in ``data_dir`` the synthetic N-MNIST-format set is used (labelled
     synthetic) unless ``allow_synthetic=False``. SNN variants:
