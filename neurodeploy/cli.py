@@ -1,4 +1,5 @@
-"""The ``neurodeploy`` command line: a thin layer over library functions that tests call too.
+"""The ``neurodeploy`` command line: a thin layer over the public Python API (:mod:`neurodeploy.api`,
+docs/api.md), which it calls with its consoles so that commands print what they always printed.
 
 Every :class:`~neurodeploy.errors.UserError` becomes exit code 2 and one line on stderr (no traceback
 unless ``--debug``).
@@ -17,41 +18,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from neurodeploy import atomic, devices, folders, options, signals
-from neurodeploy.backends import registry
-from neurodeploy.data.datasets import DEFAULT_DATASET, dataset_kind, resolve_dataset
-from neurodeploy.data.info import dataset_info, plot_contrast
-from neurodeploy.deploy.export import export_run, print_export_table
-from neurodeploy.deploy.lint import lint_architecture, lint_for_training, print_lint
-from neurodeploy.deploy.nir_export import export_nir_run, print_nir_export
-from neurodeploy.deploy.nir_import import import_nir, print_import_table
-from neurodeploy.deploy.run_folder import CHECKPOINT
-from neurodeploy.errors import UserError
-from neurodeploy.metrics.cost import FAMILIES as COST_FAMILIES
-from neurodeploy.metrics.cost import print_cost_table, static_cost
-from neurodeploy.metrics.hardware import list_profiles, load_profile, print_profile
-from neurodeploy.models.arch import resolve_arch
-from neurodeploy.models.rsnn import DEFAULT_AGGREGATION
-from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
-from neurodeploy.pipeline import bench as workloads
-from neurodeploy.pipeline import pilotnet
-from neurodeploy.pipeline.demo import run_demo
-from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
-from neurodeploy.pipeline.request import RunRequest
-from neurodeploy.pipeline.run import execute
-from neurodeploy.pipeline.train import check_train_out, preset_settings
-from neurodeploy.pipeline.train import train as run_training
-from neurodeploy.reports.bench_pilotnet import print_pilotnet
-from neurodeploy.reports.compare import load_comparison_rows, print_comparison, write_comparison
-from neurodeploy.safe_files import check_regular_file
+import neurodeploy as nd
+from neurodeploy import signals
 
 try:  # typer >= 0.20 vendors click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older typer uses click itself
     from click import exceptions as click_exceptions
-from neurodeploy.study.results import plan_lines, write_results
-from neurodeploy.study.runner import RunOptions, prepare_study_dir, run_study
-from neurodeploy.study.spec import load_study
 
 _display_type_rich = typer.core.TyperOption.display_type_rich
 
@@ -77,6 +50,7 @@ def resume_command(argv: list[str], out: Path) -> str:
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
+OUTPUT = nd.Output(console, err_console)  # API calls print what the commands always printed
 _HELP_ON_NO_ARGS = getattr(click_exceptions, "NoArgsIsHelpError", ())
 
 
@@ -92,7 +66,7 @@ class _UserErrorsExit2(typer.core.TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except UserError as exc:
+        except nd.UserError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
             _print_error(str(exc))
@@ -120,8 +94,6 @@ hw_app = typer.Typer(cls=_UserErrorsExit2, no_args_is_help=True, help="Hardware 
 app.add_typer(data_app, name="data")
 app.add_typer(hw_app, name="hw")
 
-MAX_INPUT_SIDE = 4096  # event cameras today: up to 1280x720
-MAX_INPUT_CHANNELS = 64
 
 
 @app.callback()
@@ -133,13 +105,6 @@ def _root(ctx: typer.Context,
 DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cuda without a usable GPU is an error "
                "(docs/gpu.md)")
 
-
-def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    if value not in allowed:
-        raise UserError(f"unknown {option} '{value}'; choose one of {', '.join(allowed)}")
-    return value
-
-
 @app.command()
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
@@ -148,9 +113,9 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
                                                      "(default: the dataset's, mlp)")] = None,
     loss: Annotated[str, typer.Option(help="rate (eq. 10/15) or last (eq. 11, rnn/lstm)")] = "rate",
-    preset: Annotated[str, typer.Option(help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: "
-                                             "100 epochs at lr 1e-4 (Table IV); --epochs / --lr override it")]
-    = DEFAULT_PRESET,
+    preset: Annotated[Optional[str], typer.Option(
+        help="fast: 8 epochs at lr 1e-3 (the demo's; minutes on 2 cores) | paper: 100 epochs at lr 1e-4 (Table IV); "
+             "--epochs / --lr override it (default fast)")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="epochs (default: the preset's; a resumed run keeps "
                                                        "its own)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="batch size (paper: 50 N-MNIST, 36 DVS Gesture)")] = None,
@@ -178,35 +143,30 @@ def train(
         help="rsnn: front-end steps -> classifier input: last | sum | mean | stack (default mean)")] = None,
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
-    # an unknown dataset is named as such, before the architecture is looked up in it
-    arch = arch or dataset_kind(dataset).defaults.arch
-    run_dir = out or Path("runs") / f"{dataset}-{model}-{Path(arch).stem}"
-    epochs, lr = preset_settings(_choice(preset, tuple(TRAIN_PRESETS), "--preset"), epochs, lr,
-                                 run_dir if resume else None)
-    config = TrainConfig(dataset=dataset, family=_choice(model, FAMILIES, "--model"), arch=arch,
-                         loss=loss, epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt,
-                         steps=steps, limit=limit,
-                         test_limit=test_limit, data_dir=str(data_dir) if data_dir else None,
-                         allow_synthetic=not no_synthetic, seed=seed, device=device, leak=not no_leak,
-                         reset=not no_reset, recurrent=recurrent, leak_tau_ms=leak_tau,
-                         aggregation=aggregation)
-    config.validate()
-    check_train_out(run_dir)
-    if config.family == "snn":
-        lint_for_training(config, console=err_console)
+    run_dir = out or nd.default_run_dir(dataset, model, arch)
     try:
-        result = run_training(config, run_dir, resume=resume, console=err_console)
+        result = nd.train(dataset, model, arch=arch, loss=loss, preset=preset, epochs=epochs, batch_size=batch_size,
+                          micro_batch=micro_batch, lr=lr, dt=dt, steps=steps, limit=limit, test_limit=test_limit,
+                          data_dir=data_dir, allow_synthetic=not no_synthetic, seed=seed, device=device, out=run_dir,
+                          resume=resume, leak=not no_leak, reset=not no_reset, recurrent=recurrent, leak_tau=leak_tau,
+                          aggregation=aggregation, output=OUTPUT)
     except KeyboardInterrupt as interrupt:
         what = signals.describe(interrupt)
-        if (Path(run_dir) / CHECKPOINT).exists():
+        if _resumable(run_dir):
             err_console.print(f"{what}: {run_dir} keeps the checkpoint of the last finished epoch; continue with: "
                               f"{resume_command(sys.argv[1:], run_dir)}", highlight=False, soft_wrap=True)
         else:
             err_console.print(f"{what} before the first epoch finished; nothing to resume, start again",
                               highlight=False)
         raise typer.Exit(signals.exit_code(interrupt)) from None
-    console.print(f"run directory: {result.run_dir}")
+    console.print(f"run directory: {result.path}")
 
+
+def _resumable(run_dir: Path) -> bool:
+    try:
+        return nd.open_run(run_dir).resumable
+    except nd.UserError:  # interrupted before the run folder was written
+        return False
 
 @app.command()
 def study(
@@ -222,36 +182,21 @@ def study(
     out: Annotated[Optional[Path], typer.Option(help="study folder (default runs/study-<name>)")] = None,
 ):
     """Run a comparison grid (the paper's tables) on Ray Tune; write study.csv, study.md and plots."""
-    spec = load_study(study_file)
+    result = nd.study(study_file, address=address, resume=resume, out=out, cpus_per_trial=cpus_per_trial,
+                      gpus_per_trial=gpus_per_trial, num_cpus=num_cpus, dry_run=dry_run, output=OUTPUT)
     if dry_run:
-        for line in plan_lines(spec):
-            console.print(line, highlight=False, soft_wrap=True)
         return
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise UserError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got {cpus_per_trial}, "
-                        f"{gpus_per_trial})")
-    if address is None:  # a cluster's GPUs are on its nodes, not here
-        devices.check_gpus(gpus_per_trial)
-    if num_cpus is not None and (num_cpus < 1 or address):
-        raise UserError("--num-cpus is for the embedded Ray (no --address) and must be at least 1")
-    out = out or Path("runs") / f"study-{spec.name}"
-    prepare_study_dir(spec, out, resume)
-    outcome = run_study(spec, out, RunOptions(address=address, cpus_per_trial=cpus_per_trial,
-                                              gpus_per_trial=gpus_per_trial, resume=resume, num_cpus=num_cpus))
-    for path in write_results(spec, outcome, out):
-        console.print(f"wrote {path}")
-    cells = len(spec.cells())
-    console.print(f"study {spec.name}: {cells - len(outcome.failed) - len(outcome.unfinished)}/{cells} cells "
-                  f"finished in {outcome.wall_s:.0f} s", highlight=False)
+    outcome = result.outcome
+    console.print(f"study {result.name}: {result.finished}/{result.cells} cells finished in {outcome.wall_s:.0f} s",
+                  highlight=False)
     for failure in outcome.failed:
         err_console.print(f"failed cell {failure.cell}: {failure.error}", highlight=False, soft_wrap=True)
     if outcome.unfinished:
         err_console.print(f"interrupted: {len(outcome.unfinished)} cell(s) unfinished; continue with: "
-                          f"{resume_command(sys.argv[1:], out)}", highlight=False, soft_wrap=True)
+                          f"{resume_command(sys.argv[1:], result.out)}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if outcome.failed:
         raise typer.Exit(1)
-
 
 @app.command()
 def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by `train --model snn`")],
@@ -264,14 +209,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by
            fmt: Annotated[str, typer.Option("--format", help="netx (Lava, Loihi 2) or nir (any NIR tool)")]
            = "netx"):
     """Export an SNN run to lava-dl netx HDF5 (reloaded with netx and checked) or to a NIR graph."""
-    if _choice(fmt, ("netx", "nir"), "--format") == "nir":
-        nir_result = export_nir_run(run_dir, out)
-        print_nir_export(nir_result, console)
-        return
-    result = export_run(run_dir, out, accept_quantization_loss=accept_quantization_loss)
-    print_export_table(result, console)
-    console.print(f"wrote {result.path} (verified with lava.lib.dl.netx.hdf5.Network)")
-
+    nd.export(run_dir, fmt, out=out, accept_quantization_loss=accept_quantization_loss, output=OUTPUT)
 
 @app.command("import")
 def import_graph(
@@ -286,16 +224,12 @@ def import_graph(
 ):
     """Deploy a NIR graph from any framework: netx for Lava / emulator / Loihi 2, with the graph as float
     reference; `run OUT` then reports the fixed-point network's fidelity to it."""
-    record = import_nir(graph, out, dt_ms=dt, input_shape=parse_input_size(input) if input else None, steps=steps)
-    print_import_table(record, out, console)
-    console.print(f"wrote {out} (model.net, model.nir, nir_import.json); run it with "
-                  f"`neurodeploy run {out} --backend emulator`")
-
+    nd.import_nir(graph, out, dt=dt, input=input, steps=steps, output=OUTPUT)
 
 @app.command()
 def run(
     target: Annotated[Path, typer.Argument(help="run directory (trained or imported), or a netx .net file")],
-    backend: Annotated[str, typer.Option(help=registry.choices())] = "lava",
+    backend: Annotated[str, typer.Option(help=nd.backend_choices())] = "lava",
     samples: Annotated[Optional[int], typer.Option(help="number of test samples")] = None,
     out: Annotated[Optional[Path], typer.Option(help="report folder (default RUN/reports/<backend>)")] = None,
     hw: Annotated[str, typer.Option(help="hardware profile name or YAML file")] = "",
@@ -315,39 +249,18 @@ def run(
                              "report then has no SANA-FE chip estimate or active neuron updates")] = False,
 ):
     """Run a trained/exported network on a backend and write the per-layer report."""
-    request = RunRequest(target=target, backend=registry.backend(backend).name, samples=samples, out=out,
-                         hw=hw or None, device=device, require_hardware=require_hardware, input_npy=input_npy,
-                         save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
-                         score_on_synthetic=score_on_synthetic, count_only=count_only)
-    if is_imported_run(target):
-        run_imported(request, console=console, err_console=err_console)
-    else:
-        execute(request, console=console, err_console=err_console)
-
+    nd.run(target, backend, samples=samples, out=out, hw=hw or None, device=device, require_hardware=require_hardware,
+           input=input_npy, save_output=save_output, data_dir=data_dir, allow_synthetic=not no_synthetic,
+           score_on_synthetic=score_on_synthetic, count_only=count_only, output=OUTPUT)
 
 @app.command()
 def compare(targets: Annotated[list[Path], typer.Argument(help="run directories or run_report.json files")],
             out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/compare")):
     """One table (Markdown, CSV) and an accuracy-vs-energy plot over several runs."""
-    rows = load_comparison_rows(list(targets), suggest_backend=registry.suggested)
-    paths = write_comparison(rows, out)
-    print_comparison(rows, console)
-    for path in paths:
-        console.print(f"wrote {path}")
-
+    nd.compare(list(targets), out=out, output=OUTPUT)
 
 INPUT_HELP = "input size HxWxC (default: the sensor of the model file's dataset, else of --dataset)"
 DATASET_HELP = "dataset whose model files to search (default: nmnist)"
-
-
-def resolve_arch_and_input(arch: str, input: str | None, dataset: str | None):
-    """The architecture of ``arch`` and its input shape (C, H, W): ``--input`` when given, else the sensor of
-    the dataset the model file is written for (its first), else of ``--dataset`` (default nmnist)."""
-    model = resolve_arch(arch, dataset or DEFAULT_DATASET)
-    if input is not None:
-        return model.arch, parse_input_size(input)
-    source = dataset or next(iter(model.datasets), DEFAULT_DATASET)
-    return model.arch, dataset_kind(source).input_shape
 
 
 @app.command()
@@ -355,34 +268,16 @@ def cost(arch: Annotated[str, typer.Argument(help="model file name or architectu
          input: Annotated[Optional[str], typer.Option("--input", help=INPUT_HELP)] = None,
          family: Annotated[str, typer.Option(help="snn | rnn | lstm | ann | rsnn")] = "snn",
          dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None,
-         aggregation: Annotated[str, typer.Option(help="rsnn: last | sum | mean | stack")] = DEFAULT_AGGREGATION,
+         aggregation: Annotated[Optional[str], typer.Option(help="rsnn: last | sum | mean | stack (default mean)")]
+         = None,
          steps: Annotated[int, typer.Option(help="rsnn: time steps T (the stack aggregation has C x T channels)")]
          = 1,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Static parameter, memory and per-step operation counts (conventions: docs/cost.md, docs/rsnn.md)."""
-    architecture, shape = resolve_arch_and_input(arch, input, dataset)
-    options.check_binning(None, steps)
-    report = static_cost(architecture, shape, _choice(family, COST_FAMILIES, "--family"),
-                         aggregation=aggregation, steps=steps)
+    report = nd.cost(arch, family=family, dataset=dataset, input=input, aggregation=aggregation, steps=steps,
+                     output=None if as_json else OUTPUT)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        print_cost_table(report, console)
-
-
-def parse_input_size(text: str) -> tuple[int, int, int]:
-    """'34x34x2' (H x W x C) -> (C, H, W)."""
-    try:
-        height, width, channels = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--input '{text}' is not HxWxC, e.g. 34x34x2") from None
-    if min(height, width, channels) < 1:
-        raise UserError(f"--input '{text}' has a zero size")
-    if max(height, width) > MAX_INPUT_SIDE or channels > MAX_INPUT_CHANNELS:
-        raise UserError(f"--input '{text}' is too large; sides up to {MAX_INPUT_SIDE}, channels up to "
-                        f"{MAX_INPUT_CHANNELS}")
-    return (channels, height, width)
-
 
 @app.command()
 def lint(arch: Annotated[str, typer.Argument(help="model file name or architecture string")],
@@ -390,12 +285,9 @@ def lint(arch: Annotated[str, typer.Argument(help="model file name or architectu
          hw: Annotated[str, typer.Option(help="hardware profile")] = "loihi2",
          dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None):
     """Check that an SNN architecture maps onto netx/Lava and fits the chip, before training."""
-    architecture, shape = resolve_arch_and_input(arch, input, dataset)
-    result = lint_architecture(architecture, shape, hw)
-    print_lint(result, console)
+    result = nd.lint(arch, input=input, hw=hw, dataset=dataset, output=OUTPUT)
     if not result.ok:
-        raise UserError(result.first_problem())
-
+        raise nd.UserError(result.first_problem())
 
 @app.command()
 def bench(workload: Annotated[str, typer.Option(
@@ -427,44 +319,15 @@ def bench(workload: Annotated[str, typer.Option(
           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False):
     """Throughput workloads: emulator vs Lava samples/s (bit-exactness checked), or a whole test set's time;
     pilotnet: chip estimates per frame beside Intel's Loihi 2 measurements."""
-    workload = _choice(workload, workloads.WORKLOADS, "--workload")
-    if workload == "pilotnet":
-        if layers is not None and layers < 2:
-            raise UserError(f"--layers {layers}: keep at least 2 layers (the input layer and one synaptic layer)")
-        result = pilotnet.run_pilotnet_benchmark(num_layers=layers, crop_width=crop_width, frame_rate=frame_rate)
-        if as_json:
-            typer.echo(json.dumps(result))
-        else:
-            print_pilotnet(result, console)
+    result = nd.bench(workload, net=net, samples=samples, steps=steps, density=density, arch=arch, input=input,
+                      emulator_samples=emulator_samples, data_dir=data_dir, frame_rate=frame_rate, layers=layers,
+                      crop_width=crop_width, output=None if as_json else OUTPUT)
+    if workload == "pilotnet" and not as_json:  # its table was printed
         return
-    options.check("--samples", samples)
-    options.check("--samples", emulator_samples)
-    options.check("--density", density)
-    step_list = None
-    if steps:
-        try:
-            step_list = [int(s) for s in steps.split(",")]
-        except ValueError:
-            raise UserError(f"--steps '{steps}' is not a comma-separated list of whole numbers, e.g. 15,300") from None
-        for value in step_list:
-            options.check_binning(None, value)
-    if net is not None:
-        check_regular_file(net, "--net")
-    if workload == "testset":
-        result = workloads.run_testset_benchmark(samples or 10_000, data_dir=data_dir)
-    elif workload == "conv":
-        result = workloads.run_conv_benchmark(arch or workloads.DVS_CNN, parse_input_size(input),
-                                              samples=samples or 1, steps=(step_list or [60])[0], density=density,
-                                              emulator_samples=emulator_samples or 10)
-    else:
-        result = workloads.run_benchmark(net, samples=samples or 20, steps=step_list or [15, 300], density=density,
-                                         emulator_samples=emulator_samples or 1000)
-    result["ran_on"] = devices.describe("cpu")  # emulator, Lava and SLAYER's CPU forward pass: all on the CPU
     if as_json:
         typer.echo(json.dumps(result))
     else:
         console.print_json(json.dumps(result))
-
 
 @data_app.command("generate")
 def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
@@ -475,21 +338,9 @@ def data_generate(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgest
                   source: Annotated[Optional[str], typer.Option(
                       help="nmnist only: digits shown, mnist-digits (default) or sklearn-digits")] = None):
     """Write a synthetic dataset in the real on-disk format (it is labelled synthetic everywhere)."""
-    options.check("--seed", seed)
-    options.check("--train-per-class", train_per_class)
-    options.check("--test-per-class", test_per_class)
-    atomic.check_writable_dir(out)
-    kind = dataset_kind(dataset)
-    sizes = {k: v for k, v in (("train_per_class", train_per_class), ("test_per_class", test_per_class))
-             if v is not None}
-    if source is not None:
-        if dataset != "nmnist":
-            raise UserError(f"--source {source}: only the synthetic nmnist has a choice of source digits; "
-                            "drop --source")
-        sizes["source"] = source
-    path = kind.generate(out, seed=seed, **sizes)
+    path = nd.generate_data(dataset, out, seed=seed, train_per_class=train_per_class, test_per_class=test_per_class,
+                            source=source)
     console.print(f"wrote synthetic {dataset}-format data to {path}")
-
 
 @data_app.command("info")
 def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
@@ -500,34 +351,19 @@ def data_info(dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture"
               no_synthetic: Annotated[bool, typer.Option("--no-synthetic")] = False,
               out: Annotated[Path, typer.Option(help="folder for the heat-map PNG")] = Path("runs/data-info")):
     """Sample counts, events per sample, frame density and temporal contrast (source paper eq. 16-17)."""
-    options.check_binning(dt, steps)
-    options.check("--limit", limit)
-    atomic.check_writable_dir(out)
-    folders.check_output_dir(out, (folders.DATA_INFO,))
-    source = resolve_dataset(dataset, data_dir, allow_synthetic=not no_synthetic)
-    defaults = dataset_kind(dataset).defaults
-    info = dataset_info(source, dt_ms=defaults.dt_ms if dt is None else dt,
-                        steps=defaults.steps if steps is None else steps, limit=limit)
-    data = info.to_dict()
-    path = plot_contrast(info.contrast.matrix, Path(out) / f"{dataset}_temporal_contrast.png",
-                         title=f"Temporal contrast, {source.source} {dataset}, dt {info.dt_ms} ms")
-    atomic.write_json(Path(out) / f"{dataset}_info.json", data)
-    console.print_json(json.dumps({k: v for k, v in data.items() if k != "contrast_matrix"}, default=str))
-    console.print(f"wrote {path} and {Path(out) / f'{dataset}_info.json'}")
-
+    nd.dataset_info(dataset, dt=dt, steps=steps, limit=limit, data_dir=data_dir, allow_synthetic=not no_synthetic,
+                    out=out, output=OUTPUT)
 
 @hw_app.command("list")
 def hw_list():
     """Known hardware profiles."""
-    for name in list_profiles():
+    for name in nd.hardware_profiles():
         console.print(name)
-
 
 @hw_app.command("show")
 def hw_show(name: Annotated[str, typer.Argument(help="profile name or YAML file")]):
     """Every coefficient of a profile with its source."""
-    print_profile(load_profile(name), console)
-
+    nd.hardware_profile(name, output=OUTPUT)
 
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="the SNN's run directory")] = Path("runs/demo-snn"),
@@ -535,8 +371,7 @@ def demo(out: Annotated[Path, typer.Option(help="the SNN's run directory")] = Pa
     """The main job end to end on the embedded default (synthetic N-MNIST format): an SNN trained, exported, run
     on Lava and the emulator; an LSTM and an RNN trained on the same data; compare's table and plot. The
     baselines and the comparison go beside --out (runs/demo-lstm, runs/demo-rnn, runs/demo-compare)."""
-    run_demo(out, fresh=fresh, console=console, err_console=err_console)
-
+    nd.demo(out, fresh=fresh, output=OUTPUT)
 
 def main() -> None:
     """Entry point of the ``neurodeploy`` script."""

@@ -32,6 +32,7 @@ LAYERS = (
     ("neurodeploy.reports",),
     ("neurodeploy.pipeline",),
     ("neurodeploy.study",),
+    ("neurodeploy.api",),
     ("neurodeploy.cli", "neurodeploy.__main__"),
 )
 
@@ -214,6 +215,27 @@ def test_the_render_check_catches_a_report_that_runs_a_backend(tmp_path):
     (package / "backends" / "sim.py").write_text("")
     (package / "reports" / "r.py").write_text("from neurodeploy.backends import sim\n")
     assert ("neurodeploy.backends.sim", False, 1) in _graph(package)["neurodeploy.reports.r"]
+
+
+# the CLI's own process plumbing, besides the public API: SIGTERM / SIGHUP as KeyboardInterrupt
+CLI_INFRASTRUCTURE = ("neurodeploy.signals",)
+
+
+def test_the_cli_calls_only_the_public_api():
+    """cli.py imports the package (its public names, docs/api.md) and nothing else of neurodeploy, and every
+    ``nd.<name>`` it uses is public: the CLI and the Python API cannot drift apart."""
+    import neurodeploy
+
+    cli = PACKAGE / "cli.py"
+    imported = {target for target, _, _ in _imports(cli, PACKAGE) if target.startswith("neurodeploy")}
+    assert imported - {"neurodeploy", *CLI_INFRASTRUCTURE} == set()
+    tree = ast.parse(cli.read_text())
+    froms = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "neurodeploy"
+             for alias in node.names]
+    assert set(froms) <= {name.rsplit(".", 1)[-1] for name in CLI_INFRASTRUCTURE}
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "nd"}
+    assert used and used <= set(neurodeploy.__all__), f"not public: {sorted(used - set(neurodeploy.__all__))}"
 
 
 MAX_MODULE_LINES = 600

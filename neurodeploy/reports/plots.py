@@ -1,12 +1,15 @@
 """PNG plots of run reports, rendered from the report's JSON dict (never recomputed).
 
-matplotlib is imported inside each function, with the Agg backend, so the package imports without it.
+Each ``*_figure`` function returns a matplotlib ``Figure`` made without pyplot (no backend is chosen or
+changed, so a notebook shows it inline); each ``plot_*`` function saves one as a PNG. matplotlib is imported
+inside the functions, so the package imports without it.
 Every axis names its unit and every title says the energy kind (estimated / measured) and the mode.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,11 +36,30 @@ def _pyplot():
     return plt
 
 
+def new_figure(**kwargs):
+    """A matplotlib ``Figure`` outside pyplot's figure list (never shown twice, freed when dropped)."""
+    # plotting only when a figure is made: matplotlib is slow to import
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise UserError("plots need matplotlib; install it with `pip install 'matplotlib>=3.5'`") from exc
+    return Figure(**kwargs)
+
+
+def _subplots(*grid: int, **kwargs):
+    """``plt.subplots`` without pyplot: (figure, axes)."""
+    figure_keys = ("figsize", "layout")
+    fig = new_figure(**{k: kwargs.pop(k) for k in figure_keys if k in kwargs})
+    return fig, fig.subplots(*grid, **kwargs)
+
+
 def _save(fig, path: Path | str) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:  # a figure made with pyplot stays in its list until closed
+        pyplot.close(fig)
     return path
 
 
@@ -55,12 +77,16 @@ def _subtitle(report: Mapping[str, Any]) -> str:
 
 
 def plot_spike_rates(report: Mapping[str, Any], path: Path | str) -> Path:
+    """Save :func:`spike_rate_figure` as a PNG."""
+    return _save(spike_rate_figure(report), path)
+
+
+def spike_rate_figure(report: Mapping[str, Any]):
     """Bar chart of each layer's spike rate (spikes / neuron / step)."""
-    plt = _pyplot()
     layers = report["layers"]
     names = [layer["name"] for layer in layers]
     rates = [layer["spike_rate"] for layer in layers]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.8))
+    fig, ax = _subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 3.8))
     bars = ax.bar(names, rates, color="#1f77b4")
     ax.bar_label(bars, labels=[f"{r:.3g}" for r in rates], fontsize=8, padding=2)
     ax.set_ylabel("spike rate (spikes / neuron / step)")
@@ -69,16 +95,20 @@ def plot_spike_rates(report: Mapping[str, Any], path: Path | str) -> Path:
     ax.set_title(f"Per-layer spike rate, mean over samples\n{_subtitle(report)}", fontsize=10)
     ax.tick_params(axis="x", rotation=30 if len(names) > 6 else 0)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
+    """Save :func:`energy_breakdown_figure` as a PNG."""
+    return _save(energy_breakdown_figure(report), path)
+
+
+def energy_breakdown_figure(report: Mapping[str, Any]):
     """Energy per sample by layer and op kind (left) and network total by op kind (right).
 
     The left panel stacks op kinds when the layers' energies are within a factor 100 of each other; beyond
     that it switches to a log axis with the op kinds side by side (stacked bars on a log axis mislead).
     """
-    plt = _pyplot()
     layers = report["layers"]
     energy = report["energy"]
     kinds = [k for k in OP_COLORS if any(layer.get("energy_by_op_j", {}).get(k) for layer in layers)]
@@ -86,7 +116,7 @@ def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
     by_kind = {k: np.array([layer.get("energy_by_op_j", {}).get(k, 0.0) for layer in layers]) for k in kinds}
     values = np.concatenate([v[v > 0] for v in by_kind.values()]) if kinds else np.zeros(0)
     log_layers = values.size > 0 and values.max() / values.min() > 100
-    fig, (ax_layers, ax_ops) = plt.subplots(
+    fig, (ax_layers, ax_ops) = _subplots(
         1, 2, figsize=(max(9.0, 0.9 * len(names) + 6), 4.6), layout="constrained",
         gridspec_kw={"width_ratios": [max(2, len(names)), 3]})
     x = np.arange(len(names))
@@ -137,7 +167,7 @@ def plot_energy_breakdown(report: Mapping[str, Any], path: Path | str) -> Path:
     missing = f" (not counted: {', '.join(uncounted)})" if uncounted else ""
     fig.suptitle(f"{headline}, {energy['kind']} with profile {energy['profile']}{missing}\n"
                  f"{_subtitle(report)}", fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 RASTER_META = ("sample_index", "label", "prediction", "time_ms")
@@ -165,16 +195,20 @@ def save_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, sample_in
 
 def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: str = "Spike raster",
                 dt_ms: float = 1.0) -> Path:
+    """Save :func:`raster_figure` as a PNG."""
+    return _save(raster_figure(raster, title=title, dt_ms=dt_ms), path)
+
+
+def raster_figure(raster: Mapping[str, np.ndarray], *, title: str = "Spike raster", dt_ms: float = 1.0):
     """One panel per layer: a black cell at (time, neuron index) per spike, time in ms (step t spans
     [t dt, (t + 1) dt)). Layers with more than ``MAX_RASTER_ROWS`` neurons draw rows of k neurons shaded by
     the fraction of them that fired."""
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator  # plotting: see _pyplot
+    from matplotlib.ticker import MaxNLocator  # plotting: see new_figure
 
     names = list(raster)
     if not names:
         raise ValueError("empty raster")
-    fig, axes = plt.subplots(len(names), 1, sharex=True, squeeze=False, layout="constrained",
+    fig, axes = _subplots(len(names), 1, sharex=True, squeeze=False, layout="constrained",
                              figsize=(8.0, min(1.9 * len(names) + 1.2, 18.0)))
     steps = max(np.asarray(raster[n]).shape[1] for n in names)
     for ax, name in zip(axes[:, 0], names):
@@ -195,7 +229,7 @@ def plot_raster(raster: Mapping[str, np.ndarray], path: Path | str, *, title: st
                      fontsize=8, loc="right")
     axes[-1, 0].set_xlabel(f"time (ms; one step = {dt_ms:g} ms)")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 # marker per kind of energy figure: filled circle = measured, hollow diamond = a chip run's estimate,
@@ -211,6 +245,11 @@ def _point_kind(row: Mapping[str, Any]) -> str:
 
 def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str,
                             left_out: Sequence[str] = ()) -> Path:
+    """Save :func:`accuracy_vs_energy_figure` as a PNG."""
+    return _save(accuracy_vs_energy_figure(rows, left_out), path)
+
+
+def accuracy_vs_energy_figure(rows: Sequence[Mapping[str, Any]], left_out: Sequence[str] = ()):
     """``compare``: one labelled marker per run at (energy per sample, accuracy), log-x, with the accuracy's
     95 % interval as an error bar.
 
@@ -220,11 +259,10 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str,
     estimate``, ``float priced``: the marker shape, :data:`POINT_MARKERS`). ``left_out`` (runs not plotted, with
     the reason) is printed under the axes.
     """
-    plt = _pyplot()
     usable = [r for r in rows if r.get("energy_j") and r.get("accuracy") is not None]
     if not usable:
         raise UserError("no run has both an accuracy and an energy per sample; nothing to plot")
-    fig, ax = plt.subplots(figsize=(8.0, 5.0))
+    fig, ax = _subplots(figsize=(8.0, 5.0))
     points: dict[tuple, list[Mapping[str, Any]]] = {}  # runs at the same point share one marker and label
     for row in usable:
         key = (f"{row['energy_j']:.3g}", round(100 * row["accuracy"], 2), _point_kind(row))
@@ -266,4 +304,4 @@ def plot_accuracy_vs_energy(rows: Sequence[Mapping[str, Any]], path: Path | str,
               title_fontsize=7, alignment="left")
     kinds = sorted({r.get("energy_kind", "?") for r in usable})
     ax.set_title(f"Accuracy (95 % interval) vs energy per sample (energy: {' and '.join(kinds)})", fontsize=10)
-    return _save(fig, path)
+    return fig
