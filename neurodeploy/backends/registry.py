@@ -25,7 +25,7 @@ from neurodeploy.backends.emulator import run_emulator
 from neurodeploy.backends.spike_run import SpikeRun
 from neurodeploy.backends.torch_float import FLOAT_PROFILE
 from neurodeploy.deploy.netx import load_netx
-from neurodeploy.errors import UserError
+from neurodeploy.errors import OptionError, UserError
 
 Progress = Callable[[int, int], None]
 
@@ -172,11 +172,11 @@ register(Backend(name="torch", mode="float", families=("snn", "rsnn", "rnn", "ls
 
 
 def backend(name: str) -> Backend:
-    """The registered backend ``name``; an unknown name is a UserError listing the known ones."""
+    """The registered backend ``name``; an unknown name is an OptionError listing the known ones."""
     try:
         return _TABLE[name]
     except KeyError:
-        raise UserError(f"unknown --backend '{name}'; choose one of {', '.join(_TABLE)}") from None
+        raise OptionError(f"unknown --backend '{name}'; choose one of {', '.join(_TABLE)}") from None
 
 
 def names(*, family: str | None = None, option: str | None = None, chip: bool | None = None,
