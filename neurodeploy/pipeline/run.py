@@ -58,16 +58,16 @@ def execute(request: RunRequest, *, console, err_console):
     with run_lock.hold(target, "run folder"):
         if request.input_npy is not None or request.save_output is not None:
             return run_folder_input(request, console=console, err_console=err_console)
+        config = load_run_config(target)
+        if config.family not in registry.backend(request.backend).families:  # refused before --out is made
+            allowed = registry.names(family=config.family)
+            raise UserError(f"{target}: a {config.family} run executes on --backend {' or '.join(allowed)} only; "
+                            f"{request.backend} runs {', '.join(registry.backend(request.backend).families)} runs")
         with run_lock.hold_output(request.report_dir()):  # two runs of different targets, one --out
-            return _execute_run_dir(request, target, console=console, err_console=err_console)
+            return _execute_run_dir(request, config, console=console, err_console=err_console)
 
 
-def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
-    config = load_run_config(target)
-    if config.family not in registry.backend(request.backend).families:
-        allowed = registry.names(family=config.family)
-        raise UserError(f"{target}: a {config.family} run executes on --backend {' or '.join(allowed)} only; "
-                        f"{request.backend} runs {', '.join(registry.backend(request.backend).families)} runs")
+def _execute_run_dir(request: RunRequest, config, *, console, err_console):
     if config.family == "rsnn":
         request.device = devices.resolve_device(request.device)  # the front end's device
         return run_rsnn(request, config, console=console, err_console=err_console)
