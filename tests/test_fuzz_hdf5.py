@@ -11,7 +11,7 @@ through ``load_netx`` and the emulator's ``compile_network``, the NIR graph thro
 
 Property: the reader returns a valid result or raises :class:`~neurodeploy.errors.UserError` (one line);
 any other exception, any numpy ``RuntimeWarning``, or any open of the files outside the seed's folder (FIFOs
-watched by a thread, see ``tests/test_hostile_hdf5.py``) fails it.
+watched by a child process, see ``tests/test_hostile_hdf5.py``) fails it.
 
 ``FUZZ_EXAMPLES`` cases per reader run in the default suite; ``pytest -m slow tests/test_fuzz_hdf5.py -s``
 runs ``LONG_EXAMPLES`` (10,000, or ``NEURODEPLOY_FUZZ_HDF5_EXAMPLES``) per reader and prints the counts.

@@ -14,7 +14,9 @@ from __future__ import annotations
 import glob
 import json
 import os
-import threading
+import subprocess
+import sys
+import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,15 +41,35 @@ NIR_WEIGHT = "node/nodes/w/weight"  # (6, 8)
 GIB = 1 << 30
 
 
+# The watcher runs in a child process: h5py holds the GIL while HDF5 sits in open() on a FIFO, so a watcher
+# thread in this process could never run to unblock it (the whole test run hung there).
+_WATCHER = """
+import os, stat, sys, time
+folder = sys.argv[1]
+while True:
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if stat.S_ISFIFO(e.stat(follow_symlinks=False).st_mode))
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        try:
+            fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: nobody reads it
+            continue
+        print(name, flush=True)
+        os.close(fd)
+    time.sleep(0.01)
+"""
+
+
 class FifoWatch:
-    """Outside files as FIFOs, and a thread that notices (and unblocks) any reader of one."""
+    """Outside files as FIFOs, and a child process that notices (and unblocks) any reader of one."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.paths: list[Path] = []
         self.opened: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._child: subprocess.Popen | None = None
 
     def fifo(self, name: str) -> Path:
         path = self.folder / name
@@ -55,26 +77,17 @@ class FifoWatch:
         self.paths.append(path)
         return path
 
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            for path in self.paths:
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-                except OSError:  # ENXIO: nobody reads it
-                    continue
-                self.opened.append(path.name)
-                os.close(fd)
-            self._stop.wait(0.01)
-
     def __enter__(self) -> FifoWatch:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._child = subprocess.Popen([sys.executable, "-c", _WATCHER, str(self.folder)], stdout=subprocess.PIPE,
+                                       text=True)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        time.sleep(0.05)  # a reader unblocked at the last moment is printed before the watcher stops
+        self._child.terminate()
+        out, _ = self._child.communicate(timeout=30)
+        self.opened.extend(out.split())
 
 
 # ----------------------------------------------------------------------------------------------- files
