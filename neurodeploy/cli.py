@@ -270,12 +270,15 @@ def cost(arch: Annotated[str, typer.Argument(help="model file name or architectu
          dataset: Annotated[Optional[str], typer.Option(help=DATASET_HELP)] = None,
          aggregation: Annotated[Optional[str], typer.Option(help="rsnn: last | sum | mean | stack (default mean)")]
          = None,
-         steps: Annotated[int, typer.Option(help="rsnn: time steps T (the stack aggregation has C x T channels)")]
-         = 1,
+         steps: Annotated[int, typer.Option(help="rsnn: time steps T (the stack aggregation has C x T channels); "
+                                                 "ann --frames binary: T binary frames")] = 1,
+         frames: Annotated[Optional[str], typer.Option(
+             help="ann on event data: binary (T frames unfolded, Deng Model-4) | intensity (normalised counts, "
+                  "Model-5)")] = None,
          as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False):
     """Static parameter, memory and per-step operation counts (conventions: docs/cost.md, docs/rsnn.md)."""
     report = nd.cost(arch, family=family, dataset=dataset, input=input, aggregation=aggregation, steps=steps,
-                     output=None if as_json else OUTPUT)
+                     frames=frames, output=None if as_json else OUTPUT)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
 

@@ -12,6 +12,7 @@ from neurodeploy import atomic, devices, folders, options
 from neurodeploy.api.records import Comparison, Report, StudyResult
 from neurodeploy.api.runs import Output, Run, choice
 from neurodeploy.data.datasets import DEFAULT_DATASET, dataset_kind, resolve_dataset
+from neurodeploy.data.frames import FRAME_KINDS
 from neurodeploy.data.info import dataset_info as collect_dataset_info
 from neurodeploy.data.info import plot_contrast
 from neurodeploy.deploy.lint import LintResult, lint_architecture, print_lint
@@ -86,15 +87,20 @@ def compare(runs_or_reports: Any, *, out: Path | str | None = None, output: Outp
 
 
 def cost(arch: str, *, family: str = "snn", dataset: str | None = None, input: str | Sequence[int] | None = None,
-         aggregation: str | None = None, steps: int = 1, output: Output | None = None) -> CostReport:
+         aggregation: str | None = None, steps: int = 1, frames: str | None = None,
+         output: Output | None = None) -> CostReport:
     """Static parameter, memory and per-step operation counts of ``arch`` as ``family`` (snn | rnn | lstm |
     ann | rsnn), conventions in docs/cost.md; ``input`` 'HxWxC' (default: the dataset's sensor); rsnn:
-    ``aggregation`` (default mean) and ``steps`` T."""
+    ``aggregation`` (default mean) and ``steps`` T; ann: ``frames`` binary (``steps`` T binary frames) or
+    intensity, the companion paper's frame-based ANNs on event data (Models 4 / 5)."""
     output = Output.choose(output, False)
     architecture, shape = _arch_and_input(arch, input, dataset)
     options.check_binning(None, steps)
-    report = static_cost(architecture, shape, choice(family, COST_FAMILIES, "--family"),
-                         aggregation=aggregation or DEFAULT_AGGREGATION, steps=steps)
+    family = choice(family, COST_FAMILIES, "--family")
+    if frames is not None:
+        choice(frames, FRAME_KINDS, "--frames")
+    report = static_cost(architecture, shape, family, aggregation=aggregation or DEFAULT_AGGREGATION, steps=steps,
+                         frames=frames)
     print_cost_table(report, output.console)
     return report
 

@@ -1,8 +1,8 @@
 """Event datasets: readers and writers of the real formats, synthetic stand-ins, binning to frames.
 
-Layers: ``events`` and ``dvs_model`` are pure numpy kernels; ``nmnist`` / ``dvsgesture`` read and
-write the on-disk formats; ``synthetic_*`` generate stand-ins in those formats; ``datasets`` finds a
-dataset and serves frames to PyTorch; ``contrast`` and ``info`` describe a dataset.
+Layers: ``events``, ``frames`` (a frame-based ANN's input) and ``dvs_model`` are pure numpy kernels;
+``nmnist`` / ``dvsgesture`` read and write the on-disk formats; ``synthetic_*`` generate stand-ins in those
+formats; ``datasets`` finds a dataset and serves frames to PyTorch; ``contrast`` and ``info`` describe a dataset.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ _EXPORTS = {
     "EVENT_DTYPE": "events",
     "events_to_frames": "events",
     "steps_for_length": "events",
+    "binary_frames": "frames",
+    "intensity_frames": "frames",
     "DatasetSource": "datasets",
     "FrameDataset": "datasets",
     "load_frames_array": "datasets",

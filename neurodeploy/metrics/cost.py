@@ -30,6 +30,11 @@ Conventions (every number of a :class:`CostReport` follows them; ``notes`` repea
   (b_ih + b_hh of ``nn.RNNCell`` / ``nn.LSTMCell``) unless ``torch_cell_biases=False`` (the equations'
   single b); conv cells and readouts have one. The LSTM adds per unit 1 add (c = f c + i g) and 3 muls.
 - ann: the same layers feed-forward, with biases, no recurrence.
+- ann with ``frames`` (companion paper Models 4 and 5, :mod:`neurodeploy.data.frames`): the ANN runs once per
+  sample on frames made from the events, so "per step" is per sample. ``binary``: T binary frames unfolded
+  into one (1, T, C*H*W) image, and every k x k convolution has stride 2 (the paper's Model-4) with
+  floor(n / 2) outputs per side, the paper's arithmetic (Table 6); ``intensity``: one (C, H, W) frame of
+  normalised counts, stride 1.
 - rsnn (docs/rsnn.md): the front end (layers up to the last ``nCLk``) counted as the lstm family's ConvLSTM
   and pooling layers (host, float MACs), the classifier behind the boundary as the snn family (chip, adds =
   dense synop upper bound); the boundary's input channels follow the aggregation (``stack``: C x T).
@@ -51,7 +56,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from neurodeploy.errors import UserError
+from neurodeploy.data.frames import FRAME_KINDS, frame_input_shape
+from neurodeploy.errors import OptionError, UserError
 from neurodeploy.metrics.energy import HostChipEnergy, host_chip_energy
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, load_profile
 from neurodeploy.metrics.placement import ConvShape
@@ -61,6 +67,7 @@ from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
 FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn")
 SPLIT_PROFILE = "cmos45nm"  # the per-op energies SNN-vs-ANN papers price both parts with (E_MAC, E_AC)
 RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
+BINARY_FRAMES_STRIDE = 2  # companion paper §4.1: conv stride 2 in Model-4 (binary frames), 1 elsewhere
 # layer names as snn.py / recurrent.py
 _NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
 
@@ -125,6 +132,7 @@ class CostReport:
     chip_profile: str | None = None
     notes: tuple[str, ...] = ()
     host_layers: int = 0  # rsnn: the first ``host_layers`` layers are the front end on the host
+    frames: str | None = None  # ann on event frames: binary | intensity (companion paper Models 4 / 5)
 
     def host_chip_energy(self, profile: HardwareProfile) -> HostChipEnergy:
         """rsnn, per step: front-end MACs x E_MAC and the classifier's dense synop bound x E_AC."""
@@ -170,6 +178,7 @@ class CostReport:
         out["layers"] = [layer.to_dict() for layer in self.layers]
         out["notes"] = list(self.notes)
         out["host_layers"] = self.host_layers
+        out["frames"] = self.frames
         return out
 
 
@@ -182,6 +191,28 @@ def _conv_shape(layer: LayerCost) -> ConvShape | None:
         size = math.isqrt(layer.fan_in)
         return ConvShape(layer.in_shape, layer.out_shape, (size, size), stride=(size, size), groups=layer.in_shape[0])
     return None
+
+
+@dataclass(frozen=True)
+class StridedConv(ConvLayer):
+    """A k x k 'same' convolution with stride ``stride`` and floor(n / stride) outputs per side: the outputs
+    at positions stride - 1, 2 stride - 1, ... of the stride-1 convolution. This is the companion paper's
+    arithmetic for Model-4 (Table 6); PyTorch gets it for k = 3, stride 2 with padding 0 on the input padded
+    by one row and column at the bottom / right (its symmetric padding 1 gives ceil(n / 2) instead)."""
+
+    stride: int = BINARY_FRAMES_STRIDE
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        channels, height, width = super().output_shape(in_shape)
+        return (channels, height // self.stride, width // self.stride)
+
+
+def frame_layers(arch: Architecture, frames: str) -> tuple[Layer, ...]:
+    """The layers an ANN on ``frames`` runs: binary frames make every convolution a :class:`StridedConv`."""
+    if frames != "binary":
+        return arch.layers
+    return tuple(StridedConv(layer.channels, layer.kernel) if type(layer) is ConvLayer else layer
+                 for layer in arch.layers)
 
 
 def layer_name(index: int, layer: Layer) -> str:
@@ -303,6 +334,17 @@ def _chip_memory(family: str, layers: Sequence[LayerCost], profile: HardwareProf
     return out
 
 
+def _frame_notes(frames: str | None, steps: int) -> list[str]:
+    if frames == "binary":
+        return [(f"ann on binary frames (companion paper Model-4): T = {steps} binary frames unfolded into one "
+                 f"1 x {steps} x C*H*W image; convolutions stride {BINARY_FRAMES_STRIDE}, floor(n / "
+                 f"{BINARY_FRAMES_STRIDE}) outputs per side; the ANN runs once per sample (ops per sample)")]
+    if frames == "intensity":
+        return [("ann on intensity frames (companion paper Model-5): event counts accumulated over the window "
+                 "and normalised, one C x H x W frame; the ANN runs once per sample (ops per sample)")]
+    return []
+
+
 def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[str, ...]:
     notes = [("ops per time step; op kinds are disjoint (a MAC is not also counted as a mul and an add); "
               "nonlinearities not counted; input events not counted in memory"),
@@ -329,11 +371,13 @@ def _notes(family: str, include_bias: bool, torch_cell_biases: bool) -> tuple[st
 def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: str, *, bits: int = 32,
                 spike_bits: int = 1, profile: HardwareProfile | None = None, include_bias: bool = False,
                 torch_cell_biases: bool = True, aggregation: str = DEFAULT_AGGREGATION,
-                steps: int = 1) -> CostReport:
+                steps: int = 1, frames: str | None = None) -> CostReport:
     """Parameters, memory (eq. 8) and per-step operations (eq. 9, Table XIV) of ``arch`` in ``family``.
 
     ``profile`` adds ``memory_bits_chip`` at the chip's bit widths (rsnn: of the chip part). ``aggregation``
-    and ``steps`` (T) fix an rsnn's boundary shape. See the module docstring for every counting convention.
+    and ``steps`` (T) fix an rsnn's boundary shape. ``frames`` (family ann only): binary | intensity, the
+    companion paper's Models 4 / 5 on event data of sensor shape ``input_shape``, ``steps`` = T binary
+    frames. See the module docstring for every counting convention.
     """
     if family not in FAMILIES:
         raise UserError(f"unknown family '{family}'; choose one of {', '.join(FAMILIES)}")
@@ -342,15 +386,24 @@ def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: s
     if family != "rsnn" and arch.has_convlstm:
         raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of the rsnn family; use "
                         "--family rsnn")
-    shapes = arch.shapes(tuple(input_shape))
+    run_layers = arch.layers
+    if frames is not None:
+        if frames not in FRAME_KINDS:
+            raise OptionError(f"unknown --frames '{frames}'; choose one of {', '.join(FRAME_KINDS)}")
+        if family != "ann":
+            raise OptionError(f"--frames {frames} is the input of a frame-based ANN; use it with --family ann "
+                              f"(got --family {family})")
+        input_shape = frame_input_shape(frames, tuple(input_shape), steps)
+        run_layers = frame_layers(arch, frames)
+    shapes = Architecture(run_layers).shapes(tuple(input_shape))
     last, front = len(arch.layers) - 1, 0
     if family == "rsnn":  # the classifier's input is the aggregated boundary, not the last front-end output
         split = split_rsnn(arch, tuple(input_shape), aggregation, steps)
         front = len(split.front)
         shapes = [*shapes[:front], *split.classifier.shapes(split.boundary_shape)]
     layers = []
-    for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, shapes)):
-        name = layer_name(index, layer)
+    for index, (layer, (in_shape, out_shape)) in enumerate(zip(run_layers, shapes)):
+        name = layer_name(index, arch.layers[index])
         if family == "snn" or (family == "rsnn" and index >= front):
             layers.append(_snn_layer(name, layer, in_shape, out_shape, bits, spike_bits))
         else:
@@ -362,7 +415,19 @@ def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: s
                 else _chip_memory(family, layers, profile, include_bias))
     return CostReport(family, arch.notation(), tuple(input_shape), bits, spike_bits, tuple(layers), chip,
                       profile.name if profile is not None else None,
-                      _notes(family, include_bias, torch_cell_biases), host_layers=front)
+                      _notes(family, include_bias, torch_cell_biases) + tuple(_frame_notes(frames, steps)),
+                      host_layers=front, frames=frames)
+
+
+def companion_ops(cost: CostReport) -> dict[str, int]:
+    """An ANN's #Add and #Mul per step as the companion paper counts them (Deng Table 6, docs/cost.md): each
+    MAC is one multiply and one add, an average pool adds each of its input values once and multiplies each
+    output once (by 1 / k^2), biases are not counted. Family ann only (an SNN's #Add is its measured synops)."""
+    if cost.family != "ann":
+        raise UserError(f"companion_ops counts a feed-forward ANN's operations (family ann), not {cost.family}")
+    pool_inputs = sum(math.prod(layer.in_shape) for layer in cost.layers if layer.kind == "avgpool")
+    pool_outputs = sum(layer.activations for layer in cost.layers if layer.kind == "avgpool")
+    return {"adds": cost.macs_per_step + pool_inputs, "muls": cost.macs_per_step + pool_outputs}
 
 
 def synops_per_sample(input_spikes: np.ndarray, fan_out: np.ndarray) -> float:
@@ -385,7 +450,9 @@ def print_cost_table(cost: CostReport, console=None) -> None:
     """Per-layer static cost with a totals row and the counting conventions, as a rich table."""
     console = console or Console()
     shape = "x".join(map(str, cost.input_shape))
-    table = Table(title=f"{cost.family} {cost.arch}, input {shape} (C x H x W), ops per time step")
+    frames = f" on {cost.frames} frames" if cost.frames else ""
+    per = "sample" if cost.frames else "time step"
+    table = Table(title=f"{cost.family} {cost.arch}{frames}, input {shape} (C x H x W), ops per {per}")
     columns = ("layer", "kind", "recurrence", "output", "neurons", "params", "MACs", "adds", "muls",
                "comparisons", "memory (bit)")
     for column in columns:
