@@ -3,6 +3,7 @@ size limit."""
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from neurodeploy.deploy.netx_read import load_netx
 from neurodeploy.metrics.hardware import load_profile
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
+from neurodeploy.reports import plots
+from neurodeploy.reports.like_for_like import latency_source
 
 QUIET = Console(file=open("/dev/null", "w"))
 # measured (docs/chip_model.md, "Analytic chip time"): analytic / SANA-FE 2.2.9 chip time on small nets that
@@ -58,8 +61,8 @@ def test_tiny_net_by_hand(netx_factory):
     assert result.to_dict()["dynamic_energy_j"] is None and result.to_dict()["kind"] == "analytic"
 
 
-@pytest.mark.parametrize("placement", ["minimal", "balanced"])
-def test_agrees_with_sanafe_on_a_small_conv_net(netx_factory, placement):
+def test_agrees_with_sanafe_on_a_small_conv_net(netx_factory):
+    placement = "balanced"  # 110 cores on 28 tiles (minimal, 4 cores: measured 1.00, docs/chip_model.md)
     layers = [netx_factory.conv(0, (2, 16, 16), 8), netx_factory.conv(1, (8, 14, 14), 8),
               netx_factory.dense(2, 8 * 12 * 12, 10, flatten=True)]
     net = load_netx(netx_factory.write("conv2", layers, input_shape=(2, 16, 16)))
@@ -70,17 +73,20 @@ def test_agrees_with_sanafe_on_a_small_conv_net(netx_factory, placement):
     analytic = analytic_chip_time(net, inputs, run.layer_spikes, profile, placement=placement)
     assert analytic.cores == sanafe.cores
     ratio = analytic.latency_per_sample_s / sanafe.latency_per_sample_s
-    assert AGREEMENT[0] < ratio < AGREEMENT[1], ratio  # measured: 1.00 (minimal), 0.94 (balanced)
+    assert AGREEMENT[0] < ratio < AGREEMENT[1], ratio  # measured: 0.94
 
 
 def test_report_above_sanafes_limit_carries_the_analytic_chip_time(trained_snn_run, tmp_path, monkeypatch):
-    monkeypatch.setattr(chip_model, "MAX_TOTAL_CONNECTIONS", 100)
+    monkeypatch.setattr(chip_model, "MAX_TOTAL_CONNECTIONS", 100)  # the 2312-64-10 net: SANA-FE declines
+    monkeypatch.setattr(plots, "_save", lambda fig, path: Path(path))  # no pictures: they take most of the time
     report = execute(RunRequest(target=trained_snn_run, backend="emulator", samples=3, out=tmp_path / "r"),
                      console=QUIET, err_console=QUIET)
     latency = report["latency"]
     assert latency["kind"] == "chip_estimate" and latency["per_sample_s"] > 0
     assert latency["source"].startswith("analytic per-core model with SANA-FE")
     assert "SANA-FE declined" in latency["source"] and "> 100" in latency["source"]
+    assert latency_source(kind="chip_estimate", source=latency["source"], device=latency["device"], samples=3,
+                          batch_size=None).startswith("analytic per-core chip model")
     chip = report["chip_model"]
     assert chip["kind"] == "analytic" and chip["dynamic_energy_j"] is None
     assert chip["latency_per_sample_s"] == latency["per_sample_s"]

@@ -32,7 +32,7 @@ import sanafe
 import scipy.sparse
 import yaml
 
-from neurodeploy.backends.chip_model import _feed_forward, chip_placement, synapse_matrix
+from neurodeploy.backends.chip_model import _feed_forward, chip_placement
 from neurodeploy.backends.chip_placement import CORES_PER_TILE, synaptic_layers
 from neurodeploy.deploy.netx_records import NetxNetwork
 from neurodeploy.errors import UserError
@@ -134,6 +134,20 @@ def _onehot(homes: np.ndarray, cores: int) -> scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix((np.ones(homes.size), (np.arange(homes.size), homes)), shape=(homes.size, cores))
 
 
+def _link(matrix: scipy.sparse.spmatrix, dest: scipy.sparse.csr_matrix, src: scipy.sparse.csr_matrix,
+          synapse_time: float, times: EventTimes) -> tuple:
+    """One connection (n_src, n_dst): non-zero synapses per (source neuron, destination core), the cores each
+    source neuron's spike is sent to (one message each), the time of its messages out, its sources' cores."""
+    reach = scipy.sparse.csr_matrix(matrix, copy=True)
+    reach.eliminate_zeros()
+    reach.data[:] = 1.0
+    per_core = (reach @ dest).tocsr()
+    touched = per_core.copy()
+    touched.data[:] = 1.0
+    fan = np.asarray(touched.sum(axis=1)).ravel()
+    return per_core, touched, fan * times.message_out, src, synapse_time
+
+
 def _per_step(spikes: np.ndarray) -> scipy.sparse.csr_matrix:
     """(n, T) spikes of one sample as a sparse (T, n) float matrix."""
     return scipy.sparse.csr_matrix(spikes.T.astype(np.float64))
@@ -179,20 +193,16 @@ def analytic_chip_time(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[
     tiles = int(np.unique(used // CORES_PER_TILE).size)
     sync = times.sync_for(tiles)
     neuron_time = times.neuron_access + times.neuron_update
-    # per synaptic layer: synapses of each source neuron onto each core, and which cores it sends a message to
+    # per connection (feed-forward, recurrent): synapses of each source neuron onto each core, the cores it sends
+    # a message to, and where the source sits; ``links``: (index of the source in ``sources`` below, connection)
+    onehots = [_onehot(h, cores) for h in homes]  # (neurons, cores): where each neuron of the input / a layer sits
     links = []
     for k, layer in enumerate(layers):
-        onehot = _onehot(homes[k + 1], cores)
-        reach = synapse_matrix(layer)
-        reach = scipy.sparse.csr_matrix((np.ones(reach.nnz), reach.indices, reach.indptr), shape=reach.shape)
-        reach.eliminate_zeros()
-        per_core = (reach @ onehot).tocsr()
-        touched = per_core.copy()
-        touched.data[:] = 1.0
-        fan = np.asarray(touched.sum(axis=1)).ravel()  # messages one spike sends
+        forward, recurrent = _feed_forward(layer)
         synapse_time = times.conv_synapse if layer.kind == "conv" else times.dense_synapse
-        links.append((per_core, touched, fan * times.message_out, _onehot(homes[k], cores), synapse_time))
-    recurrent = [None if layer.weight_rec is None else layer for layer in layers]
+        links.append((k, _link(forward.matrix, onehots[k + 1], onehots[k], synapse_time, times)))
+        if recurrent is not None:  # replayed from the layer's own spikes, on its own cores
+            links.append((k + 1, _link(recurrent.matrix, onehots[k + 1], onehots[k + 1], times.dense_synapse, times)))
 
     own = np.zeros(cores)
     for layer_homes in homes[1:]:
@@ -206,22 +216,14 @@ def analytic_chip_time(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[
         acc.add("neurons", np.broadcast_to(own, (steps, cores)))
         sources = [inputs[n], *(spikes[n] for spikes in layer_spikes)]
         if input_neurons:
-            acc.add("spikes", _per_step(sources[0]) @ _onehot(homes[0], cores) * times.spike_out)
-        for k, (per_core, touched, out_time, src_onehot, synapse_time) in enumerate(links):
-            src = _per_step(sources[k])
+            acc.add("spikes", _per_step(sources[0]) @ onehots[0] * times.spike_out)
+        for k, spikes in enumerate(sources[1:]):
+            acc.add("spikes", _per_step(spikes) @ onehots[k + 1] * times.spike_out)
+        for index, (per_core, touched, out_time, src_onehot, synapse_time) in links:
+            src = _per_step(sources[index])
             acc.add("synapses", src @ per_core * synapse_time)
             acc.add("messages_in", src @ touched * times.message_in)
             acc.add("messages_out", src.multiply(out_time[None, :]).tocsr() @ src_onehot)
-            acc.add("spikes", _per_step(sources[k + 1]) @ _onehot(homes[k + 1], cores) * times.spike_out)
-            if recurrent[k] is not None:
-                rec = _feed_forward(layers[k])[1].matrix
-                rec_core = (abs(rec).sign() @ _onehot(homes[k + 1], cores)).tocsr()
-                rec_touched = rec_core.sign()
-                own_src = _per_step(sources[k + 1])
-                acc.add("synapses", own_src @ rec_core * times.dense_synapse)
-                acc.add("messages_in", own_src @ rec_touched * times.message_in)
-                fan = np.asarray(rec_touched.sum(axis=1)).ravel() * times.message_out
-                acc.add("messages_out", own_src.multiply(fan[None, :]).tocsr() @ _onehot(homes[k + 1], cores))
         total = acc.total()
         slowest = np.argmax(total, axis=1)
         step_totals += total[np.arange(steps), slowest] + sync
