@@ -93,5 +93,6 @@ def test_report_above_sanafes_limit_carries_the_analytic_chip_time(trained_snn_r
     split = report["energy_split"]
     assert split["kind"] == "estimated" and split["static_j"] > 0
     assert "analytic per-core model" in split["static_source"]
+    assert "axon messages" in split["leaves_out"]  # no SANA-FE run prices them here
     assert split["static_j"] == pytest.approx(load_profile(report["backend"]["hw_config"]).si("static")
                                               * latency["per_sample_s"], rel=1e-9)

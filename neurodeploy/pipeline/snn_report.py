@@ -246,7 +246,10 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         static_source = (f"static power {_static_label(profile)} x chip time per sample ({time_source}; pacing: "
                          "as fast as possible, samples back to back)" if static_j is not None
                          else f"not counted: {reason}")
-        leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
+        chip_leaves = CHIP_LEAVES_OUT
+        if isinstance(estimate, AnalyticChipTime):  # no SANA-FE run: nothing prices the messages
+            chip_leaves = tuple("axon messages" if item.startswith("axon messages") else item for item in chip_leaves)
+        leaves = [*build.energy.uncounted, *(chip_leaves if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
     correct = int(round(accuracy * samples))
