@@ -62,7 +62,7 @@ def test_tiny_net_by_hand(netx_factory):
 
 
 def test_agrees_with_sanafe_on_a_small_conv_net(netx_factory):
-    placement = "balanced"  # 110 cores on 28 tiles (minimal, 4 cores: measured 1.00, docs/chip_model.md)
+    placement = "balanced"  # 110 cores on 28 tiles (minimal, 4 cores: measured 0.99, docs/chip_model.md)
     layers = [netx_factory.conv(0, (2, 16, 16), 8), netx_factory.conv(1, (8, 14, 14), 8),
               netx_factory.dense(2, 8 * 12 * 12, 10, flatten=True)]
     net = load_netx(netx_factory.write("conv2", layers, input_shape=(2, 16, 16)))

@@ -236,7 +236,7 @@ def analytic_chip_time(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[
              f"barrier per step {sync * 1e6:g} us (SANA-FE's table for {tiles} tiles)",
              "left out: mesh hop latency, NoC contention, and the overlap of a core's sending with its receiving "
              "(SANA-FE's scheduler models them); no energy from this model",
-             "measured against SANA-FE 2.2.9's chip time: 0.94-1.15x on small nets it simulates whole, 0.38-0.99x "
+             "measured against SANA-FE 2.2.9's chip time: 0.94-1.15x on small nets it simulates whole, 0.36-0.93x "
              "on PilotNet LIF, where its NoC congestion model adds time (docs/chip_model.md)"]
     if samples < inputs.shape[0]:
         notes.append(f"{samples} of {inputs.shape[0]} samples; figures are means over those")
