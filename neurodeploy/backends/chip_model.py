@@ -63,7 +63,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.kernels.fixed_point import netx_dense_synapses
 from neurodeploy.metrics.hardware import HardwareProfile
 
-__all__ = ["ChipEstimate", "LayerAgreement", "Placement", "estimate_chip", "layer_cores", "layer_resources",
+__all__ = ["ChipEstimate", "LayerAgreement", "Placement", "SanafeDeclined", "estimate_chip", "layer_cores",
+           "layer_resources",
            "chip_placement", "nonzero_fan_out", "routing_hops", "synapse_matrix"]
 
 ACTIVITIES = ("emulator", "sanafe")
@@ -74,6 +75,14 @@ DECAY_UNITY = 4096
 SANAFE_SOURCE = ("SANA-FE {version}, Loihi architecture description (sanafe/examples/loihi.yaml); Boyle et al., "
                  "IEEE TCAD 44(8), 2025: within 12 % (energy) and 25 % (latency) of measured Loihi 1")
 LOIHI1_NOTE = "SANA-FE's Loihi description is calibrated on Loihi 1; no Loihi 2 description is published"
+
+
+class SanafeDeclined(UserError):
+    """The network is above :data:`MAX_TOTAL_CONNECTIONS`: SANA-FE is not run (``reason``: one short line)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -239,9 +248,10 @@ def estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.nd
     samples = inputs.shape[0] if max_samples is None else min(inputs.shape[0], max_samples)
     connections = sum(int(synapse_matrix(layer).nnz) for layer in layers)
     if connections > MAX_TOTAL_CONNECTIONS:
-        raise UserError(f"{net.path}: {connections:,} synapses with non-zero weight, more than the "
-                        f"{MAX_TOTAL_CONNECTIONS:,} the chip model simulates (SANA-FE 2.2.9 holds about 2.3 kB per "
-                        "connection); no chip estimate")
+        raise SanafeDeclined(f"{net.path}: {connections:,} synapses with non-zero weight, more than the "
+                             f"{MAX_TOTAL_CONNECTIONS:,} the chip model simulates (SANA-FE 2.2.9 holds about 2.3 kB "
+                             "per connection); no SANA-FE estimate",
+                             f"{connections:,} non-zero synapses > {MAX_TOTAL_CONNECTIONS:,}")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context, initializer=_silence_child) as pool:
         future = pool.submit(_estimate_chip, net, inputs[:samples], [s[:samples] for s in layer_spikes], profile,

@@ -19,11 +19,13 @@ import numpy as np
 from neurodeploy import devices
 from neurodeploy.backends.chip_model import (
     Placement,
+    SanafeDeclined,
     estimate_chip,
     nonzero_fan_out,
     routing_hops,
 )
 from neurodeploy.backends.chip_placement import netx_footprint
+from neurodeploy.backends.chip_time import AnalyticChipTime, analytic_chip_time
 from neurodeploy.backends.loihi2_board import NOT_RUN_ON_A_BOARD
 from neurodeploy.backends.neuron_activity import active_neuron_updates
 from neurodeploy.errors import UserError
@@ -171,11 +173,25 @@ def _neurobench(net, network, input_spikes, layer_spikes, steps: int) -> NeuroBe
 
 
 def _chip_latency_and_static(net, profile, input_spikes, layer_spikes):
-    """SANA-FE's estimate for a chip run, or (None, reason) when it cannot simulate the network."""
+    """SANA-FE's estimate for a chip run; above its size limit the analytic per-core chip time
+    (backends/chip_time.py, same placement and spikes; no energy); or (None, reason) when neither applies."""
     try:
         return estimate_chip(net, input_spikes, layer_spikes, profile, max_samples=CHIP_MODEL_SAMPLES), None
+    except SanafeDeclined as exc:
+        try:
+            return analytic_chip_time(net, input_spikes, layer_spikes, profile, declined=exc.reason), None
+        except UserError as other:
+            return None, f"{exc}; analytic chip time: {other}"
     except UserError as exc:
         return None, str(exc)
+
+
+def _chip_time_label(estimate) -> tuple[str, str]:
+    """(what produced the chip time, the device the latency names) for the report's texts."""
+    if isinstance(estimate, AnalyticChipTime):
+        return ("the analytic per-core model (SANA-FE's Loihi 1 event times; SANA-FE declined this network)",
+                "Loihi (analytic per-core model, SANA-FE's Loihi 1 event times)")
+    return "SANA-FE (Loihi 1 calibration)", "Loihi (SANA-FE model)"
 
 
 def build_snn_report(*, request, config, model, network, net, source, input_spikes, layer_spikes: list[Layer],
@@ -197,10 +213,10 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         estimate, no_estimate = _chip_latency_and_static(net, profile, input_spikes, layer_spikes)
     chip_wall = wall_s / samples if mode == "hardware" else None  # only a chip's own time prices static power
     activity = _chip_activity(net, profile, input_spikes, layer_spikes) if chip else None
+    time_source, time_device = _chip_time_label(estimate)
     build = build_snn_layer_reports(
         _records(network, net, input_spikes, layer_spikes, activity), steps, profile, wall_time_s=chip_wall,
-        chip_time_s=None if estimate is None else estimate.latency_per_sample_s,
-        chip_time_source="SANA-FE (Loihi 1 calibration)")
+        chip_time_s=None if estimate is None else estimate.latency_per_sample_s, chip_time_source=time_source)
     memory, memory_chip = _memory(network, layer_spikes, profile)
     accuracy = accuracy_of(_per_neuron(layer_spikes[-1]), labels)
     host_latency = wall_s / samples if wall_s is not None else None
@@ -209,7 +225,7 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
                           "SANA-FE" if estimate is None else estimate.model,
                           0 if estimate is None else estimate.samples,
                           per_step_s=None if estimate is None else estimate.latency_per_sample_s / steps,
-                          device="Loihi (SANA-FE model)",
+                          device=time_device,
                           notes=(no_estimate,) if estimate is None else estimate.notes)
         host_wall = Latency("host_wall", host_latency, f"host wall time of the {request.backend} backend "
                             "(build and run) / samples: simulator throughput, not a chip latency", int(samples),
@@ -227,10 +243,13 @@ def build_snn_report(*, request, config, model, network, net, source, input_spik
         static_j = build.energy.joules.get("static")
         reason = "; ".join(n for n in build.energy.notes if "static" in n) or (
             "no chip time to multiply static power by" if profile.has("static") else "profile has no static power")
-        static_source = (f"static power {_static_label(profile)} x chip time per sample (SANA-FE; pacing: as "
-                         "fast as possible, samples back to back)" if static_j is not None
+        static_source = (f"static power {_static_label(profile)} x chip time per sample ({time_source}; pacing: "
+                         "as fast as possible, samples back to back)" if static_j is not None
                          else f"not counted: {reason}")
-        leaves = [*build.energy.uncounted, *(CHIP_LEAVES_OUT if chip else ())]
+        chip_leaves = CHIP_LEAVES_OUT
+        if isinstance(estimate, AnalyticChipTime):  # no SANA-FE run: nothing prices the messages
+            chip_leaves = tuple("axon messages" if item.startswith("axon messages") else item for item in chip_leaves)
+        leaves = [*build.energy.uncounted, *(chip_leaves if chip else ())]
         energy_split = EnergySplit("estimated", build.energy.total_j - (static_j or 0.0), static_j,
                                    f"op counts x {profile.name} coefficients", static_source, tuple(leaves))
     correct = int(round(accuracy * samples))

@@ -89,6 +89,8 @@ def latency_source(*, kind: str | None, source: str, device: str, samples: int, 
     """Where a row's latency comes from and what kind of time it is, in words."""
     if kind is None:
         return "no latency (a simulator's host time is not a latency)"
+    if kind == "chip_estimate" and source.startswith("analytic"):
+        return f"analytic per-core chip model (SANA-FE's Loihi 1 event times), per sample, mean of {samples}"
     if kind == "chip_estimate":
         calibration = " (Loihi 1 cal.)" if "Loihi 1" in source else ""
         return f"chip model SANA-FE{calibration}, per sample, mean of {samples}"

@@ -440,12 +440,16 @@ class RunReport:
             raise UserError(f"run report: {exc}") from exc
 
 
+# ``firing`` holds one rate per neuron: the DVS Gesture CNN's report (about 200 k neurons) is 4.4 MB
+MAX_RUN_REPORT_BYTES = 64 << 20
+
+
 def load_run_report(path: Path | str) -> RunReport:
     """Read and validate ``run_report.json`` (or a run directory holding one)."""
     path = Path(path)
     if path.is_dir():
         path = path / "run_report.json"
-    raw = load_json(path, "run report", "rerun `neurodeploy run`")
+    raw = load_json(path, "run report", "rerun `neurodeploy run`", max_bytes=MAX_RUN_REPORT_BYTES)
     try:
         return RunReport.from_dict(raw)
     except UserError as exc:
