@@ -69,3 +69,14 @@ def test_full_frame_against_intel(lava_dl_netx_dir):
     assert sana["targets"]["dynamic_within_1.25x"], ratios
     assert 0.8 <= ops["ratio_to_intel"]["dynamic_energy_j"] <= 1.25
     assert np.isfinite(ratios["time_per_frame_s"]) and ratios["time_per_frame_s"] > 0
+
+
+def test_a_narrow_crop_keeps_the_layers_that_still_have_columns(lava_dl_netx_dir):
+    from neurodeploy.pipeline.pilotnet import crop_network, load_pilotnet, pilotnet_dir
+
+    net, bias = load_pilotnet(pilotnet_dir(None))
+    kept, _ = crop_network(net, bias, 40)  # the fifth convolution would have no column: the crop stops before it
+    convs = [layer for layer in kept.layers if layer.kind == "conv"]
+    assert len(convs) == 4 and all(min(layer.out_shape) >= 1 for layer in convs)
+    with pytest.raises(UserError, match="crop width 1: the first convolution"):
+        crop_network(net, bias, 1)

@@ -204,11 +204,15 @@ def crop_network(net: NetxNetwork, bias: np.ndarray, width: int) -> tuple[NetxNe
             continue
         if layer.kind != "conv":
             break
-        geometry = dataclasses.replace(layer.conv_geometry(), in_shape=shape)
-        if min(geometry.out_shape) < 1:
+        try:
+            geometry = dataclasses.replace(layer.conv_geometry(), in_shape=shape)
+        except ValueError:  # the crop leaves this layer no output column: keep the layers before it
             break
         layers.append(dataclasses.replace(layer, in_shape=shape, out_shape=geometry.out_shape))
         shape = geometry.out_shape
+    if len(layers) < 2:
+        raise UserError(f"crop width {width}: the first convolution of {net.path} has no output column on so "
+                        "narrow an image; give more columns")
     cropped = bias.reshape(-1, channels, height, full)[:, :, :, :width].reshape(bias.shape[0], -1)
     return NetxNetwork(net.path, tuple(layers), (channels, height, width)), cropped
 
