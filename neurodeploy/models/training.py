@@ -8,6 +8,7 @@ same weights and metrics as one that was not. Files (config, checkpoint, metrics
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import resource
@@ -31,16 +32,18 @@ from neurodeploy.data.datasets import (
 )
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
+from neurodeploy.models.ann import build_ann
 from neurodeploy.models.arch import Architecture, ModelFile
 from neurodeploy.models.recurrent import build_recurrent_network
 from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
 
 SCHEMA_VERSION = 1
-FAMILIES = ("snn", "rnn", "lstm", "rsnn")
+FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann")  # ann: trained by neurodeploy.pipeline.ann, for `convert`
 SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
 MAX_LR = options.MAX_LR  # Adam steps of more than 1 per update only diverge
+MAX_THRESHOLD = 2.0**17 / 64  # vThMant = 64 theta must fit Lava's 24-bit voltage after its << 6
 
 
 # `train --preset`: epochs and Adam learning rate. fast: the demo's schedule, a useful accuracy on the default
@@ -78,6 +81,8 @@ class TrainConfig:
     leak_tau_ms: float | None = None
     # rsnn: how the front end's T feature maps become the classifier's input (neurodeploy.models.rsnn)
     aggregation: str | None = None
+    # snn: the threshold in SLAYER units (default 1.25, LIFMapping); `convert` sets it from the weight scale
+    threshold: float | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -109,6 +114,8 @@ class TrainConfig:
         if self.family != "snn" and self.is_snn_variant:
             raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
                             "for --model snn (rnn/lstm have their own recurrence)")
+        if self.threshold is not None and (self.family != "snn" or not 0 < self.threshold <= MAX_THRESHOLD):
+            raise UserError(f"threshold {self.threshold} is for an snn run, in (0, {MAX_THRESHOLD:g}] (set by convert)")
         if self.leak_tau_ms is not None and (not 0 < self.leak_tau_ms < float("inf") or not self.leak):
             raise UserError(f"--leak-tau must be positive and finite and needs the leak on (got {self.leak_tau_ms} ms, "
                             f"leak {'on' if self.leak else 'off'})")
@@ -213,6 +220,8 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
         return build_rsnn(model.arch, input_shape, lif_mapping(config), config.aggregation, int(config.steps))
     if config.family == "snn":
         return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
+    if config.family == "ann":
+        return build_ann(model.arch, input_shape)
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
@@ -228,8 +237,11 @@ def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tupl
 
 def lif_mapping(config: TrainConfig) -> LIFMapping:
     """The SNN's neuron mapping for the run's dt and variant."""
-    return LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
-                              reset=config.reset, surrogate_width=config.surrogate_width)
+    mapping = LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
+                                 reset=config.reset, surrogate_width=config.surrogate_width)
+    if config.threshold is not None:
+        mapping = dataclasses.replace(mapping, slayer_threshold=float(config.threshold))
+    return mapping
 
 
 CALIBRATION_SAMPLES = 8
