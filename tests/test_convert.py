@@ -69,16 +69,18 @@ def test_conversion_writes_an_if_snn_that_nears_the_ann_as_the_window_grows(conv
     cuba = config.resolved["lif_mapping"]["cuba"]
     assert cuba["current_decay"] == 1.0 and cuba["voltage_decay"] == 0.0  # IF: no leak
     record = json.loads((snn_dir / "conversion.json").read_text())
-    assert record["norm"] == "max" and record["v_th_mant"] == round(64 * config.threshold)
+    assert record["norm"] == "max" and record["v_th_mant"] == [round(64 * t) for t in config.thresholds]
     assert (snn_dir / "model.net").is_file() and (snn_dir / "conversion_curve.png").stat().st_size > 1000
     curve = record["curve"]
     acc = {point["steps"]: point["accuracy"] for point in curve["points"]}
     assert curve["samples"] == 200 and curve["data_synthetic_source"] == "mnist-digits"
     # the trend on this fixed seed: near chance at 3 steps (the spikes have not reached the output yet),
     # rising with the window to within 5 points of the ANN
-    assert acc[3] < 0.2 < acc[10] <= acc[WINDOW] + 0.02
-    assert acc[30] < acc[WINDOW] + 0.02
-    assert curve["ann_accuracy"] > 0.75 and acc[WINDOW] > curve["ann_accuracy"] - 0.05
+    ann_accuracy = curve["ann_accuracy"]
+    assert ann_accuracy > 0.75 and curve["ann_samples"] == 200
+    assert acc[3] < 0.2 < acc[10] < acc[WINDOW]
+    assert ann_accuracy - acc[3] > ann_accuracy - acc[10] > abs(ann_accuracy - acc[WINDOW])
+    assert abs(acc[WINDOW] - ann_accuracy) <= 0.05
 
 
 def _chip_inputs(snn_dir, samples, steps):
@@ -90,7 +92,7 @@ def _chip_inputs(snn_dir, samples, steps):
 
 def test_emulator_equals_the_float_reference_spike_for_spike(converted):
     _, snn_dir = converted
-    network, frames, inputs = _chip_inputs(snn_dir, 20, 60)
+    network, frames, inputs = _chip_inputs(snn_dir, 50, 100)
     float_layers, _ = float_layer_spikes(network, frames)
     net = load_netx(snn_dir / "model.net")
     emulated = run_emulator(net, inputs)
@@ -132,3 +134,19 @@ def test_ann_refuses_event_data_and_max_pooling(tmp_path):
         nd.train("nmnist", "ann", arch="Input-16FC-10", epochs=1, limit=10, out=tmp_path / "a")
     with pytest.raises(nd.UserError, match="no IF-neuron counterpart"):
         nd.train("mnist", "ann", arch="Input-MP2-16FC-10", epochs=1, limit=10, out=tmp_path / "b")
+
+
+def test_a_cnn_with_average_pooling_converts_and_the_emulator_matches_its_float_reference(tmp_path):
+    ann = nd.train("mnist", "ann", arch="Input-4C3-AP2-10", epochs=2, limit=400, test_limit=50, out=tmp_path / "ann")
+    snn = nd.convert(ann, out=tmp_path / "snn", steps=40, samples=50, windows=(40,))
+    config = load_run_config(snn.path)
+    # conv and dense: 8-bit weight scale per layer; the AP2 neuron fires at its inputs' mean rate
+    assert len(config.thresholds) == 3 and config.thresholds[1] == (4 * 64 - 1) / 64
+    record = json.loads((snn.path / "conversion.json").read_text())
+    assert record["curve"]["points"][0]["accuracy"] > 0.5
+    network, frames, inputs = _chip_inputs(snn.path, 4, 40)
+    float_layers, _ = float_layer_spikes(network, frames)
+    net = load_netx(snn.path / "model.net")
+    chip_layers = synaptic_layers(net, run_emulator(net, inputs))
+    assert all(np.array_equal(chip, reference) for chip, reference in zip(chip_layers, float_layers))
+    assert all(layer.sum() > 0 for layer in float_layers)

@@ -227,8 +227,7 @@ def convert(run_dir: Path | str | Run, *, out: Path | str | None = None, steps: 
     result = convert_run(run_dir, out, steps=steps, norm=choice(norm, NORMS, "--norm"), norm_limit=norm_limit,
                          curve_samples=samples, windows=None if windows is None else tuple(windows))
     curve = result.record["curve"]
-    output.console.print(f"converted {run_dir} -> {out} ({result.record['method']}; threshold "
-                         f"{result.record['threshold_slayer']:g} in SLAYER units, vThMant "
+    output.console.print(f"converted {run_dir} -> {out} ({result.record['method']}; vThMant per layer "
                          f"{result.record['v_th_mant']}); wrote {result.export.path}", highlight=False)
     source = curve["data_synthetic_source"] or curve["data_source"]
     output.console.print(f"test accuracy on {curve['samples']} {source} "

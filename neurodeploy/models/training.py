@@ -8,7 +8,6 @@ same weights and metrics as one that was not. Files (config, checkpoint, metrics
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import resource
@@ -81,8 +80,8 @@ class TrainConfig:
     leak_tau_ms: float | None = None
     # rsnn: how the front end's T feature maps become the classifier's input (neurodeploy.models.rsnn)
     aggregation: str | None = None
-    # snn: the threshold in SLAYER units (default 1.25, LIFMapping); `convert` sets it from the weight scale
-    threshold: float | None = None
+    # snn: one threshold per spiking block in SLAYER units (default: LIFMapping's 1.25 for all); set by `convert`
+    thresholds: list | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -114,8 +113,11 @@ class TrainConfig:
         if self.family != "snn" and self.is_snn_variant:
             raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
                             "for --model snn (rnn/lstm have their own recurrence)")
-        if self.threshold is not None and (self.family != "snn" or not 0 < self.threshold <= MAX_THRESHOLD):
-            raise UserError(f"threshold {self.threshold} is for an snn run, in (0, {MAX_THRESHOLD:g}] (set by convert)")
+        if self.thresholds is not None and (self.family != "snn" or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= MAX_THRESHOLD
+                for t in self.thresholds)):
+            raise UserError(f"thresholds {self.thresholds} are for an snn run, each in (0, {MAX_THRESHOLD:g}] (set by "
+                            "convert)")
         if self.leak_tau_ms is not None and (not 0 < self.leak_tau_ms < float("inf") or not self.leak):
             raise UserError(f"--leak-tau must be positive and finite and needs the leak on (got {self.leak_tau_ms} ms, "
                             f"leak {'on' if self.leak else 'off'})")
@@ -150,7 +152,8 @@ class TrainConfig:
 
 # the annotation of each TrainConfig field -> the JSON types config.json may hold for it
 _FIELD_TYPES = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
-                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,)}
+                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,),
+                "list | None": (list, type(None))}
 
 
 def _check_resolved(resolved: dict) -> None:
@@ -219,7 +222,8 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
     if config.family == "rsnn":
         return build_rsnn(model.arch, input_shape, lif_mapping(config), config.aggregation, int(config.steps))
     if config.family == "snn":
-        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
+        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent,
+                                     thresholds=config.thresholds)
     if config.family == "ann":
         return build_ann(model.arch, input_shape)
     return build_recurrent_network(config.family, model.arch, input_shape)
@@ -237,11 +241,8 @@ def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tupl
 
 def lif_mapping(config: TrainConfig) -> LIFMapping:
     """The SNN's neuron mapping for the run's dt and variant."""
-    mapping = LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
-                                 reset=config.reset, surrogate_width=config.surrogate_width)
-    if config.threshold is not None:
-        mapping = dataclasses.replace(mapping, slayer_threshold=float(config.threshold))
-    return mapping
+    return LIFMapping.for_run(dt_ms=float(config.dt_ms), leak=config.leak, leak_tau_ms=config.leak_tau_ms,
+                              reset=config.reset, surrogate_width=config.surrogate_width)
 
 
 CALIBRATION_SAMPLES = 8

@@ -8,9 +8,15 @@ percentile of its non-zero activations (``norm="p99.9"``, the robust variant of 
 lambda_0 = 1 for the input (pixel intensities in [0, 1] are Bernoulli spike probabilities per step). Weights
 become W_l lambda_{l-1} / lambda_l, so every layer's largest ANN activation maps to a firing rate of one spike
 per step at threshold 1. On the chip every neuron is IF: current decay 4096 (the current is the step's input),
-voltage decay 0 (no leak), reset to 0 at threshold. One scale theta maps threshold 1 and the weights onto
-the chip's 8-bit weights: theta = floor(254 / max |W'|) / 64, the largest weight of the network then
-uses the full range (SLAYER units: weight w exported as 64 w, threshold theta as vThMant = 64 theta).
+voltage decay 0 (no leak), reset to 0 at threshold. Per layer one scale theta_l maps threshold 1 and the
+layer's weights onto the chip's 8-bit weights: theta_l = floor(254 / max |W'_l|) / 64, so the layer's largest
+weight uses the full range (SLAYER units: weight w exported as 64 w, threshold theta as vThMant = 64 theta).
+vThMant is made odd (one step lower when even): without leak a voltage is a sum of the even exported weights,
+so it never equals the threshold, the one case where the chip (spike when v > threshold) and SLAYER's float
+model (v >= threshold + eps, the eps lost in float32 at large thresholds) could differ.
+An average-pooling layer (APk) is a layer of IF neurons too (Deng: each pooling unit an independent spiking
+neuron): SLAYER's fixed pooling weight w on each of its k x k inputs and threshold k^2 w less one step, so
+it fires at the mean rate of its inputs.
 
 The accuracy-vs-window curve (:func:`window_curve`) runs the test images once for the longest window through
 the SNN's bit-exact float reference (equal spike for spike to the emulator, :mod:`neurodeploy.backends.torch_float`)
@@ -54,6 +60,7 @@ CONVERSION_FILE = "conversion.json"
 CURVE_PLOT = "conversion_curve.png"
 DEFAULT_WINDOWS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000)
 MAX_WEIGHT_UNITS = 254  # SLAYER's largest exported weight, 254 / 64
+MAX_V_TH_MANT = 1 << 17  # vThMant << 6 must fit Lava's 24-bit voltage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,39 +86,59 @@ def layer_scales(activations: list[torch.Tensor], norm: str) -> list[float]:
     return scales
 
 
-def normalised_weights(ann, images: torch.Tensor, norm: str) -> tuple[list[torch.Tensor], list[float]]:
-    """Diehl's data-based normalisation: the ANN's weights W_l lambda_{l-1} / lambda_l and the lambdas."""
+def normalised_weights(ann, images: torch.Tensor, norm: str) -> tuple[list[torch.Tensor | None], list[float]]:
+    """Diehl's data-based normalisation: per ANN layer its weights W_l lambda_{l-1} / lambda_l (None for an
+    average pooling layer, which has no weights and keeps its input's scale), and the lambdas of the weighted
+    layers."""
     ann.eval()
     with torch.no_grad():
-        collected = [ann.activations(images[i:i + 1000]) for i in range(0, len(images), 1000)]
-    activations = [torch.cat([batch[layer] for batch in collected]) for layer in range(len(ann.layers))]
+        collected = [ann.activations(images[i:i + 500]) for i in range(0, len(images), 500)]
     weighted = [i for i, layer in enumerate(ann.layers) if hasattr(layer, "weight")]
-    scales = layer_scales([activations[i] for i in weighted], norm)
+    scales = layer_scales([torch.cat([batch[i] for batch in collected]) for i in weighted], norm)
+    del collected
+    lambdas = dict(zip(weighted, scales))
     previous, weights = 1.0, []
-    for index, scale in zip(weighted, scales):
-        weights.append(ann.layers[index].weight.detach().double() * previous / scale)
-        previous = scale
+    for index, layer in enumerate(ann.layers):
+        if index not in lambdas:
+            weights.append(None)
+            continue
+        weights.append(layer.weight.detach().double() * previous / lambdas[index])
+        previous = lambdas[index]
     return weights, scales
 
 
-def chip_threshold(weights: list[torch.Tensor]) -> float:
-    """theta: the largest normalised weight times theta is SLAYER's largest 8-bit weight (module docstring)."""
-    largest = max(float(w.abs().max()) for w in weights)
+def chip_threshold(weight: torch.Tensor) -> float:
+    """theta_l: the layer's largest normalised weight times theta_l is SLAYER's largest 8-bit weight."""
+    largest = float(weight.abs().max())
     if largest <= 0 or not math.isfinite(largest):
-        raise UserError("the ANN's weights are all zero or not finite; it cannot be converted")
-    mantissa = math.floor(MAX_WEIGHT_UNITS / largest)
+        raise UserError("a layer of the ANN has weights all zero or not finite; it cannot be converted")
+    mantissa = min(math.floor(MAX_WEIGHT_UNITS / largest), MAX_V_TH_MANT - 1)
+    mantissa -= 1 - mantissa % 2  # odd: see the module docstring
     if mantissa < 1:
         raise UserError(f"a normalised weight is {largest:.3g} x the threshold, beyond the chip's 8-bit range; "
                         "this ANN cannot be converted")
     return mantissa / 64
 
 
-def snn_config(ann: TrainConfig, steps: int, threshold: float) -> TrainConfig:
+def pool_threshold(block) -> float:
+    """An average-pooling IF neuron: weight w per input, threshold k^2 w less one step, so that it fires at the
+    mean rate of its k x k inputs (the chip spikes when v exceeds the threshold)."""
+    weight = float(block.synapse.weight.detach().reshape(-1)[0])
+    k = int(block.synapse.kernel_size[0])
+    return (round(64 * k * k * weight) - 1) / 64
+
+
+def snn_config(ann: TrainConfig, steps: int, thresholds: list[float]) -> TrainConfig:
     """The converted SNN's run settings: the ANN's data and architecture, IF neurons, the window ``steps``."""
     return TrainConfig(dataset=ann.dataset, family="snn", arch=ann.arch, epochs=ann.epochs, lr=ann.lr, dt_ms=1.0,
                        steps=steps, batch_size=ann.batch_size, micro_batch=ann.batch_size, limit=ann.limit,
                        test_limit=ann.test_limit, data_dir=ann.data_dir, allow_synthetic=ann.allow_synthetic,
-                       seed=ann.seed, surrogate_width=0.25, leak=False, threshold=threshold)
+                       seed=ann.seed, surrogate_width=0.25, leak=False, thresholds=thresholds)
+
+
+def spiking_blocks(network) -> list:
+    """The SNN's blocks with neurons (Flatten left out), one per ANN layer."""
+    return [block for block in network.blocks if hasattr(block, "neuron")]
 
 
 def convert(run_dir: Path, out: Path, *, steps: int, norm: str = DEFAULT_NORM, norm_limit: int | None = None,
@@ -136,31 +163,33 @@ def convert(run_dir: Path, out: Path, *, steps: int, norm: str = DEFAULT_NORM, n
     if (out / CHECKPOINT).exists():
         raise UserError(f"{out}: already holds a trained run; choose another --out")
     _, model, ann = load_trained_network(run_dir)
-    if any(not isinstance(layer, torch.nn.Linear) for layer in ann.layers):
-        raise UserError(f"{model.arch.notation()}: only MLPs (nFC layers) convert so far; CNN conversion (nC3, APk) "
-                        "is not built yet")
     ann_config.resolved.pop("source_obj", None)
     resolve_data(ann_config)
     train_x, _ = static_images(ann_config, "train", norm_limit)
     weights, scales = normalised_weights(ann, train_x, norm)
-    theta = chip_threshold(weights)
-    config = snn_config(ann_config, steps, theta)
+    shape = input_shape_of(ann_config.resolved["sensor_size"])
+    probe = build_network(snn_config(ann_config, steps, None), model, shape)
+    blocks = spiking_blocks(probe)
+    thresholds = [chip_threshold(w) if w is not None else pool_threshold(block) for w, block in zip(weights, blocks)]
+    config = snn_config(ann_config, steps, thresholds)
     config.validate()
     config.resolved.update({key: value for key, value in ann_config.resolved.items()
                             if key.startswith("data_") or key in ("sensor_size", "num_classes", "source_obj")})
     config.resolved["run_id"] = uuid.uuid4().hex
-    network = build_network(config, model, input_shape_of(config.resolved["sensor_size"]))
+    network = build_network(config, model, shape)
     with torch.no_grad():
-        for block, weight in zip((b for b in network.blocks if feedforward_synapse(b) is not None), weights):
-            synapse = feedforward_synapse(block)
-            synapse.weight.copy_((weight * theta).reshape(synapse.weight.shape).float())
+        for block, weight, theta in zip(spiking_blocks(network), weights, thresholds):
+            if weight is not None:
+                synapse = feedforward_synapse(block)
+                synapse.weight.copy_((weight * theta).reshape(synapse.weight.shape).float())
     record = {"method": "Diehl et al. 2015 data-based weight normalisation" if norm == "max" else
               "99.9th-percentile data-based normalisation (Rueckauer et al. 2017)", "norm": norm,
               "ann_run": str(run_dir), "ann_run_id": ann_config.resolved.get("run_id"),
-              "normalisation_images": len(train_x), "layer_scales": scales, "threshold_slayer": theta,
-              "v_th_mant": int(round(theta * 64)), "neuron": "IF: current decay 4096, voltage decay 0, reset to 0",
+              "normalisation_images": len(train_x), "layer_scales": scales, "thresholds_slayer": thresholds,
+              "v_th_mant": [int(round(theta * 64)) for theta in thresholds],
+              "neuron": "IF: current decay 4096, voltage decay 0, reset to 0",
               "input": "Bernoulli rate code, p = intensity / 255 per step", "steps": steps}
-    config.resolved["conversion"] = {k: v for k, v in record.items() if k != "curve"}
+    config.resolved["conversion"] = dict(record)
     with contextlib.ExitStack() as stack:
         make_run_dir(out)
         stack.enter_context(run_lock.hold(out))
