@@ -107,7 +107,7 @@ DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cud
 
 @app.command()
 def train(
-    dataset: Annotated[str, typer.Argument(help="nmnist, dvsgesture or mnist (static images)")],
+    dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture (events); mnist (static images)")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip) | ann "
                                                        "(ReLU, no bias; mnist, for `convert`)")]
     = "snn",
