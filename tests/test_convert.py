@@ -127,6 +127,10 @@ def test_convert_refuses_a_run_that_is_not_an_ann(converted, tmp_path):
     assert same.exit_code == 2
     missing = runner.invoke(app, ["convert", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
+    ann_on_chip = runner.invoke(app, ["run", str(ann_dir), "--backend", "emulator"])
+    assert ann_on_chip.exit_code == 2 and "convert it to an SNN first" in ann_on_chip.output
+    exported = runner.invoke(app, ["export", str(ann_dir)])
+    assert exported.exit_code == 2 and "neurodeploy convert" in exported.output
 
 
 def test_ann_refuses_event_data_and_max_pooling(tmp_path):

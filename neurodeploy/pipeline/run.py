@@ -64,6 +64,9 @@ def execute(request: RunRequest, *, console, err_console):
 
 def _execute_run_dir(request: RunRequest, target: Path, *, console, err_console):
     config = load_run_config(target)
+    if config.family == "ann":
+        raise UserError(f"{target}: an ANN run (static images) runs on no backend; convert it to an SNN first: "
+                        f"neurodeploy convert {target}, then run the new folder")
     if config.family not in registry.backend(request.backend).families:
         allowed = registry.names(family=config.family)
         raise UserError(f"{target}: a {config.family} run executes on --backend {' or '.join(allowed)} only; "
