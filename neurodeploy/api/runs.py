@@ -28,7 +28,7 @@ from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, METRICS, load_run_
 from neurodeploy.errors import OptionError, RunFolderError
 from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
 from neurodeploy.pipeline.ann import train_ann
-from neurodeploy.pipeline.convert import CONVERSION_FILE, CURVE_PLOT, DEFAULT_NORM, NORMS
+from neurodeploy.pipeline.convert import CONVERSION_FILE, CURVE_PLOT, DEFAULT_NORM, DEFAULT_STEPS, NORMS
 from neurodeploy.pipeline.convert import convert as convert_run
 from neurodeploy.pipeline.demo import DEMO_BASELINES, run_demo, sibling
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
@@ -83,7 +83,7 @@ def default_run_dir(dataset: str, model: str, arch: str | None = None) -> Path:
 class Run:
     """A run folder made by :func:`train` or :func:`import_nir`: its settings, training history and reports.
 
-    ``family`` (snn / rnn / lstm / rsnn), ``dataset`` and ``arch`` come from ``config.json`` (an imported
+    ``family`` (snn / rnn / lstm / rsnn / ann), ``dataset`` and ``arch`` come from ``config.json`` (an imported
     graph has family ``snn`` and arch ``nir:<file>``)."""
 
     def __init__(self, path: Path | str):
@@ -212,15 +212,14 @@ def convert(run_dir: Path | str | Run, *, out: Path | str | None = None, steps: 
     docs/conversion.md) and return it: ``out`` (default <run>-snn) gets the SNN's config and weights,
     ``model.net`` (exported and checked like any SNN's), ``conversion.json`` and ``conversion_curve.png``, the
     test accuracy at each window in ``windows`` (default 5..1000 steps up to ``steps``) beside the ANN's on
-    ``samples`` test images (default all). ``steps``: the window of later runs (default: the dataset's, 500 on
-    MNIST as in Deng Table 2); ``norm``: ``max`` (Diehl et al. 2015) or ``p99.9``, over ``norm_limit`` training
+    ``samples`` test images (default all). ``steps``: the window of later runs (default 500, Deng Table 2's
+    for Model-2 on MNIST); ``norm``: ``max`` (Diehl et al. 2015) or ``p99.9``, over ``norm_limit`` training
     images (default all). ``run(result, "emulator")`` then runs it with the per-layer report."""
     output = Output.choose(output, progress)
     run_dir = Path(run_dir)
-    source = open_run(run_dir)
+    open_run(run_dir)  # a missing or foreign folder is named as such
     out = Path(out) if out is not None else run_dir.with_name(f"{run_dir.name}-snn")
-    if steps is None:
-        steps = dataset_kind(source.dataset).defaults.steps if source.dataset else 500
+    steps = DEFAULT_STEPS if steps is None else steps
     options.check_binning(None, steps)
     for name, value in (("--limit", norm_limit), ("--samples", samples)):
         options.check(name, value)

@@ -56,6 +56,7 @@ from neurodeploy.pipeline.ann import accuracy, static_images
 
 NORMS = ("max", "p99.9")
 DEFAULT_NORM = "max"
+DEFAULT_STEPS = 500  # Deng et al. Table 2: the converted SNN's (Model-2) window on MNIST
 CONVERSION_FILE = "conversion.json"
 CURVE_PLOT = "conversion_curve.png"
 DEFAULT_WINDOWS = (5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000)
