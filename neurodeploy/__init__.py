@@ -11,8 +11,9 @@ from neurodeploy.errors import OptionError, RunFolderError, UserError
 __version__ = "0.1.0"
 
 API = ("Comparison", "LayerReport", "Output", "Report", "Run", "StudyResult", "backend_choices", "bench",
-       "compare", "cost", "dataset_info", "default_run_dir", "demo", "export", "generate_data", "hardware_profile",
-       "hardware_profiles", "import_nir", "lint", "open_run", "parse_input_size", "run", "study", "train")
+       "compare", "convert", "cost", "dataset_info", "default_run_dir", "demo", "export", "generate_data",
+       "hardware_profile", "hardware_profiles", "import_nir", "lint", "open_run", "parse_input_size", "run", "study",
+       "train")
 __all__ = ["OptionError", "RunFolderError", "UserError", "__version__", *API]
 
 

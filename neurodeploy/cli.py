@@ -107,8 +107,9 @@ DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cud
 
 @app.command()
 def train(
-    dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture")],
-    model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip)")]
+    dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture (events); mnist (static images)")],
+    model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip) | ann "
+                                                       "(ReLU, no bias; mnist, for `convert`)")]
     = "snn",
     arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
                                                      "(default: the dataset's, mlp)")] = None,
@@ -210,6 +211,20 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a run directory made by
            = "netx"):
     """Export an SNN run to lava-dl netx HDF5 (reloaded with netx and checked) or to a NIR graph."""
     nd.export(run_dir, fmt, out=out, accept_quantization_loss=accept_quantization_loss, output=OUTPUT)
+
+@app.command()
+def convert(run_dir: Annotated[Path, typer.Argument(help="an ANN run made by `train mnist --model ann`")],
+            out: Annotated[Optional[Path], typer.Option(help="the SNN run folder to create (default RUN-snn)")] = None,
+            steps: Annotated[Optional[int], typer.Option(help="window T of the SNN's runs (default 500, Deng et al. "
+                                                              "Table 2 on MNIST)")] = None,
+            norm: Annotated[str, typer.Option(help="weight normalisation: max (Diehl et al. 2015) or p99.9")] = "max",
+            norm_limit: Annotated[Optional[int], typer.Option(help="training images for the normalisation "
+                                                                   "(default all)")] = None,
+            samples: Annotated[Optional[int], typer.Option(help="test images of the accuracy-vs-window curve "
+                                                                "(default all)")] = None):
+    """ANN -> SNN conversion (IF neurons, data-based normalisation, Bernoulli input; docs/conversion.md):
+    an SNN run folder exported to netx, with its accuracy-vs-window curve; then `run OUT --backend emulator`."""
+    nd.convert(run_dir, out=out, steps=steps, norm=norm, norm_limit=norm_limit, samples=samples, output=OUTPUT)
 
 @app.command("import")
 def import_graph(

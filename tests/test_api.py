@@ -84,6 +84,7 @@ BAD_INPUTS = {
     "default_run_dir": None,  # formats a path from any strings
     "backend_choices": None,  # takes no input
     "parse_input_size": lambda tmp: nd.parse_input_size("34x34"),
+    "convert": lambda tmp: nd.convert(tmp / "missing"),
 }
 
 

@@ -77,8 +77,9 @@ def test_lint_and_cost_take_the_input_size_from_the_model_file_dataset():
 
 
 def test_messages_name_the_real_problem_and_a_command_that_works(tmp_path):
-    unknown = runner.invoke(app, ["train", "mnist", "--epochs", "1"])
-    assert unknown.exit_code == 2 and "mnist: unknown dataset; choose one of dvsgesture, nmnist" in unknown.output
+    unknown = runner.invoke(app, ["train", "cifar10", "--epochs", "1"])
+    assert unknown.exit_code == 2 and "cifar10: unknown dataset; choose one of dvsgesture, mnist, nmnist" in \
+        unknown.output
     for family, backend in (("rnn", "torch"), ("snn", "emulator")):
         run = tmp_path / family
         run.mkdir()

@@ -10,6 +10,7 @@ from neurodeploy.metrics.hardware import load_profile, map_resources
 from neurodeploy.models.arch import available_models, load_model_file, parse_architecture
 
 NMNIST = (2, 34, 34)  # 2312 inputs
+MNIST = (1, 28, 28)  # static images, 784 inputs
 DVS = (2, 128, 128)  # DVS Gesture and DVS-CIFAR10 sensors; MP4 -> 2 x 32 x 32 = 2048
 
 # Hand arithmetic from the architecture strings (3x3 convs, 'same' padding). Weights per layer:
@@ -58,6 +59,10 @@ EXPECTED = {
                + (131072 * 256 + 65536 + 512) + 2570,                                          # 33,882,442
         "lstm": 4 * ((1152 + 36864 + 64) + (73728 + 147456 + 128) + (131072 * 256 + 65536 + 512)) + 2570,
     }),
+    # Deng et al. Table 1 MNIST MLP Input-512-10: 406,528 weights (Deng Table 6: 0.4065e6)
+    "mnist_mlp": (MNIST, {"snn": 784 * 512 + 512 * 10}),
+    # Deng Table 1 MNIST CNN Input-32C3-AP2-32C3-AP2-128FC-10: 28 -> 14 -> 7; 211,488 weights (Table 6: 0.2115e6)
+    "mnist_cnn": (MNIST, {"snn": 1 * 32 * 9 + 32 * 32 * 9 + 32 * 7 * 7 * 128 + 128 * 10}),
     # rsnn (docs/rsnn.md): ConvLSTM 4 gates x maps x (in x 9 + maps x 9) + 4 x maps biases, then the SNN layers
     # Input-MP4-16CL3-AP2-64C3-AP2-256FC-11: 2x32x32 -> 16x32x32 -> AP2 16x16x16 -> 64x16x16 -> AP2 64x8x8
     "dvsgesture_rsnn": (DVS, {"rsnn": 4 * 16 * (2 * 9 + 16 * 9) + 64 + 16 * 9 * 64 + 4096 * 256 + 256 * 11}),

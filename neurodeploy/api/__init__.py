@@ -5,7 +5,18 @@ nothing unless ``progress=True`` or an :class:`Output` asks for it.
 """
 
 from neurodeploy.api.records import Comparison, Report, StudyResult
-from neurodeploy.api.runs import Output, Run, backend_choices, default_run_dir, demo, export, open_run, run, train
+from neurodeploy.api.runs import (
+    Output,
+    Run,
+    backend_choices,
+    convert,
+    default_run_dir,
+    demo,
+    export,
+    open_run,
+    run,
+    train,
+)
 from neurodeploy.api.tools import (
     bench,
     compare,
@@ -24,7 +35,7 @@ from neurodeploy.reports.schema import LayerReport
 
 __all__ = [
     "Comparison", "LayerReport", "OptionError", "Output", "Report", "Run", "RunFolderError", "StudyResult",
-    "UserError", "backend_choices", "bench", "compare", "cost", "dataset_info", "default_run_dir", "demo",
+    "UserError", "backend_choices", "bench", "compare", "convert", "cost", "dataset_info", "default_run_dir", "demo",
     "export", "generate_data", "hardware_profile", "hardware_profiles", "import_nir", "lint", "open_run",
     "parse_input_size", "run", "study", "train",
 ]

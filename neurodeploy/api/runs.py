@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from neurodeploy import options
 from neurodeploy.api.records import Comparison, Report
 from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
@@ -26,6 +27,9 @@ from neurodeploy.deploy.nir_record import load_import
 from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, METRICS, load_run_config
 from neurodeploy.errors import OptionError, RunFolderError
 from neurodeploy.models.training import DEFAULT_PRESET, FAMILIES, TRAIN_PRESETS, TrainConfig
+from neurodeploy.pipeline.ann import train_ann
+from neurodeploy.pipeline.convert import CONVERSION_FILE, CURVE_PLOT, DEFAULT_NORM, DEFAULT_STEPS, NORMS
+from neurodeploy.pipeline.convert import convert as convert_run
 from neurodeploy.pipeline.demo import DEMO_BASELINES, run_demo, sibling
 from neurodeploy.pipeline.nir_run import is_imported_run, run_imported
 from neurodeploy.pipeline.request import RunRequest
@@ -79,7 +83,7 @@ def default_run_dir(dataset: str, model: str, arch: str | None = None) -> Path:
 class Run:
     """A run folder made by :func:`train` or :func:`import_nir`: its settings, training history and reports.
 
-    ``family`` (snn / rnn / lstm / rsnn), ``dataset`` and ``arch`` come from ``config.json`` (an imported
+    ``family`` (snn / rnn / lstm / rsnn / ann), ``dataset`` and ``arch`` come from ``config.json`` (an imported
     graph has family ``snn`` and arch ``nir:<file>``)."""
 
     def __init__(self, path: Path | str):
@@ -171,7 +175,7 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
           test_limit: int | None = None, allow_synthetic: bool = True, resume: bool = False, leak: bool = True,
           reset: bool = True, recurrent: bool = False, leak_tau: float | None = None,
           aggregation: str | None = None, progress: bool = False, output: Output | None = None) -> Run:
-    """Train ``model`` (snn | rnn | lstm | rsnn) on ``dataset`` (a name in neurodeploy.data.datasets) into
+    """Train ``model`` (snn | rnn | lstm | rsnn | ann) on ``dataset`` (a name in neurodeploy.data.datasets) into
     ``out`` and return the run. ``arch``: a model file (mlp, cnn, models/*.yaml) or a string such as
     'Input-512FC-10' (default: the dataset's); ``preset``: fast (8 epochs at lr 1e-3, the default) or paper
     (100 epochs at lr 1e-4), ``epochs`` and
@@ -193,10 +197,43 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
                          recurrent=recurrent, leak_tau_ms=leak_tau, aggregation=aggregation)
     config.validate()
     check_train_out(run_dir)
+    if config.family == "ann":
+        return Run(train_ann(config, run_dir, resume=resume, console=output.err_console).run_dir)
     if config.family == "snn":
         lint_for_training(config, console=output.err_console)
     result = run_training(config, run_dir, resume=resume, console=output.err_console)
     return Run(result.run_dir)
+
+
+def convert(run_dir: Path | str | Run, *, out: Path | str | None = None, steps: int | None = None,
+            norm: str = DEFAULT_NORM, norm_limit: int | None = None, samples: int | None = None,
+            windows: Sequence[int] | None = None, progress: bool = False, output: Output | None = None) -> Run:
+    """Convert an ANN run (``train(..., model="ann")``) into an SNN run of IF neurons (Deng et al. 2020 Model-2;
+    docs/conversion.md) and return it: ``out`` (default <run>-snn) gets the SNN's config and weights,
+    ``model.net`` (exported and checked like any SNN's), ``conversion.json`` and ``conversion_curve.png``, the
+    test accuracy at each window in ``windows`` (default 5..1000 steps up to ``steps``) beside the ANN's on
+    ``samples`` test images (default all). ``steps``: the window of later runs (default 500, Deng Table 2's
+    for Model-2 on MNIST); ``norm``: ``max`` (Diehl et al. 2015) or ``p99.9``, over ``norm_limit`` training
+    images (default all). ``run(result, "emulator")`` then runs it with the per-layer report."""
+    output = Output.choose(output, progress)
+    run_dir = Path(run_dir)
+    open_run(run_dir)  # a missing or foreign folder is named as such
+    out = Path(out) if out is not None else run_dir.with_name(f"{run_dir.name}-snn")
+    steps = DEFAULT_STEPS if steps is None else steps
+    options.check_binning(None, steps)
+    for name, value in (("--limit", norm_limit), ("--samples", samples)):
+        options.check(name, value)
+    result = convert_run(run_dir, out, steps=steps, norm=choice(norm, NORMS, "--norm"), norm_limit=norm_limit,
+                         curve_samples=samples, windows=None if windows is None else tuple(windows))
+    curve = result.record["curve"]
+    output.console.print(f"converted {run_dir} -> {out} ({result.record['method']}; vThMant per layer "
+                         f"{result.record['v_th_mant']}); wrote {result.export.path}", highlight=False)
+    source = curve["data_synthetic_source"] or curve["data_source"]
+    output.console.print(f"test accuracy on {curve['samples']} {source} "
+                         f"images: ANN {curve.get('ann_accuracy', float('nan')):.2%}; SNN " + ", ".join(
+                             f"T={p['steps']} {p['accuracy']:.2%}" for p in curve["points"]), highlight=False)
+    output.console.print(f"wrote {out / CONVERSION_FILE} and {out / CURVE_PLOT}", highlight=False)
+    return Run(out)
 
 
 def run(target: Path | str | Run, backend: str = "emulator", *, samples: int | None = None, hw: str | None = None,

@@ -89,6 +89,9 @@ def export_run(run_dir: Path, out: Path | None = None, *, accept_quantization_lo
 
 def _export(run_dir: Path, out: Path | None, accept_quantization_loss: bool) -> ExportResult:
     config = load_run_config(run_dir)
+    if config.family == "ann":
+        raise UserError(f"{run_dir}: an ANN run exports after conversion to IF neurons: neurodeploy convert {run_dir} "
+                        "(writes the SNN's model.net)")
     if config.family not in SPIKING_FAMILIES:
         raise UserError(f"{run_dir}: a {config.family} run cannot be exported to netx (only spiking networks run "
                         "on Loihi); run it with `neurodeploy run RUN --backend torch`")

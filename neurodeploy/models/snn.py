@@ -128,7 +128,7 @@ class SpikingNetwork(nn.Module):
     """
 
     def __init__(self, arch: Architecture, input_shape: tuple[int, int, int], mapping: LIFMapping,
-                 recurrent: bool = False, name_offset: int = 0):
+                 recurrent: bool = False, name_offset: int = 0, thresholds: list[float] | None = None):
         super().__init__()
         self.name_offset = name_offset
         slayer = lava_compat.slayer()
@@ -146,7 +146,13 @@ class SpikingNetwork(nn.Module):
             layers = layers[1:]
         self.deployed = [(layer, out_shape) for _, layer, (_, out_shape) in layers]
         self.flat_input = isinstance(layers[0][1], DenseLayer)
-        for index, layer, (in_shape, _) in layers:
+        if thresholds is not None and len(thresholds) != len(layers):
+            raise UserError(f"{arch.notation()}: {len(thresholds)} thresholds for {len(layers)} spiking layers; the "
+                            "run config is damaged, convert again")
+        shared = params
+        for position, (index, layer, (in_shape, _)) in enumerate(layers):
+            # a converted network (neurodeploy.pipeline.convert) has one threshold per layer
+            params = shared if thresholds is None else {**shared, "threshold": float(thresholds[position])}
             if isinstance(layer, DenseLayer):
                 if len(in_shape) == 3 and not self.flat_input:
                     blocks.append(slayer.block.cuba.Flatten())
@@ -176,7 +182,7 @@ class SpikingNetwork(nn.Module):
         if not mapping.reset:
             for block in blocks:
                 if hasattr(block, "neuron"):
-                    block.neuron = _no_reset_neuron_type()(**params)
+                    block.neuron = _no_reset_neuron_type()(**shared)
         self.blocks = nn.ModuleList(blocks)
         self._init_weights()
         self.layer_spikes: list[torch.Tensor] = []
@@ -335,6 +341,8 @@ def downsample_events(frames, k: int | None):
 
 
 def build_spiking_network(arch: Architecture, input_shape: tuple[int, int, int],
-                          mapping: LIFMapping | None = None, recurrent: bool = False) -> SpikingNetwork:
-    """The SLAYER network of ``arch`` for inputs of shape (C, H, W)."""
-    return SpikingNetwork(arch, input_shape, mapping or LIFMapping(), recurrent=recurrent)
+                          mapping: LIFMapping | None = None, recurrent: bool = False,
+                          thresholds: list[float] | None = None) -> SpikingNetwork:
+    """The SLAYER network of ``arch`` for inputs of shape (C, H, W); ``thresholds``: one per spiking layer
+    (SLAYER units) instead of the mapping's."""
+    return SpikingNetwork(arch, input_shape, mapping or LIFMapping(), recurrent=recurrent, thresholds=thresholds)

@@ -31,16 +31,18 @@ from neurodeploy.data.datasets import (
 )
 from neurodeploy.errors import UserError
 from neurodeploy.models import losses
+from neurodeploy.models.ann import build_ann
 from neurodeploy.models.arch import Architecture, ModelFile
 from neurodeploy.models.recurrent import build_recurrent_network
 from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
 
 SCHEMA_VERSION = 1
-FAMILIES = ("snn", "rnn", "lstm", "rsnn")
+FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann")  # ann: trained by neurodeploy.pipeline.ann, for `convert`
 SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
 MAX_LR = options.MAX_LR  # Adam steps of more than 1 per update only diverge
+MAX_THRESHOLD = 2.0**17 / 64  # vThMant = 64 theta must fit Lava's 24-bit voltage after its << 6
 
 
 # `train --preset`: epochs and Adam learning rate. fast: the demo's schedule, a useful accuracy on the default
@@ -78,6 +80,8 @@ class TrainConfig:
     leak_tau_ms: float | None = None
     # rsnn: how the front end's T feature maps become the classifier's input (neurodeploy.models.rsnn)
     aggregation: str | None = None
+    # snn: one threshold per spiking block in SLAYER units (default: LIFMapping's 1.25 for all); set by `convert`
+    thresholds: list | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -109,6 +113,11 @@ class TrainConfig:
         if self.family != "snn" and self.is_snn_variant:
             raise UserError("--no-leak, --no-reset, --recurrent and --leak-tau change the spiking neuron; they are "
                             "for --model snn (rnn/lstm have their own recurrence)")
+        if self.thresholds is not None and (self.family != "snn" or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= MAX_THRESHOLD
+                for t in self.thresholds)):
+            raise UserError(f"thresholds {self.thresholds} are for an snn run, each in (0, {MAX_THRESHOLD:g}] (set by "
+                            "convert)")
         if self.leak_tau_ms is not None and (not 0 < self.leak_tau_ms < float("inf") or not self.leak):
             raise UserError(f"--leak-tau must be positive and finite and needs the leak on (got {self.leak_tau_ms} ms, "
                             f"leak {'on' if self.leak else 'off'})")
@@ -143,7 +152,8 @@ class TrainConfig:
 
 # the annotation of each TrainConfig field -> the JSON types config.json may hold for it
 _FIELD_TYPES = {"str": (str,), "str | None": (str, type(None)), "int": (int,), "int | None": (int, type(None)),
-                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,)}
+                "float": (int, float), "float | None": (int, float, type(None)), "bool": (bool,), "dict": (dict,),
+                "list | None": (list, type(None))}
 
 
 def _check_resolved(resolved: dict) -> None:
@@ -212,7 +222,10 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
     if config.family == "rsnn":
         return build_rsnn(model.arch, input_shape, lif_mapping(config), config.aggregation, int(config.steps))
     if config.family == "snn":
-        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent)
+        return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent,
+                                     thresholds=config.thresholds)
+    if config.family == "ann":
+        return build_ann(model.arch, input_shape)
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
