@@ -66,3 +66,30 @@ def test_missing_data_without_synthetic_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="--data-dir"):
         train(_config(tmp_path / "nothing-here"), tmp_path / "run")
     assert not (tmp_path / "run" / CHECKPOINT).exists()
+
+
+def test_a_window_shorter_than_the_layer_delays_is_refused_before_training():
+    """Each SLAYER block passes spikes on one step later, so a 2-layer SNN with T = 2 could never answer (the
+    Table XI cell at dt 20 ms trained 6 epochs at exactly chance before this check)."""
+    from neurodeploy.models.arch import parse_architecture
+    from neurodeploy.models.training import check_family_arch
+
+    arch = parse_architecture("Input-64FC-10")
+    with pytest.raises(UserError, match="--steps 2: each of the 2 spiking layers .* at least 3 steps"):
+        check_family_arch(TrainConfig(dataset="nmnist", family="snn", steps=2), arch, (2, 34, 34))
+    check_family_arch(TrainConfig(dataset="nmnist", family="snn", steps=3), arch, (2, 34, 34))
+    check_family_arch(TrainConfig(dataset="nmnist", family="rnn", steps=1), arch, (2, 34, 34))  # no delay
+
+
+def test_the_output_of_a_two_layer_snn_first_spikes_at_step_two():
+    """The delay the check above relies on, measured on the network itself."""
+    from neurodeploy.models.arch import parse_architecture
+    from neurodeploy.models.snn import LIFMapping, SpikingNetwork
+
+    torch.manual_seed(0)
+    network = SpikingNetwork(parse_architecture("Input-8FC-4"), (1, 2, 2), LIFMapping.for_run(dt_ms=1.0))
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.fill_(5.0)  # every neuron fires at its first chance
+        out = network(torch.ones(1, 1, 2, 2, 5))
+    assert out[..., :2].sum() == 0 and out[..., 2].sum() > 0

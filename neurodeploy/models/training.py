@@ -233,10 +233,18 @@ def check_family_arch(config: TrainConfig, arch: Architecture, input_shape: tupl
     """UserError unless ``arch`` suits the family: an rsnn splits after its last nCLk layer, the other families
     have none."""
     if config.family == "rsnn":
-        split_rsnn(arch, input_shape, config.aggregation, int(config.steps or 1))
+        chip_layers = len(split_rsnn(arch, input_shape, config.aggregation, int(config.steps or 1)).classifier.layers)
     elif arch.has_convlstm:
         raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of --model rsnn; use "
                         "nC3 for a conv layer of this family")
+    else:
+        chip_layers = len(arch.layers)
+    if config.family in SPIKING_FAMILIES and config.steps is not None and config.steps <= chip_layers:
+        # every SLAYER block passes its spikes on one step later (as Lava's synapses): the first step at
+        # which the output layer can spike is step number chip_layers (counted from 0)
+        raise UserError(f"--steps {config.steps}: each of the {chip_layers} spiking layers of {arch.notation()} "
+                        f"passes spikes on one step later (as on Loihi), so the output cannot spike before step "
+                        f"{chip_layers + 1}; give at least {chip_layers + 1} steps (a smaller --dt)")
 
 
 def lif_mapping(config: TrainConfig) -> LIFMapping:
