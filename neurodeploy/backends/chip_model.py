@@ -432,6 +432,18 @@ def chip_placement(net: NetxNetwork, profile: HardwareProfile, inputs: np.ndarra
     return Placement.plan(net, layer_resources(net, profile), per_core)
 
 
+def static_energy(profile: HardwareProfile, latency_s: float, time_label: str) -> tuple[float | None, str | None]:
+    """E_static = P_static x t_chip per sample, with its source; (None, None) when the profile has no static
+    power. ``time_label`` names where t_chip comes from."""
+    if not profile.has("static"):
+        return None, None
+    coefficient = profile.coefficient("static")
+    source = (f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}"
+              + (f"; {coefficient.note}" if coefficient.note else "")
+              + f") x {time_label} (pacing: as fast as possible, samples back to back)")
+    return profile.si("static") * latency_s, source
+
+
 def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.ndarray], profile: HardwareProfile,
                    activity: str, samples_total: int, input_bias: np.ndarray | None = None,
                    placement_kind: str = "minimal") -> ChipEstimate:
@@ -470,13 +482,7 @@ def _estimate_chip(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[np.n
     )
     latency_steps = run.latency.sum(axis=0)
     latency = float(latency_steps.sum() / samples)
-    static_j = static_source = None
-    if profile.has("static"):
-        static_j = profile.si("static") * latency
-        coefficient = profile.coefficient("static")
-        static_source = (f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}"
-                         + (f"; {coefficient.note}" if coefficient.note else "")
-                         + ") x SANA-FE's chip time per sample (pacing: as fast as possible, samples back to back)")
+    static_j, static_source = static_energy(profile, latency, "SANA-FE's chip time per sample")
     if profile.name != "loihi1":
         notes.append(LOIHI1_NOTE)
     if samples < samples_total:

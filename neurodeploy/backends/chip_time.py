@@ -32,7 +32,7 @@ import sanafe
 import scipy.sparse
 import yaml
 
-from neurodeploy.backends.chip_model import _feed_forward, chip_placement
+from neurodeploy.backends.chip_model import _feed_forward, chip_placement, static_energy
 from neurodeploy.backends.chip_placement import CORES_PER_TILE, synaptic_layers
 from neurodeploy.deploy.netx_records import NetxNetwork
 from neurodeploy.errors import UserError
@@ -243,13 +243,7 @@ def analytic_chip_time(net: NetxNetwork, inputs: np.ndarray, layer_spikes: list[
     model = ANALYTIC_SOURCE.format(version=metadata.version("sanafe"))
     if declined:
         model += f"; SANA-FE declined: {declined}"
-    static_j = static_source = None
-    if profile.has("static"):
-        static_j = profile.si("static") * latency
-        coefficient = profile.coefficient("static")
-        static_source = (f"{coefficient.value:g} {coefficient.unit} ({coefficient.source}"
-                         + (f"; {coefficient.note}" if coefficient.note else "")
-                         + ") x the analytic chip time per sample (pacing: as fast as possible, samples back to back)")
+    static_j, static_source = static_energy(profile, latency, "the analytic chip time per sample")
     return AnalyticChipTime(
         model=model, samples=samples, samples_total=int(inputs.shape[0]), steps=steps, latency_per_sample_s=latency,
         latency_per_step_s=tuple(float(v) for v in latency_steps),
