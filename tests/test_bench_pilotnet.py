@@ -26,8 +26,8 @@ def cropped(lava_dl_netx_dir):
 
 def test_json_holds_intel_and_both_estimates_with_their_sources(cropped):
     intel, estimates = cropped["intel"], cropped["estimates"]
-    assert set(estimates) == {"sana_fe", "op_count"}
-    for record in (intel, estimates["sana_fe"], estimates["op_count"]):
+    assert set(estimates) == {"sana_fe", "op_count", "analytic"}
+    for record in (intel, estimates["sana_fe"], estimates["op_count"], estimates["analytic"]):
         assert all(key in record for key in KEYS)
     assert intel["time_per_frame_s"] == 2.446e-3 and intel["dynamic_energy_j"] == pytest.approx(1.093544e-3)
     assert intel["spread"]["static_power_w"] == [0.178, 0.309] and "benchmark.ipynb" in intel["source"]
@@ -45,6 +45,14 @@ def test_sanafe_prices_exactly_the_synaptic_events_of_the_op_count(cropped):
     assert sana["total_energy_j"] == pytest.approx(sana["dynamic_energy_j"] + sana["static_energy_j"])
     assert sana["ratio_to_intel"]["dynamic_energy_j"] == pytest.approx(sana["dynamic_energy_j"] / 1.093544e-3)
     assert "0.178-0.309 W" in cropped["static_power"]
+
+
+def test_the_analytic_time_prices_the_op_counts_energy_at_its_own_chip_time(cropped):
+    analytic, ops = cropped["estimates"]["analytic"], cropped["estimates"]["op_count"]
+    frame = analytic["time_per_frame_s"]
+    assert frame > 0 and analytic["dynamic_energy_j"] == ops["dynamic_energy_j"]
+    assert analytic["static_energy_j"] == pytest.approx(INTEL["static_power_w"] * frame)
+    assert "no NoC congestion" in analytic["source"]
 
 
 def test_frame_rate_sets_the_static_time(lava_dl_netx_dir):

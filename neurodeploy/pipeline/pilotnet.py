@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.backends.chip_model import chip_placement, estimate_chip, nonzero_fan_out, routing_hops
+from neurodeploy.backends.chip_time import analytic_chip_time
 from neurodeploy.backends.states import run_states
 from neurodeploy.deploy.netx import NetxNetwork, load_netx
 from neurodeploy.errors import UserError
@@ -281,7 +282,20 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
         "synops": synops, "notes": ["no chip time of its own: static energy uses the SANA-FE chip time "
                                     "(or the fixed frame period)"],
     }
-    for estimate in (sana, op_count):
+    analytic_time = analytic_chip_time(net, window[0], window[1:], profile, placement=placement, max_samples=1,
+                                       input_bias=bias).latency_per_sample_s
+    analytic_frame, _ = _pacing(analytic_time, frame_rate)
+    analytic = {
+        "kind": "estimated", "source": (f"chip time: analytic per-core model ({placement} placement, SANA-FE's "
+                                        "Loihi 1 event times, no NoC congestion: below SANA-FE's on heavy conv "
+                                        "traffic); energy: the op count's"),
+        "time_per_frame_s": analytic_time, "frames_per_s": 1.0 / analytic_time, "dynamic_energy_j": op_dynamic,
+        "static_power_w": static_w, "static_energy_j": static_w * analytic_frame,
+        "total_energy_j": op_dynamic + static_w * analytic_frame,
+        "notes": ["no energy model of its own: dynamic energy is the op count's; static = static power x this "
+                  "chip time (or the fixed frame period)"],
+    }
+    for estimate in (sana, op_count, analytic):
         estimate["ratio_to_intel"] = _ratios(estimate, intel)
     sana["targets"] = _targets(sana, intel)
     return {
@@ -295,5 +309,5 @@ def run_pilotnet_benchmark(folder: str | Path | None = None, *, num_layers: int 
         "pacing": {"frame_time_s": frame_time, "rule": pacing, "frame_rate": frame_rate},
         "static_power": static_label,
         "intel": intel,
-        "estimates": {"sana_fe": sana, "op_count": op_count},
+        "estimates": {"sana_fe": sana, "op_count": op_count, "analytic": analytic},
     }

@@ -27,23 +27,27 @@ def _ratio(estimate: dict[str, Any], intel: dict[str, Any], key: str) -> str:
 
 
 def print_pilotnet(result: dict[str, Any], console) -> None:
-    """One row per figure: Intel (measured, with its spread), SANA-FE and op-count estimates with ratios."""
+    """One row per figure: Intel (measured, with its spread), SANA-FE, op-count and analytic-time estimates with
+    ratios."""
     intel = dict(result["intel"])
     intel["static_energy_j"] = intel["static_power_w"] * intel["time_per_frame_s"]
     spread = intel["spread"]
-    sana, ops = result["estimates"]["sana_fe"], result["estimates"]["op_count"]
+    sana, ops, analytic = (result["estimates"][key] for key in ("sana_fe", "op_count", "analytic"))
     table = Table(title="PilotNet LIF per frame: Loihi 2 measured (Intel) vs our estimates")
-    for column in ("figure", "Intel (measured)", "spread", "SANA-FE (est.)", "ratio", "op count (est.)", "ratio"):
+    for column in ("figure", "Intel (measured)", "spread", "SANA-FE (est.)", "ratio", "op count (est.)", "ratio",
+                   "analytic time (est.)", "ratio"):
         table.add_column(column, justify="left" if column == "figure" else "right")
     for label, key, scale, fmt in ROWS:
         span = spread.get(key)
         span_text = "-" if span is None else f"{fmt.format(span[0] * scale)}-{fmt.format(span[1] * scale)}"
         table.add_row(label, _cell(intel.get(key), scale, fmt), span_text, _cell(sana.get(key), scale, fmt),
-                      _ratio(sana, intel, key), _cell(ops.get(key), scale, fmt), _ratio(ops, intel, key))
+                      _ratio(sana, intel, key), _cell(ops.get(key), scale, fmt), _ratio(ops, intel, key),
+                      _cell(analytic.get(key), scale, fmt), _ratio(analytic, intel, key))
     console.print(table)
     console.print(f"Intel: {intel['source']}")
     console.print(f"SANA-FE: {sana['source']}")
     console.print(f"op count: {ops['source']}")
+    console.print(f"analytic time: {analytic['source']}")
     console.print(f"static power: {result['static_power']}; pacing: {result['pacing']['rule']}")
     console.print(f"targets (SANA-FE): {result['estimates']['sana_fe']['targets']}")
     console.print(f"network: {result['network']}; one frame = {result['frame']['steps']} steps, 1 image")
