@@ -62,12 +62,12 @@ from neurodeploy.metrics.energy import HostChipEnergy, host_chip_energy
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, load_profile
 from neurodeploy.metrics.placement import ConvShape
 from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, Layer, PoolLayer
+from neurodeploy.models.frame_ann import BINARY_FRAMES_STRIDE, frame_layers
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
 
 FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn")
 SPLIT_PROFILE = "cmos45nm"  # the per-op energies SNN-vs-ANN papers price both parts with (E_MAC, E_AC)
 RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
-BINARY_FRAMES_STRIDE = 2  # companion paper §4.1: conv stride 2 in Model-4 (binary frames), 1 elsewhere
 # layer names as snn.py / recurrent.py
 _NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
 
@@ -191,28 +191,6 @@ def _conv_shape(layer: LayerCost) -> ConvShape | None:
         size = math.isqrt(layer.fan_in)
         return ConvShape(layer.in_shape, layer.out_shape, (size, size), stride=(size, size), groups=layer.in_shape[0])
     return None
-
-
-@dataclass(frozen=True)
-class StridedConv(ConvLayer):
-    """A k x k 'same' convolution with stride ``stride`` and floor(n / stride) outputs per side: the outputs
-    at positions stride - 1, 2 stride - 1, ... of the stride-1 convolution. This is the companion paper's
-    arithmetic for Model-4 (Table 6); PyTorch gets it for k = 3, stride 2 with padding 0 on the input padded
-    by one row and column at the bottom / right (its symmetric padding 1 gives ceil(n / 2) instead)."""
-
-    stride: int = BINARY_FRAMES_STRIDE
-
-    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        channels, height, width = super().output_shape(in_shape)
-        return (channels, height // self.stride, width // self.stride)
-
-
-def frame_layers(arch: Architecture, frames: str) -> tuple[Layer, ...]:
-    """The layers an ANN on ``frames`` runs: binary frames make every convolution a :class:`StridedConv`."""
-    if frames != "binary":
-        return arch.layers
-    return tuple(StridedConv(layer.channels, layer.kernel) if type(layer) is ConvLayer else layer
-                 for layer in arch.layers)
 
 
 def layer_name(index: int, layer: Layer) -> str:

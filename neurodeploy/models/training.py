@@ -29,10 +29,11 @@ from neurodeploy.data.datasets import (
     default_cache_dir,
     resolve_dataset,
 )
-from neurodeploy.errors import UserError
+from neurodeploy.errors import OptionError, UserError
 from neurodeploy.models import losses
 from neurodeploy.models.ann import build_ann
 from neurodeploy.models.arch import Architecture, ModelFile
+from neurodeploy.models.frame_ann import FRAME_KINDS, FrameAnnNetwork
 from neurodeploy.models.recurrent import build_recurrent_network
 from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
@@ -82,6 +83,8 @@ class TrainConfig:
     aggregation: str | None = None
     # snn: one threshold per spiking block in SLAYER units (default: LIFMapping's 1.25 for all); set by `convert`
     thresholds: list | None = None
+    # ann on event data: binary | intensity frames (Deng Models 4 / 5, neurodeploy.models.frame_ann); None: static
+    frames: str | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -98,10 +101,13 @@ class TrainConfig:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
+        if self.family == "ann" and self.loss != "rate":
+            raise UserError("--loss is for snn/rnn/lstm; an ANN trains with cross-entropy")
         if self.family in SPIKING_FAMILIES and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
         if self.aggregation is not None and (self.family != "rsnn" or self.aggregation not in AGGREGATIONS):
             raise UserError(f"--aggregation {self.aggregation} is for --model rsnn, one of {', '.join(AGGREGATIONS)}")
+        self._check_frames()
         for name in ("epochs", "batch_size", "micro_batch", "limit", "test_limit", "seed"):
             options.check(f"--{name.replace('_', '-')}", getattr(self, name))
         options.check_binning(self.dt_ms, self.steps)
@@ -123,6 +129,18 @@ class TrainConfig:
                             f"leak {'on' if self.leak else 'off'})")
         if device_present:  # a run folder's config is read on any machine; training resolves auto here
             self.device = devices.resolve_device(self.device)
+
+    def _check_frames(self) -> None:
+        if self.frames is None:
+            return
+        if self.frames not in FRAME_KINDS:
+            raise OptionError(f"unknown --frames '{self.frames}'; choose one of {', '.join(FRAME_KINDS)}")
+        if self.family != "ann":
+            raise OptionError(f"--frames {self.frames} is the input of a frame-based ANN; use it with --model ann "
+                              f"(got --model {self.family})")
+        if dataset_kind(self.dataset).read_frames is not None:
+            raise OptionError(f"--frames {self.frames} makes frames from events; {self.dataset} holds static images "
+                              "(train it with --model ann alone)")
 
     @property
     def is_snn_variant(self) -> bool:
@@ -224,6 +242,8 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
     if config.family == "snn":
         return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent,
                                      thresholds=config.thresholds)
+    if config.family == "ann" and config.frames is not None:
+        return FrameAnnNetwork(model.arch, input_shape, config.frames, int(config.steps))
     if config.family == "ann":
         return build_ann(model.arch, input_shape)
     return build_recurrent_network(config.family, model.arch, input_shape)
@@ -263,6 +283,9 @@ def wake_silent_layers(network, config: TrainConfig, train_split, console) -> No
 
 
 def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The rate / last loss of the source paper; a frame ANN (one output per sample) trains with cross-entropy."""
+    if config.family == "ann":
+        return losses.loss_cross_entropy
     return losses.loss_rate if config.loss == "rate" else losses.loss_last
 
 
