@@ -108,6 +108,14 @@ def check_profile_prices(profile, layers, family: str) -> None:
                         f"{family} performs; use --hw {' or --hw '.join(fits)}")
 
 
+def bias_free(cost):
+    """``cost`` of the bias-free ReLU ANN (:mod:`neurodeploy.models.ann`): cost's ann layers count a bias per
+    unit (params) and its add (adds); this ANN has neither. Pooling's adds stay."""
+    layers = tuple(layer if layer.kind in ("avgpool", "maxpool") else
+                   dataclasses.replace(layer, params=layer.weights, adds_per_step=0) for layer in cost.layers)
+    return dataclasses.replace(cost, layers=layers)
+
+
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn / lstm / frame-ANN run on its test split with torch (CPU or CUDA); write the report."""
     request.device = devices.resolve_device(request.device)
@@ -125,6 +133,8 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     frames = getattr(config, "frames", None)
     op_steps = 1 if frames else int(config.steps)
     cost = static_cost(model.arch, shape, config.family, frames=frames, steps=int(config.steps))
+    if config.family == "ann":
+        cost = bias_free(cost)
     try:
         chip_cost = static_cost(model.arch, shape, config.family, profile=profile, frames=frames,
                                 steps=int(config.steps))
@@ -145,9 +155,8 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     correct = int(round(accuracy * len(labels)))
     report = RunReport(
         tool=ToolInfo(),
-        # the ANN has no biases: its parameters are its weights (cost's ann params count a bias per unit)
         model=ModelInfo(family=config.family, arch=model.arch.notation(),
-                        params=int(cost.weights if config.family == "ann" else cost.params),
+                        params=int(cost.params),
                         synapses=int(cost.weights)),
         data=DataInfo(dataset=config.dataset, source=source.source, synthetic_source=source.synthetic_source,
                       split="test", samples=int(len(labels)), dt_ms=float(config.dt_ms), steps=int(config.steps),
