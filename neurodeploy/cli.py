@@ -143,7 +143,7 @@ def train(
     aggregation: Annotated[Optional[str], typer.Option(
         help="rsnn: front-end steps -> classifier input: last | sum | mean | stack (default mean)")] = None,
     frames: Annotated[Optional[str], typer.Option(
-        help="ann on events (nmnist, dvsgesture): binary (T binary frames unfolded, stride-2 convs; Deng Model-4) | "
+        help="ann on event datasets: binary (T binary frames unfolded, stride-2 convs; Deng Model-4) | "
              "intensity (normalised counts; Model-5); docs/frames.md")] = None,
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
