@@ -109,7 +109,8 @@ DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cud
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture (events); mnist (static images)")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip) | ann "
-                                                       "(ReLU, no bias; mnist for `convert`, events with --frames)")]
+                                                       "(ReLU, no bias; mnist for `convert`, events with --frames) | "
+                                                       "tcnn (3D temporal CNN, Deng Table 7)")]
     = "snn",
     arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
                                                      "(default: the dataset's, mlp)")] = None,

@@ -37,9 +37,12 @@ from neurodeploy.models.frame_ann import FRAME_KINDS, FrameAnnNetwork
 from neurodeploy.models.recurrent import build_recurrent_network
 from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
+from neurodeploy.models.tcnn import TemporalCnn
 
 SCHEMA_VERSION = 1
-FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann")  # ann: trained by neurodeploy.pipeline.ann, for `convert`
+# ann: static images (neurodeploy.pipeline.ann, for `convert`) or event frames (--frames); tcnn: Deng's temporal CNN
+FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann", "tcnn")
+ONE_PASS_FAMILIES = ("ann", "tcnn")  # run once per sample on all T steps; trained with cross-entropy
 SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
 MAX_LR = options.MAX_LR  # Adam steps of more than 1 per update only diverge
@@ -101,8 +104,8 @@ class TrainConfig:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
-        if self.family == "ann" and self.loss != "rate":
-            raise UserError("--loss is for snn/rnn/lstm; an ANN trains with cross-entropy")
+        if self.family in ONE_PASS_FAMILIES and self.loss != "rate":
+            raise UserError(f"--loss is for snn/rnn/lstm; --model {self.family} trains with cross-entropy")
         if self.family in SPIKING_FAMILIES and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
         if self.aggregation is not None and (self.family != "rsnn" or self.aggregation not in AGGREGATIONS):
@@ -246,6 +249,8 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
         return FrameAnnNetwork(model.arch, input_shape, config.frames, int(config.steps))
     if config.family == "ann":
         return build_ann(model.arch, input_shape)
+    if config.family == "tcnn":
+        return TemporalCnn(model.arch, input_shape, int(config.steps))
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
@@ -283,8 +288,9 @@ def wake_silent_layers(network, config: TrainConfig, train_split, console) -> No
 
 
 def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The rate / last loss of the source paper; a frame ANN (one output per sample) trains with cross-entropy."""
-    if config.family == "ann":
+    """The rate / last loss of the source paper; an ANN or temporal CNN (one output per sample) trains with
+    cross-entropy."""
+    if config.family in ONE_PASS_FAMILIES:
         return losses.loss_cross_entropy
     return losses.loss_rate if config.loss == "rate" else losses.loss_last
 

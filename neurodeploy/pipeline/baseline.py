@@ -131,7 +131,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     shape = input_shape_of(config.resolved["sensor_size"])
     # a frame ANN (Deng Models 4 / 5) runs once per sample on frames of all T steps: its ops are per sample
     frames = getattr(config, "frames", None)
-    op_steps = 1 if frames else int(config.steps)
+    op_steps = 1 if frames or config.family == "tcnn" else int(config.steps)
     cost = static_cost(model.arch, shape, config.family, frames=frames, steps=int(config.steps))
     if config.family == "ann":
         cost = bias_free(cost)
@@ -146,7 +146,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     energy = build.energy_info(measured_j=measurement.energy_j_per_sample
                                if measurement.energy_kind == "measured" else None)
     if energy.kind == "estimated":
-        leaves_out = (("nonlinearities (ReLU)", *BASELINE_LEAVES_OUT[1:]) if config.family == "ann"
+        leaves_out = (("nonlinearities (ReLU)", *BASELINE_LEAVES_OUT[1:]) if config.family in ("ann", "tcnn")
                       else BASELINE_LEAVES_OUT)
         energy = dataclasses.replace(energy, uncounted=(*energy.uncounted, *leaves_out))
     per_sample = build.per_sample(measurement.latency_s_per_sample)
@@ -172,7 +172,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         latency=Latency("measured", measurement.latency_s_per_sample,
                         f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
                         f"batches, batch size {measurement.batch_size}", measurement.samples,
-                        per_step_s=None if frames else measurement.latency_s_per_sample / int(config.steps),
+                        per_step_s=None if op_steps == 1 else measurement.latency_s_per_sample / int(config.steps),
                         device=measurement.device_name, batch_size=measurement.batch_size),
         energy_split=_energy_split(energy, measurement, profile),
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
