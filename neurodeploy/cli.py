@@ -109,7 +109,8 @@ DEVICE_HELP = ("cpu, cuda, cuda:N, or auto (the GPU when torch can use one); cud
 def train(
     dataset: Annotated[str, typer.Argument(help="nmnist or dvsgesture (events); mnist (static images)")],
     model: Annotated[str, typer.Option("--model", help="snn | rnn | lstm | rsnn (ConvLSTM host + spiking chip) | ann "
-                                                       "(ReLU, no bias; mnist, for `convert`)")]
+                                                       "(ReLU, no bias; mnist for `convert`, events with --frames) | "
+                                                       "tcnn (3D temporal CNN, Deng Table 7)")]
     = "snn",
     arch: Annotated[Optional[str], typer.Option(help="model file (mlp, cnn, models/*.yaml) or 'Input-512FC-10' "
                                                      "(default: the dataset's, mlp)")] = None,
@@ -142,6 +143,9 @@ def train(
     leak_tau: Annotated[Optional[float], typer.Option(help="snn: adaptive leakage k = exp(-dt/tau), tau in ms")] = None,
     aggregation: Annotated[Optional[str], typer.Option(
         help="rsnn: front-end steps -> classifier input: last | sum | mean | stack (default mean)")] = None,
+    frames: Annotated[Optional[str], typer.Option(
+        help="ann on event datasets: binary (T binary frames unfolded, stride-2 convs; Deng Model-4) | "
+             "intensity (normalised counts; Model-5); docs/frames.md")] = None,
 ):
     """Train an SNN (lava-dl SLAYER CUBA), an RNN/LSTM baseline or an RSNN (docs/rsnn.md)."""
     run_dir = out or nd.default_run_dir(dataset, model, arch)
@@ -150,7 +154,7 @@ def train(
                           micro_batch=micro_batch, lr=lr, dt=dt, steps=steps, limit=limit, test_limit=test_limit,
                           data_dir=data_dir, allow_synthetic=not no_synthetic, seed=seed, device=device, out=run_dir,
                           resume=resume, leak=not no_leak, reset=not no_reset, recurrent=recurrent, leak_tau=leak_tau,
-                          aggregation=aggregation, output=OUTPUT)
+                          aggregation=aggregation, frames=frames, output=OUTPUT)
     except KeyboardInterrupt as interrupt:
         what = signals.describe(interrupt)
         if _resumable(run_dir):

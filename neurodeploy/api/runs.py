@@ -174,7 +174,8 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
           loss: str = "rate", batch_size: int | None = None, micro_batch: int | None = None, lr: float | None = None,
           test_limit: int | None = None, allow_synthetic: bool = True, resume: bool = False, leak: bool = True,
           reset: bool = True, recurrent: bool = False, leak_tau: float | None = None,
-          aggregation: str | None = None, progress: bool = False, output: Output | None = None) -> Run:
+          aggregation: str | None = None, frames: str | None = None, progress: bool = False,
+          output: Output | None = None) -> Run:
     """Train ``model`` (snn | rnn | lstm | rsnn | ann) on ``dataset`` (a name in neurodeploy.data.datasets) into
     ``out`` and return the run. ``arch``: a model file (mlp, cnn, models/*.yaml) or a string such as
     'Input-512FC-10' (default: the dataset's); ``preset``: fast (8 epochs at lr 1e-3, the default) or paper
@@ -182,7 +183,8 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
     ``lr`` override it (a resumed run keeps its epochs); ``dt`` in ms; ``limit`` / ``test_limit`` cap the
     samples; with no real dataset in ``data_dir`` the synthetic N-MNIST-format set is used (labelled
     synthetic) unless ``allow_synthetic=False``. SNN variants:
-    ``leak``, ``reset``, ``recurrent``, ``leak_tau`` (ms); RSNN: ``aggregation``. Same settings and checks as
+    ``leak``, ``reset``, ``recurrent``, ``leak_tau`` (ms); RSNN: ``aggregation``; ANN on event data: ``frames``
+    binary | intensity (Deng Models 4 / 5, docs/frames.md). Same settings and checks as
     ``neurodeploy train`` (docs/architecture.md)."""
     output = Output.choose(output, progress)
     # an unknown dataset is named as such, before the architecture is looked up in it
@@ -194,10 +196,10 @@ def train(dataset: str, model: str = "snn", *, arch: str | None = None, preset: 
                          epochs=epochs, batch_size=batch_size, micro_batch=micro_batch, lr=lr, dt_ms=dt, steps=steps,
                          limit=limit, test_limit=test_limit, data_dir=None if data_dir is None else str(data_dir),
                          allow_synthetic=allow_synthetic, seed=seed, device=device, leak=leak, reset=reset,
-                         recurrent=recurrent, leak_tau_ms=leak_tau, aggregation=aggregation)
+                         recurrent=recurrent, leak_tau_ms=leak_tau, aggregation=aggregation, frames=frames)
     config.validate()
     check_train_out(run_dir)
-    if config.family == "ann":
+    if config.family == "ann" and config.frames is None:
         return Run(train_ann(config, run_dir, resume=resume, console=output.err_console).run_dir)
     if config.family == "snn":
         lint_for_training(config, console=output.err_console)

@@ -166,8 +166,8 @@ register(Backend(name="loihi2", mode="hardware", runner=Loihi2Runner(),
 register(Backend(name="emulator", mode="emulated", runner=EmulatorRunner(), in_studies=True,
                  options=frozenset({"net_input"}),
                  summary="neurodeploy's bit-exact fixed-point emulator (mode emulated)"))
-register(Backend(name="torch", mode="float", families=("snn", "rsnn", "rnn", "lstm"), default_profile=FLOAT_PROFILE,
-                 in_studies=True, latency_kind="float model wall time on --device",
+register(Backend(name="torch", mode="float", families=("snn", "rsnn", "rnn", "lstm", "ann", "tcnn"),
+                 default_profile=FLOAT_PROFILE, in_studies=True, latency_kind="float model wall time on --device",
                  summary="the trained float model on --device (mode float)"))
 
 

@@ -35,6 +35,9 @@ Conventions (every number of a :class:`CostReport` follows them; ``notes`` repea
   into one (1, T, C*H*W) image, and every k x k convolution has stride 2 (the paper's Model-4) with
   floor(n / 2) outputs per side, the paper's arithmetic (Table 6); ``intensity``: one (C, H, W) frame of
   normalised counts, stride 1.
+- tcnn (Deng Table 7's temporal CNN, :mod:`neurodeploy.models.tcnn`): convolutions k x k x k over (T, H, W)
+  ('same' padding, padded taps included), pooling k x k x k; one bias per unit; the network runs once per
+  sample on all T steps, so "per step" is per sample (``steps`` = T is part of the input shape).
 - rsnn (docs/rsnn.md): the front end (layers up to the last ``nCLk``) counted as the lstm family's ConvLSTM
   and pooling layers (host, float MACs), the classifier behind the boundary as the snn family (chip, adds =
   dense synop upper bound); the boundary's input channels follow the aggregation (``stack``: C x T).
@@ -62,12 +65,13 @@ from neurodeploy.metrics.energy import HostChipEnergy, host_chip_energy
 from neurodeploy.metrics.hardware import HardwareProfile, LayerFootprint, load_profile
 from neurodeploy.metrics.placement import ConvShape
 from neurodeploy.models.arch import Architecture, ConvLayer, ConvLSTMLayer, DenseLayer, Layer, PoolLayer
+from neurodeploy.models.frame_ann import BINARY_FRAMES_STRIDE, frame_layers
 from neurodeploy.models.rsnn import DEFAULT_AGGREGATION, split_rsnn
+from neurodeploy.models.tcnn import tcnn_shapes
 
-FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn")
+FAMILIES = ("snn", "rnn", "lstm", "ann", "rsnn", "tcnn")
 SPLIT_PROFILE = "cmos45nm"  # the per-op energies SNN-vs-ANN papers price both parts with (E_MAC, E_AC)
 RECURRENT_KERNEL = 3  # source paper: ConvRNN / ConvLSTM recurrence is a 3x3 convolution over the hidden state
-BINARY_FRAMES_STRIDE = 2  # companion paper §4.1: conv stride 2 in Model-4 (binary frames), 1 elsewhere
 # layer names as snn.py / recurrent.py
 _NAME_PREFIX = {DenseLayer: "fc", ConvLayer: "conv", PoolLayer: "pool", ConvLSTMLayer: "convlstm"}
 
@@ -191,28 +195,6 @@ def _conv_shape(layer: LayerCost) -> ConvShape | None:
         size = math.isqrt(layer.fan_in)
         return ConvShape(layer.in_shape, layer.out_shape, (size, size), stride=(size, size), groups=layer.in_shape[0])
     return None
-
-
-@dataclass(frozen=True)
-class StridedConv(ConvLayer):
-    """A k x k 'same' convolution with stride ``stride`` and floor(n / stride) outputs per side: the outputs
-    at positions stride - 1, 2 stride - 1, ... of the stride-1 convolution. This is the companion paper's
-    arithmetic for Model-4 (Table 6); PyTorch gets it for k = 3, stride 2 with padding 0 on the input padded
-    by one row and column at the bottom / right (its symmetric padding 1 gives ceil(n / 2) instead)."""
-
-    stride: int = BINARY_FRAMES_STRIDE
-
-    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        channels, height, width = super().output_shape(in_shape)
-        return (channels, height // self.stride, width // self.stride)
-
-
-def frame_layers(arch: Architecture, frames: str) -> tuple[Layer, ...]:
-    """The layers an ANN on ``frames`` runs: binary frames make every convolution a :class:`StridedConv`."""
-    if frames != "binary":
-        return arch.layers
-    return tuple(StridedConv(layer.channels, layer.kernel) if type(layer) is ConvLayer else layer
-                 for layer in arch.layers)
 
 
 def layer_name(index: int, layer: Layer) -> str:
@@ -386,6 +368,11 @@ def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: s
     if family != "rsnn" and arch.has_convlstm:
         raise UserError(f"{arch.notation()}: nCLk (ConvLSTM) layers are the front end of the rsnn family; use "
                         "--family rsnn")
+    if family == "tcnn":
+        if frames is not None:
+            raise OptionError(f"--frames {frames} is the input of a frame-based ANN (--family ann); the temporal CNN "
+                              "reads the binned frames themselves")
+        return _tcnn_cost(arch, tuple(input_shape), steps, bits, include_bias, profile)
     run_layers = arch.layers
     if frames is not None:
         if frames not in FRAME_KINDS:
@@ -417,6 +404,42 @@ def static_cost(arch: Architecture, input_shape: tuple[int, int, int], family: s
                       profile.name if profile is not None else None,
                       _notes(family, include_bias, torch_cell_biases) + tuple(_frame_notes(frames, steps)),
                       host_layers=front, frames=frames)
+
+
+def _tcnn_cost(arch: Architecture, input_shape: tuple[int, int, int], steps: int, bits: int, include_bias: bool,
+               profile: HardwareProfile | None) -> CostReport:
+    """:func:`static_cost` of the temporal CNN: 3D convolutions and pooling over (C, T, H, W) maps."""
+    layers, last = [], len(arch.layers) - 1
+    for index, (layer, (in_shape, out_shape)) in enumerate(zip(arch.layers, tcnn_shapes(arch, input_shape, steps))):
+        outputs = math.prod(out_shape)
+        if isinstance(layer, PoolLayer):
+            window, is_max = layer.size**3, layer.mode == "max"
+            layers.append(LayerCost(
+                name=layer_name(index, layer), kind="maxpool" if is_max else "avgpool", recurrence="none",
+                in_shape=in_shape, out_shape=out_shape, neurons=0, weights=0, params=0, macs_per_step=0,
+                muls_per_step=0 if is_max else outputs, adds_per_step=0 if is_max else outputs * (window - 1),
+                comparisons_per_step=outputs * (window - 1) if is_max else 0, neuron_updates_per_step=0,
+                synapses=0, fan_in=window, state_values=outputs, spike_values=0,
+                memory_bits={"weights": 0, "state": outputs * bits, "spikes": 0}))
+            continue
+        dense = isinstance(layer, DenseLayer)
+        units = layer.units if dense else layer.channels
+        fan_in = math.prod(in_shape) if dense else in_shape[0] * layer.kernel**3
+        weights = units * fan_in
+        layers.append(LayerCost(
+            name=layer_name(index, layer), kind="readout" if index == last else ("dense" if dense else "conv"),
+            recurrence="none", in_shape=in_shape, out_shape=out_shape, neurons=outputs, weights=weights,
+            params=weights + units, macs_per_step=weights if dense else weights * math.prod(out_shape[1:]),
+            muls_per_step=0, adds_per_step=outputs, comparisons_per_step=0, neuron_updates_per_step=0,
+            synapses=weights, fan_in=fan_in, state_values=outputs, spike_values=0,
+            memory_bits={"weights": (weights + (units if include_bias else 0)) * bits, "state": outputs * bits,
+                         "spikes": 0}))
+    chip = _chip_memory("tcnn", layers, profile, include_bias) if profile is not None else None
+    notes = _notes("tcnn", include_bias, True) + (
+        f"tcnn (Deng Table 7): 3D convolutions / pooling over (C, T={steps}, H, W); the network runs once per "
+        "sample (ops per sample); one bias per unit, its add counted in adds",)
+    return CostReport("tcnn", arch.notation(), tuple(input_shape), bits, 1, tuple(layers), chip,
+                      profile.name if profile is not None else None, notes)
 
 
 def companion_ops(cost: CostReport) -> dict[str, int]:

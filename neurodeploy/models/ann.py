@@ -30,6 +30,11 @@ class AnnNetwork(nn.Module):
         for position, (layer, (in_shape, _)) in enumerate(zip(arch.layers, shapes)):
             if isinstance(layer, DenseLayer):
                 layers.append(nn.Linear(math.prod(in_shape), layer.units, bias=False))
+            elif isinstance(layer, ConvLayer) and layer.kind == "conv" and getattr(layer, "stride", 1) > 1:
+                # a frame ANN's stride-2 convolution (neurodeploy.models.frame_ann.StridedConv)
+                layers.append(nn.Sequential(nn.ZeroPad2d(layer.torch_padding()),
+                                            nn.Conv2d(in_shape[0], layer.channels, layer.kernel, stride=layer.stride,
+                                                      bias=False)))
             elif isinstance(layer, ConvLayer) and layer.kind == "conv":
                 layers.append(nn.Conv2d(in_shape[0], layer.channels, layer.kernel, padding=layer.padding, bias=False))
             elif isinstance(layer, PoolLayer) and layer.mode == "avg":

@@ -41,6 +41,12 @@ def loss_last(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (target - outputs[:, :, -1]).pow(2).sum(dim=1).mean()
 
 
+def loss_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the last step's scores (a frame ANN's one output, (N, classes, 1)), mean over the batch."""
+    target = _one_hot_like(outputs, targets)
+    return functional.cross_entropy(outputs[:, :, -1], target)
+
+
 def predict(outputs: torch.Tensor) -> torch.Tensor:
     """Predicted class per sample (eq. 7): ``argmax_k (1/T) sum_t out_k[t]``, shape (N,)."""
     return outputs.mean(dim=2).argmax(dim=1)

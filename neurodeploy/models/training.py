@@ -29,16 +29,20 @@ from neurodeploy.data.datasets import (
     default_cache_dir,
     resolve_dataset,
 )
-from neurodeploy.errors import UserError
+from neurodeploy.errors import OptionError, UserError
 from neurodeploy.models import losses
 from neurodeploy.models.ann import build_ann
 from neurodeploy.models.arch import Architecture, ModelFile
+from neurodeploy.models.frame_ann import FRAME_KINDS, FrameAnnNetwork
 from neurodeploy.models.recurrent import build_recurrent_network
 from neurodeploy.models.rsnn import AGGREGATIONS, DEFAULT_AGGREGATION, build_rsnn, split_rsnn
 from neurodeploy.models.snn import LIFMapping, build_spiking_network
+from neurodeploy.models.tcnn import TemporalCnn
 
 SCHEMA_VERSION = 1
-FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann")  # ann: trained by neurodeploy.pipeline.ann, for `convert`
+# ann: static images (neurodeploy.pipeline.ann, for `convert`) or event frames (--frames); tcnn: Deng's temporal CNN
+FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann", "tcnn")
+ONE_PASS_FAMILIES = ("ann", "tcnn")  # run once per sample on all T steps; trained with cross-entropy
 SPIKING_FAMILIES = ("snn", "rsnn")  # families with a spiking part that runs on the chip (rate-coding loss)
 LOSSES = ("rate", "last")
 MAX_LR = options.MAX_LR  # Adam steps of more than 1 per update only diverge
@@ -82,6 +86,8 @@ class TrainConfig:
     aggregation: str | None = None
     # snn: one threshold per spiking block in SLAYER units (default: LIFMapping's 1.25 for all); set by `convert`
     thresholds: list | None = None
+    # ann on event data: binary | intensity frames (Deng Models 4 / 5, neurodeploy.models.frame_ann); None: static
+    frames: str | None = None
     schema_version: int = SCHEMA_VERSION
     resolved: dict = field(default_factory=dict)
 
@@ -98,10 +104,13 @@ class TrainConfig:
             raise UserError(f"unknown --model '{self.family}'; choose one of {', '.join(FAMILIES)}")
         if self.loss not in LOSSES:
             raise UserError(f"unknown --loss '{self.loss}'; choose one of {', '.join(LOSSES)}")
+        if self.family in ONE_PASS_FAMILIES and self.loss != "rate":
+            raise UserError(f"--loss is for snn/rnn/lstm; --model {self.family} trains with cross-entropy")
         if self.family in SPIKING_FAMILIES and self.loss != "rate":
             raise UserError("--loss last is for rnn/lstm; the SNN is trained with the rate-coding loss (eq. 10)")
         if self.aggregation is not None and (self.family != "rsnn" or self.aggregation not in AGGREGATIONS):
             raise UserError(f"--aggregation {self.aggregation} is for --model rsnn, one of {', '.join(AGGREGATIONS)}")
+        self._check_frames()
         for name in ("epochs", "batch_size", "micro_batch", "limit", "test_limit", "seed"):
             options.check(f"--{name.replace('_', '-')}", getattr(self, name))
         options.check_binning(self.dt_ms, self.steps)
@@ -123,6 +132,18 @@ class TrainConfig:
                             f"leak {'on' if self.leak else 'off'})")
         if device_present:  # a run folder's config is read on any machine; training resolves auto here
             self.device = devices.resolve_device(self.device)
+
+    def _check_frames(self) -> None:
+        if self.frames is None:
+            return
+        if self.frames not in FRAME_KINDS:
+            raise OptionError(f"unknown --frames '{self.frames}'; choose one of {', '.join(FRAME_KINDS)}")
+        if self.family != "ann":
+            raise OptionError(f"--frames {self.frames} is the input of a frame-based ANN; use it with --model ann "
+                              f"(got --model {self.family})")
+        if dataset_kind(self.dataset).read_frames is not None:
+            raise OptionError(f"--frames {self.frames} makes frames from events; {self.dataset} holds static images "
+                              "(train it with --model ann alone)")
 
     @property
     def is_snn_variant(self) -> bool:
@@ -224,8 +245,12 @@ def build_network(config: TrainConfig, model: ModelFile, input_shape: tuple[int,
     if config.family == "snn":
         return build_spiking_network(model.arch, input_shape, lif_mapping(config), recurrent=config.recurrent,
                                      thresholds=config.thresholds)
+    if config.family == "ann" and config.frames is not None:
+        return FrameAnnNetwork(model.arch, input_shape, config.frames, int(config.steps))
     if config.family == "ann":
         return build_ann(model.arch, input_shape)
+    if config.family == "tcnn":
+        return TemporalCnn(model.arch, input_shape, int(config.steps))
     return build_recurrent_network(config.family, model.arch, input_shape)
 
 
@@ -271,6 +296,10 @@ def wake_silent_layers(network, config: TrainConfig, train_split, console) -> No
 
 
 def loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The rate / last loss of the source paper; an ANN or temporal CNN (one output per sample) trains with
+    cross-entropy."""
+    if config.family in ONE_PASS_FAMILIES:
+        return losses.loss_cross_entropy
     return losses.loss_rate if config.loss == "rate" else losses.loss_last
 
 

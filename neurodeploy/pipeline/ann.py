@@ -48,7 +48,8 @@ def static_images(config: TrainConfig, split: str, limit: int | None) -> tuple[t
     """Images (N, 1, 28, 28) float32 in [0, 1] and labels (N,) of the run's dataset (a class-balanced, seeded
     subset with ``limit``); UserError for a dataset of events."""
     if dataset_kind(config.dataset).read_frames is None:
-        raise UserError(f"--model ann trains on static images (mnist); {config.dataset} holds events")
+        raise UserError(f"--model ann trains on static images (mnist); {config.dataset} holds events: add --frames "
+                        "binary or --frames intensity for a frame-based ANN (Deng Models 4 / 5, docs/frames.md)")
     source = config.resolved.get("source_obj") or resolve_data(config)
     images, labels = mnist.load_split(source.root, split)
     keep = balanced_subset(labels, limit, config.seed)
@@ -69,7 +70,8 @@ def train_ann(config: TrainConfig, run_dir: Path, *, resume: bool = False, conso
     if resume:
         raise UserError("--resume is for snn/rnn/lstm/rsnn runs; an ANN trains in seconds, train it again")
     if dataset_kind(config.dataset).read_frames is None:
-        raise UserError(f"--model ann trains on static images (mnist); {config.dataset} holds events")
+        raise UserError(f"--model ann trains on static images (mnist); {config.dataset} holds events: add --frames "
+                        "binary or --frames intensity for a frame-based ANN (Deng Models 4 / 5, docs/frames.md)")
     console = console or Console(stderr=True)
     run_dir = Path(run_dir)
     check_train_out(run_dir)

@@ -108,8 +108,16 @@ def check_profile_prices(profile, layers, family: str) -> None:
                         f"{family} performs; use --hw {' or --hw '.join(fits)}")
 
 
+def bias_free(cost):
+    """``cost`` of the bias-free ReLU ANN (:mod:`neurodeploy.models.ann`): cost's ann layers count a bias per
+    unit (params) and its add (adds); this ANN has neither. Pooling's adds stay."""
+    layers = tuple(layer if layer.kind in ("avgpool", "maxpool") else
+                   dataclasses.replace(layer, params=layer.weights, adds_per_step=0) for layer in cost.layers)
+    return dataclasses.replace(cost, layers=layers)
+
+
 def run_baseline(request, config, *, console, err_console) -> dict:
-    """Evaluate a trained rnn/lstm run on its test split with torch (CPU or CUDA) and write the report."""
+    """Evaluate a trained rnn / lstm / frame-ANN run on its test split with torch (CPU or CUDA); write the report."""
     request.device = devices.resolve_device(request.device)
     run_dir = Path(request.target)
     _, model, network = load_trained_network(run_dir)
@@ -121,25 +129,34 @@ def run_baseline(request, config, *, console, err_console) -> dict:
 
     profile = load_profile(request.hw or host_profile(request.device))
     shape = input_shape_of(config.resolved["sensor_size"])
-    cost = static_cost(model.arch, shape, config.family)
+    # a frame ANN (Deng Models 4 / 5) runs once per sample on frames of all T steps: its ops are per sample
+    frames = getattr(config, "frames", None)
+    op_steps = 1 if frames or config.family == "tcnn" else int(config.steps)
+    cost = static_cost(model.arch, shape, config.family, frames=frames, steps=int(config.steps))
+    if config.family == "ann":
+        cost = bias_free(cost)
     try:
-        chip_cost = static_cost(model.arch, shape, config.family, profile=profile)
+        chip_cost = static_cost(model.arch, shape, config.family, profile=profile, frames=frames,
+                                steps=int(config.steps))
         chip_memory = MemoryBits.of(chip_cost.memory_bits_chip) if chip_cost.memory_bits_chip else None
     except UserError:
         chip_memory = None  # profile without bit widths
-    build = build_static_layer_reports(cost, int(config.steps), profile)
+    build = build_static_layer_reports(cost, op_steps, profile)
     check_profile_prices(profile, build.layers, config.family)
     energy = build.energy_info(measured_j=measurement.energy_j_per_sample
                                if measurement.energy_kind == "measured" else None)
     if energy.kind == "estimated":
-        energy = dataclasses.replace(energy, uncounted=(*energy.uncounted, *BASELINE_LEAVES_OUT))
+        leaves_out = (("nonlinearities (ReLU)", *BASELINE_LEAVES_OUT[1:]) if config.family in ("ann", "tcnn")
+                      else BASELINE_LEAVES_OUT)
+        energy = dataclasses.replace(energy, uncounted=(*energy.uncounted, *leaves_out))
     per_sample = build.per_sample(measurement.latency_s_per_sample)
     if energy.kind == "measured":
         per_sample = type(per_sample)(**{**per_sample.to_dict(), "energy_j": energy.total_j})
     correct = int(round(accuracy * len(labels)))
     report = RunReport(
         tool=ToolInfo(),
-        model=ModelInfo(family=config.family, arch=model.arch.notation(), params=int(cost.params),
+        model=ModelInfo(family=config.family, arch=model.arch.notation(),
+                        params=int(cost.params),
                         synapses=int(cost.weights)),
         data=DataInfo(dataset=config.dataset, source=source.source, synthetic_source=source.synthetic_source,
                       split="test", samples=int(len(labels)), dt_ms=float(config.dt_ms), steps=int(config.steps),
@@ -155,11 +172,11 @@ def run_baseline(request, config, *, console, err_console) -> dict:
         latency=Latency("measured", measurement.latency_s_per_sample,
                         f"wall time on {measurement.device_name}, synchronised, after {WARMUP_BATCHES} warm-up "
                         f"batches, batch size {measurement.batch_size}", measurement.samples,
-                        per_step_s=measurement.latency_s_per_sample / int(config.steps),
+                        per_step_s=None if op_steps == 1 else measurement.latency_s_per_sample / int(config.steps),
                         device=measurement.device_name, batch_size=measurement.batch_size),
         energy_split=_energy_split(energy, measurement, profile),
         accuracy_interval=AccuracyInterval.of(correct, int(len(labels))),
-        neurobench=_neurobench(network, build, cost, int(config.steps)).to_dict(),
+        neurobench=_neurobench(network, build, cost, op_steps).to_dict(),
         ran_on={"model": devices.describe(request.device)},
     )
     out_dir = request.report_dir()

@@ -115,7 +115,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, console, stack: con
 
     criterion = loss_function(config)
     num_classes = model.arch.num_classes
-    console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()} on {config.dataset} "
+    frames = f" on {config.frames} frames (ReLU, no bias, cross-entropy)" if config.frames else (
+        " (3D convolutions over T x H x W, cross-entropy)" if config.family == "tcnn" else "")
+    console.print(f"[bold]train[/bold] {config.family} {model.arch.notation()}{frames} on {config.dataset} "
                   f"({config.resolved['data_source']}): {len(train_split)} train / {len(test_split)} test samples, "
                   f"dt={config.dt_ms} ms, T={config.steps}, batch {config.batch_size}, lr {config.lr}, on "
                   f"{devices.label(config.resolved['ran_on'])}")
