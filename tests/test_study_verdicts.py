@@ -28,7 +28,35 @@ STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 PAPER_TABLES = {
     "He Table VI:": "table6", "He Table VII:": "table7", "He Table VIII:": "table8",
     "He Table IX:": "table9", "He Table XI:": "table11", "He Table XII:": "table12",
+    "Deng Table 4:": "deng_table4", "Deng Table 5:": "deng_table5", "Deng Table 7:": "deng_table7",
+    "RSNN Table 3:": "rsnn_table3",
 }
+# Deng / RSNN rows (as printed in PAPERS.md) -> the study's model; rows not listed are out of scope or quoted
+# from other works and are not in the study's numbers (the study files say why). Value: (model, dt_ms).
+DENG_ROWS = {
+    "Deng Table 4:": {("MNIST", "MLP", "Model-1 (Natural ANN)"): "MLP Model-1 (natural ANN)",
+                      ("MNIST", "MLP", "Model-2 (Converted SNN)^a"): "MLP Model-2 (converted SNN)",
+                      ("MNIST", "MLP", "Model-3 (Enforced SNN)^a"): "MLP Model-3 (enforced SNN)",
+                      ("MNIST", "CNN", "Model-1 (Natural ANN)"): "CNN Model-1 (natural ANN)",
+                      ("MNIST", "CNN", "Model-2 (Converted SNN)^a"): "CNN Model-2 (converted SNN)",
+                      ("MNIST", "CNN", "Model-3 (Enforced SNN)^a"): "CNN Model-3 (enforced SNN)"},
+    "Deng Table 5:": {("N-MNIST", "MLP", "Model-4 (Enforced Binary ANN)"): "MLP Model-4 (binary-frame ANN)",
+                      ("N-MNIST", "MLP", "Model-5 (Enforced Intensity ANN)"): "MLP Model-5 (intensity-frame ANN)",
+                      ("N-MNIST", "MLP", "Model-6 (Natural SNN)"): "MLP Model-6 (natural SNN)",
+                      ("N-MNIST", "CNN", "Model-4 (Enforced Binary ANN)"): "CNN Model-4 (binary-frame ANN)",
+                      ("N-MNIST", "CNN", "Model-5 (Enforced Intensity ANN)"): "CNN Model-5 (intensity-frame ANN)",
+                      ("N-MNIST", "CNN", "Model-6 (Natural SNN)"): "CNN Model-6 (natural SNN)"},
+    "Deng Table 7:": {("RNN (this work)", "Input-128-10"): "RNN (this work)",
+                      ("LSTM (this work)", "Input-128-10"): "LSTM (this work)",
+                      ("Natural SNN (this work)", "Input-128-10"): "Natural SNN (MLP)",
+                      ("Temporal CNN", "InputL-64C3-128C3-AP2-128C3-AP2-256FC-10"): "Temporal CNN",
+                      ("Natural SNN (this work)", "InputL-64C3-128C3-AP2-128C3-AP2-256FC-10"): "Natural SNN (CNN)"},
+    "RSNN Table 3:": {("Our RSNN(CL)",): "Our RSNN(CL)", ("SCNN (3layer)",): "SCNN (our plain SNN)"},
+}
+DENG_DT_MS = {"Deng Table 4:": 1.0, "Deng Table 5:": 3.0, "Deng Table 7:": 3.0, "RSNN Table 3:": 25.0}
+# models whose paper value is UNREADABLE in the source (PAPERS.md, "Values that could not be read"): no number,
+# and rules on them come from the paper's text, not checkable on its numbers
+UNREADABLE = {"deng_table5": {"CNN Model-4 (binary-frame ANN)", "CNN Model-5 (intensity-frame ANN)"}}
 FIVE = {"SNNs": "SNN", "Vanilla RNNs": "RNN (mainstream)", "LSTM": "LSTM (mainstream)",
         "Vanilla RNNs (Rate-Coding-inspired)": "RNN (rate coding)", "LSTM (Rate-Coding-inspired)": "LSTM (rate coding)"}
 XII_ROWS = {"SNN": "SNN", "SNN (Adaptive Leakage)": "SNN + adaptive leakage",
@@ -65,6 +93,8 @@ def _expected(heading: str, rows: list[list[str]]) -> set[tuple]:
     """{(model, dt, test_dt, accuracy)} as printed in PAPERS.md."""
     header, body = rows[0], rows[1:]
     found = set()
+    if heading in DENG_ROWS:
+        return _expected_deng(heading, body)
     if heading == "He Table XII:":
         tests = [float(h.rstrip("ms")) for h in header[1:]]
         for row in body:
@@ -80,16 +110,33 @@ def _expected(heading: str, rows: list[list[str]]) -> set[tuple]:
     return found
 
 
+def _expected_deng(heading: str, body: list[list[str]]) -> set[tuple]:
+    """The rows of a Deng / RSNN table that the study runs (DENG_ROWS), with the printed accuracy."""
+    rows, dt = DENG_ROWS[heading], DENG_DT_MS[heading]
+    found = set()
+    for row in body:
+        rsnn = heading == "RSNN Table 3:"  # columns DVS128Gesture, CIFAR10-DVS: the study runs the first
+        key, cell = (tuple(row[:1]), row[1]) if rsnn else (tuple(row[:-1]), row[-1])
+        if key not in rows or cell.startswith("UNREADABLE"):
+            continue
+        value = cell.split()[0]
+        found.add((rows[key], dt, dt, _percent(value) if value.endswith("%") else round(float(value), 6)))
+    return found
+
+
 def test_every_study_file_has_a_paper_block_and_its_rules_hold_on_the_paper_numbers():
     assert {p.stem for p in STUDIES} == set(PAPER_TABLES.values())
     for path in STUDIES:
         spec = load_study(path)
+        unreadable = UNREADABLE.get(path.stem, set())
         assert spec.paper and spec.rules, f"{path.name}: no paper numbers or rules"
         for model in spec.models:  # every row of the study has the paper's number at every dt it trains
             for dt in spec.dt_ms:
-                assert spec.paper_number(model.name, dt, dt) is not None, (path.name, model.name, dt)
+                number = spec.paper_number(model.name, dt, dt)
+                assert (number is None) == (model.name in unreadable), (path.name, model.name, dt)
         for rule in spec.rules:  # a rule is the paper's finding: it must hold on the paper's own numbers
-            assert paper_rules.holds_on_paper(rule, spec.paper) is True, (path.name, rule.claim)
+            expected = None if {rule.left.model, rule.right.model} & unreadable else True
+            assert paper_rules.holds_on_paper(rule, spec.paper) is expected, (path.name, rule.claim)
 
 
 def test_paper_blocks_equal_the_tables_in_papers_md():

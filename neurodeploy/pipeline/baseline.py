@@ -1,4 +1,5 @@
-"""``neurodeploy run RUN --backend torch`` for RNN/LSTM runs: accuracy, latency, throughput and energy.
+"""``neurodeploy run RUN --backend torch`` for RNN/LSTM, ANN and temporal-CNN runs: accuracy, latency,
+throughput and energy. An ANN on static images (MNIST) reads the images themselves, as in training.
 
 Energy is ``measured`` only when the run is on a CUDA GPU whose NVML energy counter works
 (:mod:`neurodeploy.metrics.gpu_energy`); otherwise it is ``estimated`` as MACs/adds/muls per step x steps x the
@@ -29,7 +30,8 @@ from neurodeploy.metrics.run_metrics import (
     sample_set_digest,
 )
 from neurodeploy.models.losses import predict
-from neurodeploy.models.training import input_shape_of
+from neurodeploy.models.training import input_shape_of, resolve_data
+from neurodeploy.pipeline.ann import static_images
 from neurodeploy.pipeline.layer_reports import build_static_layer_reports
 from neurodeploy.pipeline.request import load_test_frames
 from neurodeploy.reports.render import publish_report
@@ -116,12 +118,25 @@ def bias_free(cost):
     return dataclasses.replace(cost, layers=layers)
 
 
+def _test_inputs(request, config):
+    """(source, inputs, labels) of the test split: binned frames, or the images of an ANN on static images."""
+    if config.family != "ann" or config.frames is not None:
+        return load_test_frames(request, config, None)
+    if request.data_dir is not None:
+        config.data_dir = str(request.data_dir)
+    config.allow_synthetic = request.allow_synthetic
+    config.resolved.pop("source_obj", None)
+    source = resolve_data(config)
+    images, labels = static_images(config, "test", request.samples)
+    return source, images.numpy(), labels.numpy()
+
+
 def run_baseline(request, config, *, console, err_console) -> dict:
     """Evaluate a trained rnn / lstm / frame-ANN run on its test split with torch (CPU or CUDA); write the report."""
     request.device = devices.resolve_device(request.device)
     run_dir = Path(request.target)
     _, model, network = load_trained_network(run_dir)
-    source, frames, labels = load_test_frames(request, config, None)
+    source, frames, labels = _test_inputs(request, config)
     network = network.to(request.device)
     accuracy = _accuracy(network, frames, labels, request.device)
     batches = [torch.from_numpy(frames[i:i + 64]).float() for i in range(0, len(frames), 64)]
@@ -131,7 +146,7 @@ def run_baseline(request, config, *, console, err_console) -> dict:
     shape = input_shape_of(config.resolved["sensor_size"])
     # a frame ANN (Deng Models 4 / 5) runs once per sample on frames of all T steps: its ops are per sample
     frames = getattr(config, "frames", None)
-    op_steps = 1 if frames or config.family == "tcnn" else int(config.steps)
+    op_steps = 1 if config.family in ("ann", "tcnn") else int(config.steps)
     cost = static_cost(model.arch, shape, config.family, frames=frames, steps=int(config.steps))
     if config.family == "ann":
         cost = bias_free(cost)

@@ -19,13 +19,15 @@ import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
-from neurodeploy import atomic
+from neurodeploy import atomic, folders
 from neurodeploy.backends import registry
 from neurodeploy.data.datasets import dataset_kind
 from neurodeploy.deploy.export import export_run
-from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG
+from neurodeploy.deploy.run_folder import CHECKPOINT, CONFIG, load_checkpoint
 from neurodeploy.errors import UserError
-from neurodeploy.models.training import TrainConfig, lif_mapping
+from neurodeploy.models.training import EpochMetrics, TrainConfig, TrainResult, lif_mapping
+from neurodeploy.pipeline.ann import train_ann
+from neurodeploy.pipeline.convert import CONVERSION_FILE, convert
 from neurodeploy.pipeline.request import RunRequest
 from neurodeploy.pipeline.run import execute
 from neurodeploy.pipeline.train import train
@@ -34,6 +36,7 @@ from neurodeploy.study.spec import SPIKING, Cell, StudySpec, TestPoint
 
 CELLS_DIR = "cells"
 CELL_RESULT = "cell.json"
+ANN_SUFFIX = "-ann"  # a converted cell's ANN: cells/<cell>-ann/ beside the converted SNN cells/<cell>/
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,23 @@ def run_cell(spec: StudySpec, cell: Cell, study_dir: Path, data_dir: str, consol
 
 def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, console, device: str = "cpu"):
     """Train the cell (resuming a partly trained one): ``scale.epochs`` epochs, or for a converged scale epoch
-    by epoch until :meth:`Scale.converged` or the ``epochs`` cap. Returns the result and why it stopped."""
+    by epoch until :meth:`Scale.converged` or the ``epochs`` cap. Returns the result and why it stopped.
+
+    A ``converted`` cell trains its ANN in ``cells/<cell>-ann/`` and then converts it into ``run_dir``
+    (Deng Model-2, :func:`neurodeploy.pipeline.convert.convert`), the run folder that is evaluated."""
+    train_dir = ann_dir(run_dir) if cell.model.family == "converted" else run_dir
+    result, stop = _train_until_done(spec, cell, train_dir, data_dir, console, device)
+    if cell.model.family == "converted":
+        _convert_cell(spec, cell, train_dir, run_dir, console)
+    return result, stop
+
+
+def ann_dir(run_dir: Path) -> Path:
+    """A converted cell's ANN run folder, beside the cell's own (the converted SNN)."""
+    return Path(run_dir).with_name(Path(run_dir).name + ANN_SUFFIX)
+
+
+def _train_until_done(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, console, device: str):
     scale = spec.scale
     if not scale.until_converged:
         return _train_to(spec, cell, run_dir, data_dir, scale.epochs, console, device), "fixed epochs"
@@ -137,15 +156,43 @@ def train_cell(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, consol
 
 def _train_to(spec: StudySpec, cell: Cell, run_dir: Path, data_dir: str, epochs: int, console, device: str):
     model = cell.model
-    config = TrainConfig(dataset=spec.dataset, family=model.family, arch=model.arch or spec.arch,
+    config = TrainConfig(dataset=spec.dataset, family=model.train_family, arch=model.arch or spec.arch,
                          loss=model.loss,
                          epochs=epochs, batch_size=spec.scale.batch_size, lr=spec.scale.lr,
                          dt_ms=cell.dt_ms, steps=cell.steps, limit=spec.scale.limit,
                          test_limit=spec.scale.test_limit, data_dir=data_dir, allow_synthetic=False, seed=cell.seed,
                          leak=model.leak, reset=model.reset, recurrent=model.recurrent,
-                         leak_tau_ms=model.leak_tau_ms, device=device)
+                         leak_tau_ms=model.leak_tau_ms, frames=model.frames,
+                         aggregation=model.aggregation, device=device)
     config.validate()
+    if config.family == "ann" and config.frames is None:
+        return _train_static_ann(config, run_dir, console)
     return train(config, run_dir, resume=(run_dir / CHECKPOINT).exists(), console=console)
+
+
+def _train_static_ann(config: TrainConfig, run_dir: Path, console) -> TrainResult:
+    """The ANN on static images (:func:`neurodeploy.pipeline.ann.train_ann`), which cannot resume: a finished run
+    of ``config.epochs`` epochs is kept, anything else trained again from the start (seconds; the seeded
+    initialisation and data order make the first epochs of a longer run those of a shorter one)."""
+    if (run_dir / folders.TRAINING_DONE).is_file():
+        metrics = [EpochMetrics(**m) for m in load_checkpoint(run_dir)["metrics"]]
+        if len(metrics) == config.epochs:
+            return TrainResult(run_dir, metrics)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    return train_ann(config, run_dir, console=console)
+
+
+def _convert_cell(spec: StudySpec, cell: Cell, ann_run: Path, run_dir: Path, console) -> None:
+    """The trained ANN ``ann_run`` converted into the SNN run ``run_dir`` at the cell's window T, with its
+    accuracy-vs-window curve on the scale's test samples; a conversion cut short is made again."""
+    if (run_dir / CONVERSION_FILE).is_file():
+        return
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    result = convert(ann_run, run_dir, steps=cell.steps, norm=cell.model.norm, curve_samples=spec.scale.test_limit)
+    console.print(f"converted {ann_run} -> {run_dir} at T={cell.steps} (vThMant per layer "
+                  f"{result.record['v_th_mant']})", highlight=False)
 
 
 def _relative(row: ComparisonRow, study_dir: Path) -> ComparisonRow:
@@ -181,7 +228,7 @@ def derive_test_run(run_dir: Path, point: TestPoint) -> Path:
 def evaluate_run(target: Path, spec: StudySpec, cell: Cell, console) -> tuple[ComparisonRow, int]:
     """Export + chip-backend run for a deployable SNN, torch (float) for the rest; the report as a row, and
     its number of test samples."""
-    backend = registry.names(family=cell.model.family, chip=False)[0]  # the float backend
+    backend = registry.names(family=cell.model.run_family, chip=False)[0]  # the float backend
     if cell.model.family in SPIKING and not cell.model.float_only and registry.backend(spec.snn_backend).is_chip:
         export_run(target)
         backend = spec.snn_backend

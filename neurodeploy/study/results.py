@@ -237,7 +237,9 @@ def plan_lines(spec: StudySpec) -> list[str]:
                      f"T={cell.steps}, seed {cell.seed}; run on {backend}; also tested at {tests}")
     evaluations = sum(len(cell.tests) for cell in cells)
     limit, test_limit = spec.scale.limit, spec.scale.test_limit
-    train_steps = sum(cell.steps for cell in cells) * spec.scale.epochs
+    # an ANN on static images (a converted cell's too) sees one image per sample, not T steps
+    train_steps = sum(1 if cell.model.train_family == "ann" and not cell.model.frames else cell.steps
+                      for cell in cells) * spec.scale.epochs
     eval_steps = sum(point.steps for cell in cells for point in cell.tests)
     lines += ["", f"work: {len(cells)} trainings of {spec.scale.epochs} epoch(s), {evaluations} evaluations",
               "  training: " + (f"{train_steps * limit:,} sample-steps" if limit else

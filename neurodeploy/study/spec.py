@@ -22,12 +22,18 @@ from neurodeploy.errors import UserError
 from neurodeploy.safe_files import load_yaml
 from neurodeploy.study.paper import PaperNumber, Rule, parse_paper_block
 
-FAMILIES = ("snn", "rnn", "lstm", "rsnn")
-SPIKING = ("snn", "rsnn")  # trained with the rate-coding loss; their spiking part runs on a chip backend
+FAMILIES = ("snn", "rnn", "lstm", "rsnn", "ann", "converted", "tcnn")
+SPIKING = ("snn", "rsnn", "converted")  # their spiking part runs on a chip backend
+ONE_PASS = ("ann", "converted", "tcnn")  # trained with cross-entropy on one output per sample: no `loss`
+FRAMES = ("binary", "intensity")  # ann on event data (Deng Models 4 / 5, docs/frames.md)
+AGGREGATIONS = ("mean", "last", "sum", "stack")  # rsnn: the front end's T maps to one (docs/rsnn.md)
+NORMS = ("max", "p99.9")  # converted: the normalisation of neurodeploy.pipeline.convert
+DEFAULT_CONVERT_STEPS = 500  # Deng et al. Table 2: the converted SNN's (Model-2) window on MNIST
 LOSSES = ("rate", "last")
 TABLES = ("accuracy", "generalisation")
 PLOTS = ("accuracy_vs_dt", "generalisation_drop", "accuracy_vs_energy")
-MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch")
+MODEL_KEYS = ("family", "loss", "leak", "reset", "recurrent", "leak_tau_ms", "arch", "steps", "frames",
+              "convert_steps", "norm", "aggregation")
 SCALE_KEYS = ("epochs", "lr", "batch_size", "limit", "test_limit", "min_epochs", "plateau_pp", "plateau_window")
 TEST_KEYS = ("dt_ms",)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the study's folder: runs/study-<name>
@@ -51,6 +57,20 @@ class ModelSpec:
     recurrent: bool = False
     leak_tau_ms: float | None = None
     arch: str | None = None  # this model's architecture instead of the study's (an rsnn needs nCLk layers)
+    steps: int | None = None  # this model's T instead of the study's (a converted SNN: convert_steps)
+    frames: str | None = None  # ann on event data: binary | intensity frames (Deng Models 4 / 5)
+    norm: str | None = None  # converted: max | p99.9 (default max)
+    aggregation: str | None = None  # rsnn: mean | last | sum | stack (default: train's, mean)
+
+    @property
+    def train_family(self) -> str:
+        """The family of the training run: a converted cell trains an ANN (Deng Model-2) and converts it."""
+        return "ann" if self.family == "converted" else self.family
+
+    @property
+    def run_family(self) -> str:
+        """The family of the evaluated run folder: a converted cell evaluates its SNN of IF neurons."""
+        return "snn" if self.family == "converted" else self.family
 
     @property
     def float_only(self) -> bool:
@@ -59,7 +79,13 @@ class ModelSpec:
 
     @property
     def variant(self) -> str:
-        """The SNN variant in words ('-' for rnn/lstm)."""
+        """The SNN variant in words ('-' for rnn/lstm/tcnn; the frames of an ANN; a converted SNN's window)."""
+        if self.family == "ann":
+            return f"{self.frames} frames" if self.frames else "static images"
+        if self.family == "converted":
+            return f"IF neurons, T={self.steps}, norm {self.norm}"
+        if self.family == "rsnn":
+            return f"aggregation {self.aggregation or 'default'}"
         if self.family != "snn":
             return "-"
         parts = [f"leak {'on' if self.leak else 'off'}", f"reset {'on' if self.reset else 'off'}"]
@@ -170,7 +196,8 @@ class StudySpec:
     paper_note: str | None = None
 
     def steps_at(self, dt_ms: float) -> int:
-        """T at ``dt_ms``: the fixed ``steps``, or round(window_ms / dt_ms) (at least 1)."""
+        """T at ``dt_ms``: the fixed ``steps``, or round(window_ms / dt_ms) (at least 1); a model's own ``steps``
+        (:attr:`ModelSpec.steps`) replaces it for that model's cells."""
         if self.steps is not None:
             return self.steps
         return max(1, round(self.window_ms / dt_ms))
@@ -182,8 +209,8 @@ class StudySpec:
         for seed in self.seeds:
             for model in self.models:
                 for dt in self.dt_ms:
-                    own = TestPoint(dt, self.steps_at(dt))
-                    others = tuple(TestPoint(t, self.steps_at(t)) for t in self.test_dt_ms if t != dt)
+                    own = TestPoint(dt, model.steps or self.steps_at(dt))
+                    others = tuple(TestPoint(t, model.steps or self.steps_at(t)) for t in self.test_dt_ms if t != dt)
                     cells.append(Cell(model, dt, own.steps, seed, (own, *others)))
         return cells
 
@@ -277,6 +304,9 @@ def _check_grid(check: "_Checker", spec: StudySpec) -> None:
             if steps > options.MAX_STEPS:
                 check.fail("window_ms", f"T = window_ms / dt = {steps} at {key} {dt:g} is more than "
                                         f"{options.MAX_STEPS} steps; use a shorter window_ms or a larger dt")
+    static = dataset_kind(spec.dataset).read_frames is not None  # mnist: static images
+    for model in spec.models:
+        _check_model_data(check, model, spec.dataset, static)
     seen: dict[str, str] = {}
     for model in spec.models:
         if model.slug in seen:
@@ -291,6 +321,19 @@ def _check_grid(check: "_Checker", spec: StudySpec) -> None:
                 check.fail(key, f"{labels[label]!r} and {dt!r} share the folder name '{label}'; give dt values "
                                 "that differ in their first 6 digits")
             labels[label] = dt
+
+
+def _check_model_data(check: "_Checker", model: ModelSpec, dataset: str, static: bool) -> None:
+    """The families that need static images (converted, an ANN without frames) or events (tcnn, frames)."""
+    key = f"models.{model.name[:40]}"
+    if model.family == "converted" and not static:
+        check.fail(f"{key}.family", f"converted trains an ANN on static images (mnist), not on {dataset}")
+    if model.family == "ann" and static and model.frames:
+        check.fail(f"{key}.frames", f"{dataset} holds static images; frames are for event data")
+    if model.family == "ann" and not static and not model.frames:
+        check.fail(f"{key}.frames", f"an ann on {dataset} (events) needs frames: binary or intensity")
+    if model.family == "tcnn" and static:
+        check.fail(f"{key}.family", f"tcnn convolves over T frames of events; {dataset} holds static images")
 
 
 def _parse_scale(check: "_Checker", raw, key: str) -> Scale:
@@ -332,6 +375,8 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
         if unknown:
             check.fail(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(MODEL_KEYS)}")
         family = check.choice(entry, "family", FAMILIES, None, key=f"{key}.family")
+        if family in ONE_PASS and entry.get("loss") is not None:
+            check.fail(f"{key}.loss", f"a {family} is trained with cross-entropy on one output per sample; drop loss")
         loss = check.choice(entry, "loss", LOSSES, "rate", key=f"{key}.loss")
         flags = {flag: entry.get(flag, default) for flag, default in (("leak", True), ("reset", True),
                                                                       ("recurrent", False))}
@@ -343,7 +388,21 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
         arch = entry.get("arch")
         if arch is not None and (not isinstance(arch, str) or not arch.strip()):
             check.fail(f"{key}.arch", f"must be a model file name or an architecture string (got {arch!r})")
-        model = ModelSpec(str(name), family, loss, flags["leak"], flags["reset"], flags["recurrent"], tau, arch)
+        steps = _model_steps(check, entry, family, key)
+        frames = check.choice(entry, "frames", FRAMES, None, key=f"{key}.frames") if "frames" in entry else None
+        if frames is not None and family != "ann":
+            check.fail(f"{key}.frames", "frames (binary | intensity) are the input of family ann on event data")
+        norm = None
+        if family == "converted":
+            norm = check.choice(entry, "norm", NORMS, NORMS[0], key=f"{key}.norm")
+        elif "norm" in entry:
+            check.fail(f"{key}.norm", "norm is the normalisation of family converted")
+        aggregation = check.choice(entry, "aggregation", AGGREGATIONS, None, key=f"{key}.aggregation") \
+            if "aggregation" in entry else None
+        if aggregation is not None and family != "rsnn":
+            check.fail(f"{key}.aggregation", "aggregation is how an rsnn's front end feeds its classifier")
+        model = ModelSpec(str(name), family, loss, flags["leak"], flags["reset"], flags["recurrent"], tau, arch,
+                          steps, frames, norm, aggregation)
         if family != "snn" and (not model.leak or not model.reset or model.recurrent or tau is not None):
             check.fail(key, "leak, reset, recurrent and leak_tau_ms are SNN variants; use them with family snn")
         if family in SPIKING and loss != "rate":
@@ -352,6 +411,21 @@ def _parse_models(check: "_Checker", raw: dict) -> tuple[ModelSpec, ...]:
             check.fail(f"{key}.leak_tau_ms", "adaptive leakage needs leak: true")
         models.append(model)
     return tuple(models)
+
+
+def _model_steps(check: "_Checker", entry: dict, family: str, key: str) -> int | None:
+    """A model's own T: ``steps`` (any family but converted), or a converted SNN's window ``convert_steps``
+    (default 500, Deng Table 2), which is the T its cells run at."""
+    if family == "converted":
+        if "steps" in entry:
+            check.fail(f"{key}.steps", "a converted SNN's window is convert_steps (default "
+                                       f"{DEFAULT_CONVERT_STEPS}); use that key")
+        if entry.get("convert_steps") is None:
+            return DEFAULT_CONVERT_STEPS
+        return check.steps(entry, "convert_steps", key=f"{key}.convert_steps")
+    if "convert_steps" in entry:
+        check.fail(f"{key}.convert_steps", "convert_steps is the window of family converted; use steps")
+    return check.steps(entry, "steps", key=f"{key}.steps") if entry.get("steps") is not None else None
 
 
 class _Checker:
@@ -414,10 +488,10 @@ class _Checker:
         self._within(key or name, option, value)
         return value
 
-    def steps(self, raw: dict, name: str) -> int:
-        value = self.positive_int(raw, name)
+    def steps(self, raw: dict, name: str, key: str | None = None) -> int:
+        value = self.positive_int(raw, name, key=key)
         if value > options.MAX_STEPS:
-            self.fail(name, f"{value} is out of range; give T from 1 to {options.MAX_STEPS} (as --steps)")
+            self.fail(key or name, f"{value} is out of range; give T from 1 to {options.MAX_STEPS} (as --steps)")
         return value
 
     def window(self, raw: dict, name: str) -> float:
