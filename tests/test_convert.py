@@ -129,6 +129,12 @@ def test_convert_refuses_a_run_that_is_not_an_ann(converted, tmp_path):
     assert missing.exit_code == 2
     ann_on_chip = runner.invoke(app, ["run", str(ann_dir), "--backend", "emulator"])
     assert ann_on_chip.exit_code == 2 and "convert it to an SNN first" in ann_on_chip.output
+    ann_in_float = runner.invoke(app, ["run", str(ann_dir), "--backend", "torch", "--samples", "50",
+                                       "--out", str(tmp_path / "ann-float")])
+    assert ann_in_float.exit_code == 0, ann_in_float.output
+    report = json.loads((tmp_path / "ann-float" / "run_report.json").read_text())
+    assert report["backend"]["mode"] == "float" and report["data"]["samples"] == 50
+    assert report["model"]["family"] == "ann" and report["per_sample"]["macs"] > 0
     exported = runner.invoke(app, ["export", str(ann_dir)])
     assert exported.exit_code == 2 and "neurodeploy convert" in exported.output
 

@@ -78,6 +78,7 @@ def test_new_families_and_keys_parse():
     ({"A": {"family": "tcnn"}}, "models.A.family"),  # mnist: no events to convolve over time
     ({"A": {"family": "ann", "leak": False}}, "models.A"),
     ({"A": {"family": "anne"}}, "models.A.family"),
+    ({"A": {"family": "snn", "aggregation": "sum"}}, "models.A.aggregation"),
 ])
 def test_bad_model_keys_name_the_key(models, key):
     with pytest.raises(UserError) as error:

@@ -59,6 +59,10 @@ def execute(request: RunRequest, *, console, err_console):
         if request.input_npy is not None or request.save_output is not None:
             return run_folder_input(request, console=console, err_console=err_console)
         config = load_run_config(target)
+        if config.family == "ann" and config.frames is None and registry.backend(request.backend).is_chip:
+            raise UserError(f"{target}: an ANN run (static images) does not run on a chip; convert it to an SNN "
+                            f"first: neurodeploy convert {target}, then run the new folder (or --backend torch: "
+                            "the ANN in float)")
         if config.family not in registry.backend(request.backend).families:  # refused before --out is made
             allowed = registry.names(family=config.family)
             raise UserError(f"{target}: a {config.family} run executes on --backend {' or '.join(allowed)} only; "
