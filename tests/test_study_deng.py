@@ -135,6 +135,8 @@ def test_mnist_ann_converted_and_snn_cells_run_and_the_study_has_verdicts(tmp_pa
     assert run_cell(spec, spec.cells()[1], tmp_path, data_dir, _quiet()) == [converted]  # a finished cell is read
     text = study_markdown(spec, StudyOutcome(rows, wall_s=1.0))
     assert "## The paper's findings: verdicts" in text
+    assert "hand-made" in text and "He et al." not in text  # the paper block's own source
+    assert "| Converted | IF neurons, T=8, norm max | emulated |" in text
     assert any(line.startswith("- **") and "the ANN beats the converted SNN." in line for line in text.splitlines())
 
 

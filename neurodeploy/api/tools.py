@@ -143,7 +143,7 @@ def study(path: Path | str, *, address: str | None = None, resume: bool = False,
     out = Path(out) if out is not None else Path("runs") / f"study-{spec.name}"
     if dry_run:
         for line in plan:
-            output.console.print(line, highlight=False, soft_wrap=True)
+            output.console.print(line, highlight=False, soft_wrap=True, markup=False)  # "[leak on, ...]" is text
         return StudyResult(spec.name, out, plan, len(spec.cells()))
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise OptionError(f"--cpus-per-trial must be positive and --gpus-per-trial not negative (got "

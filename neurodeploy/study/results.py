@@ -109,7 +109,8 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
 def accuracy_table(spec: StudySpec, summary: dict) -> list[str]:
     """Tables VI-IX, XI: one row per model, one column per training dt (tested at its own dt and T)."""
     with_paper = bool(spec.paper)
-    header = ["model", "variant", "mode", *(f"dt {dt:g} ms (T={spec.steps_at(dt)})" for dt in spec.dt_ms)]
+    own_t = "; a model's own T in its variant" if any(m.steps for m in spec.models) else ""
+    header = ["model", "variant", "mode", *(f"dt {dt:g} ms (T={spec.steps_at(dt)}{own_t})" for dt in spec.dt_ms)]
     body = []
     for model in spec.models:
         found = [summary.get((model.name, dt, dt)) for dt in spec.dt_ms]
@@ -182,8 +183,7 @@ def study_markdown(spec: StudySpec, outcome: StudyOutcome) -> str:
              f"`{spec.arch}`; data: {', '.join(sources)}.", "",
              "Accuracy on the test split, mean ± sample std over seeds. Mode `emulated` = the exported network "
              "on neurodeploy's bit-exact fixed-point emulator (not hardware); `float` = PyTorch. "
-             + ("Beside each number: the paper's accuracy (He et al., Neural Networks 2020"
-                + (f", {spec.paper_source}" if spec.paper_source else "") + "), measured on the real dataset "
+             + (f"Beside each number: the paper's accuracy ({_paper_source(spec)}), measured on the real dataset "
                 "with full training, so a synthetic, small-scale study is not expected to match it."
                 if spec.paper else "The study file gives no paper numbers."), ""]
     if samples:
@@ -222,6 +222,14 @@ def write_results(spec: StudySpec, outcome: StudyOutcome, out: Path) -> list[Pat
             if path is not None:
                 written.append(path)
     return written
+
+
+def _paper_source(spec: StudySpec) -> str:
+    """The ``paper.source`` of the study file, else He et al. (the first studies' paper) and ``paper_source``."""
+    block = spec.raw.get("paper")
+    if isinstance(block, dict) and block.get("source"):
+        return str(block["source"])
+    return "He et al., Neural Networks 2020" + (f", {spec.paper_source}" if spec.paper_source else "")
 
 
 def plan_lines(spec: StudySpec) -> list[str]:

@@ -80,20 +80,21 @@ class ModelSpec:
     @property
     def variant(self) -> str:
         """The SNN variant in words ('-' for rnn/lstm/tcnn; the frames of an ANN; a converted SNN's window)."""
+        own_t = f", T={self.steps}" if self.steps and self.family != "converted" else ""
         if self.family == "ann":
-            return f"{self.frames} frames" if self.frames else "static images"
+            return (f"{self.frames} frames" if self.frames else "static images") + own_t
         if self.family == "converted":
             return f"IF neurons, T={self.steps}, norm {self.norm}"
         if self.family == "rsnn":
-            return f"aggregation {self.aggregation or 'default'}"
+            return f"aggregation {self.aggregation or 'default'}" + own_t
         if self.family != "snn":
-            return "-"
+            return own_t[2:] or "-"
         parts = [f"leak {'on' if self.leak else 'off'}", f"reset {'on' if self.reset else 'off'}"]
         if self.recurrent:
             parts.append("recurrent")
         if self.leak_tau_ms is not None:
             parts.append(f"adaptive leak tau={self.leak_tau_ms:g} ms")
-        return ", ".join(parts)
+        return ", ".join(parts) + own_t
 
     @property
     def slug(self) -> str:
