@@ -232,7 +232,8 @@ def test_study_runs_rsnn_rows_beside_snn_rows(tiny_gesture, tmp_path):
            "data_dir": str(tiny_gesture), "scale": "quick",
            "scales": {"quick": {"epochs": 1, "lr": 0.003, "batch_size": 11, "limit": 11, "test_limit": 4}},
            "seeds": [0], "dt_ms": [50], "steps": 6, "tables": ["accuracy"], "plots": [],
-           "models": {"SNN": {"family": "snn"}, "RSNN": {"family": "rsnn", "arch": "Input-MP16-4CL3-AP2-11"}}}
+           "models": {"SNN": {"family": "snn"}, "RSNN": {"family": "rsnn", "arch": "Input-MP16-4CL3-AP2-11",
+                                                          "aggregation": "sum"}}}
     spec = parse_study(raw, "inline.yaml")
     assert {m.name: m.arch for m in spec.models} == {"SNN": None, "RSNN": "Input-MP16-4CL3-AP2-11"}
     console = Console(file=open(os.devnull, "w"))
@@ -240,6 +241,10 @@ def test_study_runs_rsnn_rows_beside_snn_rows(tiny_gesture, tmp_path):
     assert rows["RSNN"].report.family == "rsnn" and rows["RSNN"].report.mode == "emulated"
     assert rows["RSNN"].report.macs_per_sample > 0 and rows["RSNN"].report.synops_per_sample > 0
     assert rows["SNN"].report.family == "snn"
+    import json
+
+    config = json.loads((tmp_path / "cells" / rows["RSNN"].cell / "config.json").read_text())
+    assert config["aggregation"] == "sum"  # the study file's aggregation key reaches the run
 
 
 def test_resume_continues_an_rsnn_run_with_its_settings(rsnn_run, tiny_gesture, tmp_path):
